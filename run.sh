@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The two commands of the quick start:
+#   sudo ./run.sh demo   peering and depeering demo, outcome printed
+#   sudo ./run.sh test   the whole test suite (unit + emulation + scenarios)
+# Each installs what it needs first (scripts/setup.sh, idempotent).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$ROOT"
+what="${1:-}"
+shift || true
+case "$what" in
+    demo) "$ROOT/scripts/setup.sh"; exec "$ROOT/.venv/bin/testbed" run depeering_fallback "$@" ;;
+    test) "$ROOT/scripts/setup.sh"; exec "$ROOT/.venv/bin/python" -m pytest "$@" ;;
+    *) echo "usage: sudo ./run.sh demo|test [args]" >&2; exit 2 ;;
+esac

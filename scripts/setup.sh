@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install what the testbed needs, idempotently: Debian/Ubuntu packages
+# (mnexec from 'mininet', iproute2, bridge-utils, python3-venv) and a
+# virtualenv in .venv with the Python dependencies pinned in pyproject.toml.
+# Safe to run again: it only does work that is missing.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${TESTBED_VENV:-$ROOT/.venv}"
+PY="${TESTBED_PYTHON:-/usr/bin/python3}"
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: run as root (sudo): labs need network namespaces" >&2
+    exit 1
+fi
+
+need=()
+command -v mnexec >/dev/null || need+=(mininet)
+command -v ip >/dev/null && command -v tc >/dev/null || need+=(iproute2)
+command -v brctl >/dev/null || need+=(bridge-utils)
+command -v unshare >/dev/null || need+=(util-linux)
+"$PY" -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+if [ "${#need[@]}" -gt 0 ]; then
+    echo "setup: installing Debian packages: ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # --no-install-recommends: mininet recommends openvswitch-switch, which
+    # the testbed does not use (Linux bridges only).
+    apt-get install -y -qq --no-install-recommends "${need[@]}" python3-pip >/dev/null
+fi
+
+stamp="$VENV/.pyproject.sha256"
+want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "setup: creating the virtualenv $VENV"
+    "$PY" -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip
+    "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT"
+    echo "$want" > "$stamp"
+fi

@@ -1,0 +1,353 @@
+"""The route agent: ExaBGP's API process on every lab router.
+
+ExaBGP speaks BGP but chooses no routes and programs no kernel. It starts
+this agent (``python -m testbed.agent <config.json>``) inside the router's
+network namespace and talks to it over stdin/stdout: JSON events in (session
+state, parsed UPDATEs, NOTIFICATIONs), text commands out (``neighbor X
+announce route ...``). The agent feeds the events to the pure
+``RouterEngine`` (Adj-RIB-In, import policy, decision process, valley-free
+export), turns the engine's actions into ExaBGP commands and kernel routes
+(``testbed.kernel``), and answers the harness on its control socket
+(``testbed.control``). One event loop, no threads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+
+from .bgp import (Announce, InstallRoute, Neighbor, Origin, Relationship, RemoveRoute, Route,
+                  RouterEngine, Withdraw)
+from .control import rib_digest
+
+log = logging.getLogger("testbed.agent")
+
+
+def parse_as_path(attribute: object) -> tuple[int, ...]:
+    """ExaBGP's JSON AS path (``{"0": {"element": "as-sequence", "value":
+    [...]}}`` or a plain list) as a flat tuple of ASNs."""
+    if isinstance(attribute, list):
+        return tuple(int(a) for a in attribute)
+    path: list[int] = []
+    if isinstance(attribute, dict):
+        for key in sorted(attribute, key=int):
+            path.extend(int(a) for a in attribute[key].get("value", []))
+    return tuple(path)
+
+
+def parse_update(message: dict) -> tuple[list[Route], list[str]]:
+    """Routes announced and prefixes withdrawn in one ExaBGP ``update`` event."""
+    update = message.get("update", {})
+    attributes = update.get("attribute", {})
+    path = parse_as_path(attributes.get("as-path", {}))
+    origin = Origin.parse(attributes.get("origin", "igp"))
+    med = attributes.get("med")
+    local_pref = attributes.get("local-preference")
+    announced: list[Route] = []
+    for family, by_next_hop in update.get("announce", {}).items():
+        if family not in ("ipv4 unicast", "ipv6 unicast"):
+            continue
+        for next_hop, entries in by_next_hop.items():
+            for entry in entries:
+                announced.append(Route(prefix=entry["nlri"], next_hop=next_hop, as_path=path,
+                                       origin=origin, med=med, local_pref=local_pref))
+    withdrawn = [entry["nlri"] for family, entries in update.get("withdraw", {}).items()
+                 if family in ("ipv4 unicast", "ipv6 unicast") for entry in entries]
+    return announced, withdrawn
+
+
+def command_for(action) -> str:
+    """The ExaBGP API command of an Announce or Withdraw action."""
+    if isinstance(action, Withdraw):
+        return f"neighbor {action.neighbor} withdraw route {action.prefix}"
+    route = action.route
+    text = (f"neighbor {action.neighbor} announce route {route.prefix} next-hop {route.next_hop} "
+            f"origin {Origin(route.origin).name.lower()} as-path [ {' '.join(map(str, route.as_path))} ]")
+    if route.med is not None:
+        text += f" med {route.med}"
+    if route.local_pref is not None:
+        text += f" local-preference {route.local_pref}"
+    return text
+
+
+class Agent:
+    """State and event loop of one router's agent."""
+
+    def __init__(self, config: dict, kernel=None, out=None):
+        self.config = config
+        self.name = config["router"]
+        self.neighbors = {
+            n["address"]: Neighbor(address=n["address"], asn=n["asn"],
+                                   relationship=Relationship(n["relationship"]),
+                                   router_id=n["router_id"], local_address=n["local_address"],
+                                   local_address6=n.get("local_address6"))
+            for n in config["neighbors"]}
+        self.names = {n["address"]: n["name"] for n in config["neighbors"]}
+        self.engine = RouterEngine(config["asn"], config["router_id"], self.neighbors.values())
+        self.kernel = kernel
+        self.out = out if out is not None else sys.stdout
+        self.kernel_routes: dict[str, str] = {}
+        self.errors: list[str] = []
+        self.sessions = {address: {"state": "idle", "since": time.time(), "reason": None,
+                                   "last_notification": None, "admin_down": False, "flaps": 0}
+                         for address in self.neighbors}
+        self.generation = 0
+        self.watchers: list[tuple[socket.socket, int]] = []
+        self.stopping = False
+
+    # -- engine actions ----------------------------------------------------
+    def apply(self, actions) -> None:
+        """Carry out engine actions: commands to ExaBGP, routes to the kernel."""
+        lines = []
+        for action in actions:
+            if isinstance(action, (Announce, Withdraw)):
+                lines.append(command_for(action))
+            elif isinstance(action, InstallRoute):
+                self._kernel("replace", action.prefix, action.next_hop)
+            elif isinstance(action, RemoveRoute):
+                self._kernel("delete", action.prefix, None)
+        if lines:
+            self.out.write("\n".join(lines) + "\n")
+            self.out.flush()
+        self.changed()
+
+    def _kernel(self, op: str, prefix: str, next_hop: str | None) -> None:
+        try:
+            if self.kernel is not None:
+                if op == "replace":
+                    self.kernel.replace(prefix, next_hop)
+                else:
+                    self.kernel.delete(prefix)
+            if op == "replace":
+                self.kernel_routes[prefix] = next_hop
+            else:
+                self.kernel_routes.pop(prefix, None)
+        except Exception as exc:  # keep routing; report it in the state
+            message = f"kernel {op} {prefix} via {next_hop}: {exc}"
+            log.error(message)
+            self.errors.append(message)
+
+    def changed(self) -> None:
+        self.generation += 1
+
+    # -- ExaBGP events -----------------------------------------------------
+    def on_event(self, event: dict) -> None:
+        kind = event.get("type")
+        neighbor = event.get("neighbor", {})
+        peer = neighbor.get("address", {}).get("peer")
+        if peer not in self.neighbors:
+            return
+        if kind == "state":
+            self.on_state(peer, neighbor.get("state"), neighbor.get("reason"))
+        elif kind == "update":
+            message = neighbor.get("message", {})
+            if "update" in message:
+                announced, withdrawn = parse_update(message)
+                self.apply(self.engine.receive(peer, announced, withdrawn))
+        elif kind == "notification":
+            note = neighbor.get("notification", {})
+            self.sessions[peer]["last_notification"] = {
+                "direction": neighbor.get("direction"), "code": note.get("code"),
+                "subcode": note.get("subcode"), "data": note.get("data"),
+                "message": note.get("message")}
+            self.changed()
+
+    def on_state(self, peer: str, state: str | None, reason: str | None) -> None:
+        session = self.sessions[peer]
+        was = session["state"]
+        name = "established" if state == "up" else (state or "unknown")
+        session.update(state=name, since=time.time(), reason=reason)
+        log.info("session %s (%s): %s -> %s%s", peer, self.names[peer], was, name,
+                 f" ({reason})" if reason else "")
+        if state == "up":
+            self.apply(self.engine.session_up(peer))
+        elif state == "down":
+            if was == "established":
+                session["flaps"] += 1
+            self.apply(self.engine.session_down(peer))
+        else:
+            self.changed()
+
+    # -- control requests --------------------------------------------------
+    def summary(self) -> dict:
+        loc = {p: r.to_json() for p, r in self.engine.loc_rib().items()}
+        return {"router": self.name, "pid": os.getpid(), "generation": self.generation,
+                "sessions": self.sessions_json(), "loc_rib_size": len(loc),
+                "loc_rib_digest": rib_digest(loc), "errors": self.errors[-20:]}
+
+    def sessions_json(self) -> dict:
+        return {address: {**state, "name": self.names[address],
+                          "asn": self.neighbors[address].asn,
+                          "relationship": self.neighbors[address].relationship.value}
+                for address, state in self.sessions.items()}
+
+    def snapshot(self) -> dict:
+        return {
+            **self.summary(),
+            "loc_rib": {p: r.to_json() for p, r in self.engine.loc_rib().items()},
+            "adj_rib_in": {a: {p: r.to_json() for p, r in self.engine.adj_rib_in(a).items()}
+                           for a in self.neighbors},
+            "adj_rib_out": {a: {p: r.to_json() for p, r in self.engine.adj_rib_out(a).items()}
+                            for a in self.neighbors},
+            "kernel": dict(self.kernel_routes),
+        }
+
+    def handle(self, request: dict) -> dict | None:
+        """The reply to a control request; None for a watch that must wait."""
+        op = request.get("op")
+        if op == "summary":
+            return self.summary()
+        if op == "snapshot":
+            return self.snapshot()
+        if op == "watch":
+            return self.summary() if self.generation > int(request.get("after", -1)) else None
+        if op == "originate":
+            self.apply(self.engine.originate(request["prefix"]))
+            return self.summary()
+        if op == "withdraw":
+            self.apply(self.engine.stop_originating(request["prefix"]))
+            return self.summary()
+        if op == "admin":
+            address = request["neighbor"]
+            if address not in self.sessions:
+                return {"error": f"no neighbor {address}"}
+            self.sessions[address]["admin_down"] = bool(request["down"])
+            self.changed()
+            return self.summary()
+        return {"error": f"unknown request {op!r}"}
+
+    # -- event loop --------------------------------------------------------
+    def run(self, stdin_fd: int = 0) -> None:
+        path = self.config["control_socket"]
+        if os.path.exists(path):
+            os.unlink(path)
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(path)
+        os.chmod(path, 0o600)
+        server.listen(16)
+        server.setblocking(False)
+        selector = selectors.DefaultSelector()
+        selector.register(stdin_fd, selectors.EVENT_READ, "stdin")
+        selector.register(server, selectors.EVENT_READ, "server")
+        buffers: dict[int, bytes] = {}
+        pending = b""
+
+        for prefix in self.config.get("prefixes", []):
+            self.apply(self.engine.originate(prefix))
+
+        def stop(*_):
+            self.stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        while not self.stopping:
+            for key, _ in selector.select(timeout=1.0):
+                if key.data == "stdin":
+                    chunk = os.read(stdin_fd, 1 << 20)
+                    if not chunk:
+                        log.info("ExaBGP closed our stdin: exiting")
+                        self.stopping = True
+                        break
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        self._stdin_line(line)
+                elif key.data == "server":
+                    conn, _ = server.accept()
+                    conn.setblocking(False)
+                    buffers[conn.fileno()] = b""
+                    selector.register(conn, selectors.EVENT_READ, "client")
+                else:
+                    conn = key.fileobj
+                    try:
+                        chunk = conn.recv(1 << 16)
+                    except OSError:
+                        chunk = b""
+                    if not chunk:
+                        selector.unregister(conn)
+                        buffers.pop(conn.fileno(), None)
+                        self.watchers = [(c, g) for c, g in self.watchers if c is not conn]
+                        conn.close()
+                        continue
+                    data = buffers[conn.fileno()] + chunk
+                    *requests, buffers[conn.fileno()] = data.split(b"\n")
+                    for raw in requests:
+                        self._request(conn, raw)
+            self._answer_watchers()
+        selector.close()
+        server.close()
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+    def _stdin_line(self, line: bytes) -> None:
+        line = line.strip()
+        if not line.startswith(b"{"):
+            if line and line not in (b"done",):
+                log.info("exabgp: %s", line.decode(errors="replace"))
+            return
+        try:
+            self.on_event(json.loads(line))
+        except Exception as exc:  # one bad event must not stop routing
+            log.exception("event failed: %s", line[:500])
+            self.errors.append(f"event handling failed: {type(exc).__name__}: {exc}")
+            self.changed()
+
+    def _request(self, conn: socket.socket, raw: bytes) -> None:
+        try:
+            request = json.loads(raw)
+            reply = self.handle(request)
+        except Exception as exc:
+            reply = {"error": f"{type(exc).__name__}: {exc}"}
+            request = {}
+        if reply is None:
+            self.watchers.append((conn, int(request.get("after", -1))))
+            return
+        self._send(conn, reply)
+
+    def _answer_watchers(self) -> None:
+        if not self.watchers:
+            return
+        waiting = []
+        for conn, after in self.watchers:
+            if self.generation > after:
+                self._send(conn, self.summary())
+            else:
+                waiting.append((conn, after))
+        self.watchers = waiting
+
+    @staticmethod
+    def _send(conn: socket.socket, reply: dict) -> None:
+        data = json.dumps(reply).encode() + b"\n"
+        conn.setblocking(True)
+        try:
+            conn.sendall(data)
+        except OSError:
+            pass
+        finally:
+            conn.setblocking(False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    with open(argv[0]) as handle:
+        config = json.load(handle)
+    logging.basicConfig(filename=config.get("log"), level=logging.INFO,
+                        format="%(asctime)s.%(msecs)03d %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    from .kernel import KernelTable
+
+    agent = Agent(config, kernel=KernelTable())
+    log.info("agent of router %s (AS%s) started, pid %d", agent.name, config["asn"], os.getpid())
+    agent.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""The values the BGP engine works on: neighbors, routes and their attributes.
+
+Everything here is an immutable value. A ``Route`` enters the engine as it was
+received (prefix, next hop, AS path, origin, MED), leaves import policy
+annotated with where it came from and how much it is preferred, and leaves
+export policy as the route to send. ``to_json``/``from_json`` turn a route
+into plain JSON data and back, for RIB dumps and for the route agent. The
+small helpers at the end give prefixes and addresses a numeric sort order, so
+that every listing the engine produces is ordered the same way on every run.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from enum import Enum, IntEnum
+from functools import lru_cache
+
+__all__ = [
+    "Relationship",
+    "Origin",
+    "Neighbor",
+    "Route",
+    "normalise_prefix",
+    "prefix_sort_key",
+    "address_sort_key",
+]
+
+
+class Relationship(str, Enum):
+    """What the *neighbor* is to the local router.
+
+    ``INTERNAL`` is an iBGP neighbor: another router of the same AS.
+    """
+
+    CUSTOMER = "customer"
+    PEER = "peer"
+    PROVIDER = "provider"
+    INTERNAL = "internal"
+
+
+class Origin(IntEnum):
+    """The ORIGIN attribute; lower is preferred by the decision process."""
+
+    IGP = 0
+    EGP = 1
+    INCOMPLETE = 2
+
+    @classmethod
+    def parse(cls, text: str | int | Origin) -> Origin:
+        """The origin named ``text``: ``"igp"``, ``"egp"``, ``"incomplete"``
+        or ``"?"`` (any case), or an ``Origin``/its number.
+
+        Raises ``ValueError`` for anything else.
+        """
+        if isinstance(text, int):
+            return cls(text)
+        try:
+            return _ORIGIN_NAMES[str(text).strip().lower()]
+        except KeyError:
+            raise ValueError(
+                f"unknown BGP origin {text!r}: expected igp, egp, incomplete or ?"
+            ) from None
+
+    @property
+    def text(self) -> str:
+        """The lower-case name used in JSON: ``"igp"``, ``"egp"``, ``"incomplete"``."""
+        return self.name.lower()
+
+
+_ORIGIN_NAMES = {
+    "igp": Origin.IGP,
+    "i": Origin.IGP,
+    "egp": Origin.EGP,
+    "e": Origin.EGP,
+    "incomplete": Origin.INCOMPLETE,
+    "?": Origin.INCOMPLETE,
+}
+
+
+def normalise_prefix(text: str) -> str:
+    """The canonical text of network ``text`` (``"10.1.0.0/16"``,
+    ``"2001:db8::/32"``).
+
+    Host bits must be zero, as on the wire. Raises ``ValueError`` naming the
+    bad input otherwise.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"invalid prefix {text!r}: not text")
+    return _normalise(text)
+
+
+# Cached: the engine normalises every prefix it receives, and a full table
+# repeats the same few hundred thousand strings on every session reset.
+@lru_cache(maxsize=1 << 18)
+def _normalise(text: str) -> str:
+    try:
+        return str(ipaddress.ip_network(text.strip(), strict=True))
+    except ValueError as exc:
+        raise ValueError(f"invalid prefix {text!r}: {exc}") from None
+
+
+@lru_cache(maxsize=1 << 18)
+def prefix_sort_key(prefix: str) -> tuple:
+    """A key that orders prefixes numerically: IPv4 before IPv6, then by
+    network address, then by length. Text that is not a prefix sorts last,
+    by its characters."""
+    try:
+        net = ipaddress.ip_network(prefix, strict=False)
+    except ValueError:
+        return (9, 0, 0, prefix)
+    return (net.version, int(net.network_address), net.prefixlen, "")
+
+
+@lru_cache(maxsize=4096)
+def address_sort_key(address: str | None) -> tuple:
+    """A key that orders IP addresses numerically (IPv4 before IPv6);
+    ``None`` sorts first and text that is not an address last."""
+    if address is None:
+        return (0, -1, "")
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return (9, 0, address)
+    return (ip.version, int(ip), "")
+
+
+@dataclass(frozen=True)
+class Neighbor:
+    """A BGP neighbor as the local router sees it.
+
+    ``address`` (the peer's session address) is the neighbor's key
+    everywhere. ``local_address``/``local_address6`` are our own addresses on
+    the link: the next hop of the IPv4/IPv6 routes we send it. With
+    ``local_address6`` ``None`` no IPv6 route is sent to this neighbor.
+    """
+
+    address: str
+    asn: int
+    relationship: Relationship
+    router_id: str
+    local_address: str
+    local_address6: str | None = None
+
+    def __post_init__(self) -> None:
+        if type(self.relationship) is not Relationship:
+            object.__setattr__(self, "relationship", Relationship(self.relationship))
+
+    @property
+    def ibgp(self) -> bool:
+        """Whether this is an iBGP neighbor (same AS)."""
+        return self.relationship is Relationship.INTERNAL
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A route to ``prefix`` with its path attributes.
+
+    The same type serves three places: as received (only prefix, next hop,
+    AS path, origin, MED and, over iBGP, local_pref are meaningful), in the
+    Adj-RIB-In/Loc-RIB (annotated by import policy with the neighbor it came
+    from, its relationship and local_pref, and ``rejected`` when import
+    policy refused it), and as sent (neighbor fields ``None``). A locally
+    originated route has ``next_hop`` and ``neighbor`` ``None``.
+    """
+
+    prefix: str
+    next_hop: str | None
+    as_path: tuple[int, ...] = ()
+    origin: Origin = Origin.IGP
+    med: int | None = None
+    local_pref: int | None = None
+    neighbor: str | None = None
+    neighbor_asn: int | None = None
+    neighbor_router_id: str | None = None
+    relationship: Relationship | None = None
+    ebgp: bool = True
+    rejected: str | None = None
+
+    def __post_init__(self) -> None:
+        # Callers parsing JSON hand over lists and strings; coerce them here so
+        # that equal routes compare equal and routes stay hashable.
+        if type(self.as_path) is not tuple:
+            object.__setattr__(self, "as_path", tuple(int(a) for a in self.as_path))
+        if type(self.origin) is not Origin:
+            object.__setattr__(self, "origin", Origin.parse(self.origin))
+        if self.relationship is not None and type(self.relationship) is not Relationship:
+            object.__setattr__(self, "relationship", Relationship(self.relationship))
+
+    @property
+    def family(self) -> int:
+        """4 or 6: the address family of the prefix."""
+        return 6 if ":" in self.prefix else 4
+
+    @property
+    def local(self) -> bool:
+        """Whether the route is originated by the local router."""
+        return self.neighbor is None
+
+    def to_json(self) -> dict:
+        """The route as JSON-ready data: ints, strings, lists, ``None``."""
+        return {
+            "prefix": self.prefix,
+            "next_hop": self.next_hop,
+            "as_path": list(self.as_path),
+            "origin": self.origin.text,
+            "med": self.med,
+            "local_pref": self.local_pref,
+            "neighbor": self.neighbor,
+            "neighbor_asn": self.neighbor_asn,
+            "neighbor_router_id": self.neighbor_router_id,
+            "relationship": None if self.relationship is None else self.relationship.value,
+            "ebgp": self.ebgp,
+            "rejected": self.rejected,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Route:
+        """The route ``to_json`` gave ``data`` for; missing keys take their
+        defaults, so a bare ``{"prefix": ..., "next_hop": ...}`` is enough."""
+        relationship = data.get("relationship")
+        return cls(
+            prefix=data["prefix"],
+            next_hop=data.get("next_hop"),
+            as_path=tuple(int(a) for a in data.get("as_path") or ()),
+            origin=Origin.parse(data.get("origin", "igp")),
+            med=data.get("med"),
+            local_pref=data.get("local_pref"),
+            neighbor=data.get("neighbor"),
+            neighbor_asn=data.get("neighbor_asn"),
+            neighbor_router_id=data.get("neighbor_router_id"),
+            relationship=None if relationship is None else Relationship(relationship),
+            ebgp=bool(data.get("ebgp", True)),
+            rejected=data.get("rejected"),
+        )
+
+    def __str__(self) -> str:
+        path = " ".join(str(a) for a in self.as_path)
+        if self.local:
+            where = "locally originated"
+        else:
+            rel = self.relationship.value if self.relationship else "?"
+            where = (f"from {self.neighbor} (AS{self.neighbor_asn}, {rel}, "
+                     f"{'eBGP' if self.ebgp else 'iBGP'}) next hop {self.next_hop}")
+        text = f"{self.prefix} {where} path [{path}] origin {self.origin.text}"
+        if self.local_pref is not None:
+            text += f" local_pref {self.local_pref}"
+        if self.med is not None:
+            text += f" med {self.med}"
+        if self.rejected is not None:
+            text += f" REJECTED: {self.rejected}"
+        return text

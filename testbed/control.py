@@ -1,0 +1,89 @@
+"""The control channel between the lab harness and each route agent.
+
+Each agent listens on a Unix socket in the lab's private work directory
+(mode 0700, so no other lab or user reaches it). The protocol is one JSON
+object per line each way: a request ``{"op": ...}`` gets exactly one reply.
+``watch`` is the long poll the harness waits on: the agent answers it only
+once its state generation has passed the one the harness last saw, so
+waiting for convergence is driven by the agents' events, not by sleeps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import time
+
+from .errors import LabError
+
+
+def rib_digest(loc_rib: dict[str, dict]) -> str:
+    """A short fingerprint of a Loc-RIB (prefix, AS path, next hop), equal
+    for the agent's real table and the model's prediction."""
+    lines = sorted(f"{prefix} {' '.join(map(str, route.get('as_path', ())))} {route.get('next_hop')}"
+                   for prefix, route in loc_rib.items())
+    return hashlib.sha1("\n".join(lines).encode()).hexdigest()[:16]
+
+
+class AgentClient:
+    """A blocking connection to one route agent's control socket."""
+
+    def __init__(self, path: str, router: str, timeout: float = 10.0):
+        self.path = path
+        self.router = router
+        self.timeout = timeout
+        self.sock: socket.socket | None = None
+        self._buffer = b""
+
+    def connect(self, deadline: float) -> None:
+        """Connect, retrying until ``deadline`` while the agent starts."""
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            try:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.connect(self.path)
+                self.sock = sock
+                return
+            except OSError as exc:
+                sock.close()
+                last = exc
+                time.sleep(0.02)  # the socket file appears when the agent is up
+        raise LabError(f"route agent of router {self.router} did not open its control socket "
+                       f"{self.path}: {last}")
+
+    def send(self, request: dict) -> None:
+        assert self.sock is not None
+        self.sock.sendall(json.dumps(request).encode() + b"\n")
+
+    def receive(self, timeout: float | None = None) -> dict:
+        assert self.sock is not None
+        self.sock.settimeout(self.timeout if timeout is None else timeout)
+        while b"\n" not in self._buffer:
+            try:
+                chunk = self.sock.recv(1 << 20)
+            except socket.timeout as exc:
+                raise LabError(f"route agent of router {self.router} did not answer in time") from exc
+            if not chunk:
+                raise LabError(f"route agent of router {self.router} closed its control socket "
+                               "(did it or its speaker exit?)")
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        reply = json.loads(line)
+        if "error" in reply:
+            raise LabError(f"router {self.router}: {reply['error']}")
+        return reply
+
+    def request(self, op: str, timeout: float | None = None, **fields) -> dict:
+        """Send one request and wait for its reply."""
+        self.send({"op": op, **fields})
+        return self.receive(timeout)
+
+    def fileno(self) -> int:
+        assert self.sock is not None
+        return self.sock.fileno()
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None

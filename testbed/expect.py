@@ -1,0 +1,64 @@
+"""The routing state a lab should converge to, predicted without running it.
+
+``Expectation`` builds one pure ``RouterEngine`` per router from the address
+plan, connects them in memory along the sessions that are up, and runs them
+to a fixpoint (``testbed.bgp.simulate``). The lab waits until every real
+router's Loc-RIB equals this prediction, which makes "converged" an exact,
+event-driven condition rather than "nothing changed for a while". The same
+engine runs inside each route agent, so a difference means the real path
+(ExaBGP, sessions, messages) lost or changed something.
+"""
+
+from __future__ import annotations
+
+from .addressing import Plan
+from .bgp import Neighbor, Relationship, RouterEngine
+from .bgp.simulate import Session, SessionEnd, converge
+from .control import rib_digest
+
+
+class Expectation:
+    """Predicted Loc-RIBs for a plan, a set of sessions up and originations."""
+
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self.up: set[frozenset] = {s.key for s in plan.sessions}
+        self.originated: dict[str, set[str]] = {r.name: set(r.prefixes) for r in plan.routers.values()}
+        self._cache: dict[str, dict] | None = None
+
+    def set_session(self, a: str, b: str, up: bool) -> None:
+        key = frozenset((a, b))
+        (self.up.add if up else self.up.discard)(key)
+        self._cache = None
+
+    def set_origin(self, router: str, prefix: str, on: bool) -> None:
+        (self.originated[router].add if on else self.originated[router].discard)(prefix)
+        self._cache = None
+
+    def session_up(self, a: str, b: str) -> bool:
+        return frozenset((a, b)) in self.up
+
+    def loc_ribs(self) -> dict[str, dict[str, dict]]:
+        """router -> prefix -> route (JSON form) once routing has converged."""
+        if self._cache is None:
+            engines = {}
+            for router in self.plan.routers.values():
+                neighbors = [Neighbor(address=n.address, asn=n.asn,
+                                      relationship=Relationship(n.relationship),
+                                      router_id=n.router_id, local_address=n.local_address,
+                                      local_address6=n.local_address6)
+                             for n in router.neighbors]
+                engine = RouterEngine(router.asn, router.router_id, neighbors)
+                for prefix in sorted(self.originated[router.name]):
+                    engine.originate(prefix)
+                engines[router.name] = engine
+            sessions = [Session(SessionEnd(s.a, s.address_b), SessionEnd(s.b, s.address_a))
+                        for s in self.plan.sessions]
+            up = [sess for sess, plan_s in zip(sessions, self.plan.sessions) if plan_s.key in self.up]
+            converge(engines, sessions, up)
+            self._cache = {name: {p: r.to_json() for p, r in engine.loc_rib().items()}
+                           for name, engine in engines.items()}
+        return self._cache
+
+    def digests(self) -> dict[str, str]:
+        return {name: rib_digest(rib) for name, rib in self.loc_ribs().items()}

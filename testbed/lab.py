@@ -1,0 +1,630 @@
+"""A running lab: build, start, wait, change, observe, stop.
+
+``Lab(topology)`` takes a validated topology and its address plan and, on
+``start()``: builds the Mininet nodes and veth links (``testbed.nodes``),
+configures every namespace over netlink, renders each router's ExaBGP and
+agent configuration (``testbed.speaker_config``) and checks them all with
+``exabgp validate``, starts one ExaBGP per router (which starts its route
+agent, ``testbed.agent``), and waits until every router's Loc-RIB equals the
+model's prediction (``testbed.expect``). Events (depeer, re-peer, announce,
+withdraw) change the lab and the prediction together; queries read the
+agents' RIBs over their control sockets and the kernels' tables over
+netlink; traffic goes through ``testbed.traffic``. ``stop()`` (also on any
+exception during start, on ``with`` exit and on Ctrl-C) kills exactly the
+lab's processes, which removes its namespaces and links with them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from . import cleanup, netns
+from .addressing import Plan, plan
+from .control import AgentClient
+from .errors import ConvergenceTimeout, LabError, MissingDependency, SpeakerCrashed
+from .expect import Expectation
+from .nodes import LAB_ENV, configure_host, configure_ixp, configure_router, node_class
+from .speaker_config import agent_config, config_tree, render, speaker_environment
+from .topology import Topology, load
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _exabgp() -> str:
+    local = Path(sys.executable).parent / "exabgp"
+    if local.exists():
+        return str(local)
+    found = shutil.which("exabgp")
+    if not found:
+        raise MissingDependency("the exabgp command is missing: install the project's "
+                                "Python dependencies (scripts/setup.sh does)")
+    return found
+
+
+def preflight(topology: Topology) -> None:
+    """Check the machine before anything is created; one sentence per lack."""
+    if os.geteuid() != 0:
+        raise MissingDependency("a lab needs root (network namespaces): run it with sudo")
+    if not shutil.which("mnexec"):
+        raise MissingDependency("mnexec is missing: install Debian's 'mininet' package "
+                                "(apt-get install --no-install-recommends mininet)")
+    _exabgp()
+    shaped = [r for r in topology.relationships if r.bandwidth is not None]
+    if shaped and not shutil.which("tc"):
+        raise MissingDependency("tc is missing (link bandwidth needs it): apt-get install iproute2")
+    emulated = [r for r in topology.relationships if r.delay is not None or r.loss is not None]
+    if emulated and not netem_available():
+        where = emulated[0]
+        raise MissingDependency(
+            f"{where.where}: link delay/loss needs the netem qdisc, which this kernel lacks "
+            "(modprobe sch_netem, or install linux-modules-extra); remove delay/loss to run here")
+
+
+def netem_available() -> bool:
+    """Whether the kernel has the netem qdisc (tried in a throwaway namespace)."""
+    result = subprocess.run(["unshare", "-n", "tc", "qdisc", "add", "dev", "lo", "root",
+                             "netem", "delay", "1ms"], capture_output=True)
+    return result.returncode == 0
+
+
+class Lab:
+    """One emulated Internet; see the module docstring."""
+
+    def __init__(self, topology: Topology | str, *, root: Path | str | None = None,
+                 keep_workdir: bool = False,
+                 progress: Callable[[str], None] | None = None):
+        self.topology = load(topology) if isinstance(topology, str) else topology.validate()
+        self.plan: Plan = plan(self.topology)
+        self.expect = Expectation(self.plan)
+        self.root = Path(root) if root else cleanup.DEFAULT_ROOT
+        self.keep_workdir = keep_workdir or bool(os.environ.get("TESTBED_KEEP"))
+        self.progress = progress or (lambda stage: None)
+        self.id = ""
+        self.workdir: Path | None = None
+        self.net = None
+        self.nodes: dict = {}
+        self.speakers: dict[str, subprocess.Popen] = {}
+        self.clients: dict[str, AgentClient] = {}
+        self.watchers: dict[str, AgentClient] = {}
+        self._watch_pending: dict[str, bool] = {}
+        self.summaries: dict[str, dict] = {}
+        self.disabled: dict[str, set[str]] = {r: set() for r in self.plan.routers}
+        self.cut_links: set[frozenset] = set()
+        self._traffic = None
+        self.started = False
+        self.stopped = False
+        self.timings: dict[str, float] = {}
+
+    # -- lifecycle ---------------------------------------------------------
+    def __enter__(self) -> "Lab":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self, timeout: float = 60.0) -> "Lab":
+        """Build and start everything; return once routing has converged."""
+        preflight(self.topology)
+        t0 = time.monotonic()
+        try:
+            self._make_workdir()
+            self.progress("building namespaces and links")
+            self._build()
+            self.timings["build"] = time.monotonic() - t0
+            self.progress("configuring addresses")
+            self._configure()
+            self.progress("rendering and validating ExaBGP configurations")
+            self._write_configs()
+            self.progress("starting BGP speakers")
+            self._start_speakers()
+            self._connect_agents(time.monotonic() + timeout)
+            self.progress("waiting for sessions and routes")
+            self.started = True
+            self.wait_converged(timeout=max(1.0, timeout - (time.monotonic() - t0)))
+            self.timings["start"] = time.monotonic() - t0
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _make_workdir(self) -> None:
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for _ in range(16):
+            lab_id = secrets.token_hex(3)
+            workdir = self.root / lab_id
+            try:
+                workdir.mkdir(mode=0o700)
+            except FileExistsError:
+                continue
+            self.id, self.workdir = lab_id, workdir
+            break
+        else:
+            raise LabError(f"could not create a work directory under {self.root}")
+        manifest = {"id": self.id, "topology": self.topology.name, "source": self.topology.source,
+                    "owner_pid": os.getpid(), "owner_start": cleanup.process_start_time(os.getpid()),
+                    "created": time.time()}
+        tmp = self.workdir / "manifest.json.tmp"
+        tmp.write_text(json.dumps(manifest, indent=2))
+        tmp.rename(self.workdir / "manifest.json")
+
+    def _build(self) -> None:
+        from mininet.link import Link, TCLink
+        from mininet.net import Mininet
+
+        # Mininet.init() would raise system-wide limits and sysctls of the
+        # root namespace; a lab touches nothing it did not create.
+        Mininet.inited = True
+        cls = node_class(self.id)
+        net = Mininet(topo=None, build=False, controller=None, autoSetMacs=False,
+                      waitConnected=False, inNamespace=False)
+        self.net = net
+        names = list(self.plan.routers) + list(self.plan.hosts) + list(self.plan.ixps)
+        for name in names:
+            self.nodes[name] = net.addHost(name, cls=cls, ip=None, inNamespace=True)
+        for link in self.plan.links:
+            shaped = link.bandwidth is not None or link.delay is not None or link.loss is not None
+            params = {}
+            if shaped:
+                params = {k: v for k, v in (("bw", link.bandwidth), ("delay", link.delay),
+                                            ("loss", link.loss)) if v is not None}
+            net.addLink(self.nodes[link.node1], self.nodes[link.node2],
+                        intfName1=link.ifname1, intfName2=link.ifname2,
+                        addr1=_mac(link.node1, link.ifname1), addr2=_mac(link.node2, link.ifname2),
+                        cls=TCLink if shaped else Link, **params)
+
+    def _configure(self) -> None:
+        for name, router in self.plan.routers.items():
+            configure_router(self.nodes[name].pid, router)
+        for name, host in self.plan.hosts.items():
+            configure_host(self.nodes[name].pid, host)
+        for name, ixp in self.plan.ixps.items():
+            configure_ixp(self.nodes[name].pid, ixp)
+
+    def _router_dir(self, router: str) -> Path:
+        assert self.workdir is not None
+        return self.workdir / router
+
+    def _agent_argv(self, router: str) -> list[str]:
+        return [sys.executable, "-m", "testbed.agent", str(self._router_dir(router) / "agent.json")]
+
+    def _render(self, router: str) -> str:
+        tree = config_tree(self.plan.routers[router], self.plan.hold_time,
+                           self._agent_argv(router), self.disabled[router])
+        return render(tree)
+
+    def _write_configs(self) -> None:
+        paths = []
+        for name, router in self.plan.routers.items():
+            directory = self._router_dir(name)
+            directory.mkdir(mode=0o700)
+            (directory / "exabgp.conf").write_text(self._render(name))
+            config = agent_config(self.plan, router, str(directory / "agent.sock"),
+                                  str(directory / "agent.log"))
+            (directory / "agent.json").write_text(json.dumps(config, indent=2))
+            paths.append(str(directory / "exabgp.conf"))
+        result = subprocess.run([_exabgp(), "validate", *paths], capture_output=True, text=True,
+                                env={**os.environ, "exabgp_log_destination": "stdout"})
+        if result.returncode != 0:
+            raise LabError("ExaBGP refused a generated configuration:\n"
+                           + (result.stderr or result.stdout).strip())
+
+    def _start_speakers(self) -> None:
+        pythonpath = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))
+        for name, router in self.plan.routers.items():
+            directory = self._router_dir(name)
+            env = {**os.environ, **speaker_environment(router, self.id),
+                   "exabgp_api_respawn": "false", "exabgp_api_terminate": "true",
+                   "PYTHONPATH": pythonpath}
+            log = open(directory / "exabgp.log", "wb")
+            try:
+                self.speakers[name] = self.nodes[name].popen(
+                    [_exabgp(), str(directory / "exabgp.conf")], env=env,
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            finally:
+                log.close()
+
+    def _connect_agents(self, deadline: float) -> None:
+        for name in self.plan.routers:
+            path = str(self._router_dir(name) / "agent.sock")
+            for table in (self.clients, self.watchers):
+                client = AgentClient(path, name)
+                while True:
+                    self.check_alive()
+                    try:
+                        client.connect(min(deadline, time.monotonic() + 0.5))
+                        break
+                    except LabError:
+                        if time.monotonic() >= deadline:
+                            raise
+                table[name] = client
+            self._watch_pending[name] = False
+
+    def stop(self) -> None:
+        """Stop every process of the lab and remove its work directory.
+        Safe to call twice, and after a failed start."""
+        if self.stopped:
+            return
+        self.stopped = True
+        interrupted = None
+        # Ctrl-C during teardown must not leave half a lab: finish, then re-raise.
+        previous = signal.getsignal(signal.SIGINT) if _main_thread() else None
+        if previous is not None:
+            signal.signal(signal.SIGINT, lambda *_: None)
+        try:
+            t0 = time.monotonic()
+            if self._traffic is not None:
+                self._traffic.close()
+            for client in list(self.clients.values()) + list(self.watchers.values()):
+                client.close()
+            if self.id:
+                pids = cleanup.tagged_processes().get(self.id, [])
+                shells = {node.shell.pid for node in self.nodes.values() if node.shell}
+                # Leaves first: agents and speakers, then the node shells.
+                cleanup.kill([p for p in pids if p not in shells], grace=1.0)
+                for node in self.nodes.values():
+                    try:
+                        node.terminate()
+                    except Exception:
+                        pass
+                cleanup.kill(cleanup.tagged_processes().get(self.id, []), grace=1.0)
+            for popen in self.speakers.values():
+                try:
+                    popen.wait(timeout=0.1)
+                except Exception:
+                    pass
+            if self.workdir is not None and not self.keep_workdir:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+            self.timings["stop"] = time.monotonic() - t0
+        except KeyboardInterrupt as exc:  # pragma: no cover - timing dependent
+            interrupted = exc
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+        if interrupted:
+            raise interrupted
+
+    # -- health ------------------------------------------------------------
+    def check_alive(self) -> None:
+        """Raise ``SpeakerCrashed`` if any speaker has exited."""
+        for name, popen in self.speakers.items():
+            code = popen.poll()
+            if code is not None:
+                raise SpeakerCrashed(f"the BGP speaker of router {name} exited with status {code}"
+                                     f"{self._log_tail(name)}")
+
+    def _log_tail(self, router: str, lines: int = 15) -> str:
+        if self.workdir is None:
+            return ""
+        parts = []
+        for log in ("exabgp.log", "agent.log"):
+            path = self._router_dir(router) / log
+            try:
+                text = path.read_text(errors="replace").splitlines()[-lines:]
+            except OSError:
+                continue
+            parts.append(f"\n--- last lines of {path} ---\n" + "\n".join(text))
+        return "".join(parts)
+
+    # -- convergence -------------------------------------------------------
+    def _expected_sessions(self, router: str) -> dict[str, bool]:
+        return {n.name: self.expect.session_up(router, n.name)
+                for n in self.plan.routers[router].neighbors}
+
+    def _mismatch(self, router: str, digests: dict[str, str]) -> list[str]:
+        summary = self.summaries.get(router)
+        if summary is None:
+            return [f"router {router}: no answer from its route agent yet"]
+        problems = []
+        for address, state in summary["sessions"].items():
+            want = self._expected_sessions(router)[state["name"]]
+            have = state["state"] == "established"
+            if want != have:
+                problems.append(f"router {router}: session to {state['name']} ({address}) is "
+                                f"{state['state']}, expected {'established' if want else 'down'}"
+                                + (f"; last notification {state['last_notification']}"
+                                   if state.get("last_notification") else ""))
+        if summary["loc_rib_digest"] != digests[router]:
+            problems.append(f"router {router}: Loc-RIB differs from the expected one")
+        return problems
+
+    def wait_converged(self, timeout: float = 30.0) -> float:
+        """Wait until every session is in its expected state and every
+        router's Loc-RIB equals the model's prediction. Returns the seconds
+        waited; raises ``ConvergenceTimeout`` saying what was still missing."""
+        if not self.started:
+            raise LabError("the lab is not started")
+        t0 = time.monotonic()
+        deadline = t0 + timeout
+        digests = self.expect.digests()
+        selector = selectors.DefaultSelector()
+        try:
+            for name, client in self.watchers.items():
+                selector.register(client.sock, selectors.EVENT_READ, name)
+                if not self._watch_pending[name]:
+                    client.send({"op": "watch", "after": -1})
+                    self._watch_pending[name] = True
+            while True:
+                if not any(self._mismatch(r, digests) for r in self.plan.routers):
+                    return time.monotonic() - t0
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self.check_alive()
+                for key, _ in selector.select(timeout=min(remaining, 0.5)):
+                    name = key.data
+                    client = self.watchers[name]
+                    summary = client.receive(timeout=5.0)
+                    self._watch_pending[name] = False
+                    self.summaries[name] = summary
+                    client.send({"op": "watch", "after": summary["generation"]})
+                    self._watch_pending[name] = True
+        finally:
+            selector.close()
+        self.check_alive()
+        raise ConvergenceTimeout(self._describe_mismatch(digests, timeout))
+
+    def _describe_mismatch(self, digests: dict[str, str], timeout: float) -> str:
+        lines = [f"routing did not converge within {timeout:.1f} s:"]
+        expected = self.expect.loc_ribs()
+        for router in self.plan.routers:
+            problems = self._mismatch(router, digests)
+            lines += [f"  {p}" for p in problems if "Loc-RIB" not in p]
+            if any("Loc-RIB" in p for p in problems):
+                try:
+                    actual = self.loc_rib(router)
+                except LabError as exc:
+                    lines.append(f"  router {router}: {exc}")
+                    continue
+                for prefix in sorted(set(expected[router]) | set(actual)):
+                    want, have = expected[router].get(prefix), actual.get(prefix)
+                    if _brief(want) != _brief(have):
+                        lines.append(f"  router {router}: {prefix}: expected {self._fmt(want)}, "
+                                     f"got {self._fmt(have)}")
+        return "\n".join(lines)
+
+    def _fmt(self, route: dict | None) -> str:
+        if route is None:
+            return "no route"
+        if route.get("neighbor") is None and not route.get("as_path"):
+            return "local origin"
+        return f"AS path {self.names(route['as_path'])} via {route['next_hop']}"
+
+    # -- events ------------------------------------------------------------
+    def depeer(self, a: str, b: str, how: str = "admin", wait: bool = True,
+               timeout: float = 30.0) -> float | None:
+        """End the session between ASes ``a`` and ``b``.
+
+        ``how="admin"``: ``a`` shuts the session down (removes the neighbor
+        and reloads its speaker; ``a`` refuses ``b``'s reconnections).
+        ``how="link"``: the private link is cut at both ends; the session
+        dies when the hold timer expires. Returns the seconds until routing
+        converged (``wait``), else None.
+        """
+        session = self.plan.session(a, b)
+        if how == "admin":
+            self._set_admin(a, b, down=True)
+        elif how == "link":
+            self._set_link(session, up=False)
+        else:
+            raise LabError(f"unknown way to depeer {how!r}: use 'admin' or 'link'")
+        self.expect.set_session(a, b, up=False)
+        return self.wait_converged(timeout) if wait else None
+
+    def repeer(self, a: str, b: str, wait: bool = True, timeout: float = 30.0) -> float | None:
+        """Undo a depeering of ``a`` and ``b`` (whichever way it was done)."""
+        session = self.plan.session(a, b)
+        for x, y in ((a, b), (b, a)):
+            if y in self.disabled[x]:
+                self._set_admin(x, y, down=False)
+        if session.key in self.cut_links:
+            self._set_link(session, up=True)
+        self.expect.set_session(a, b, up=True)
+        return self.wait_converged(timeout) if wait else None
+
+    def announce(self, system: str, prefix: str, wait: bool = True, timeout: float = 30.0) -> float | None:
+        """AS ``system`` starts originating ``prefix``."""
+        self._client(system).request("originate", prefix=prefix)
+        self.expect.set_origin(system, _normal(prefix), True)
+        return self.wait_converged(timeout) if wait else None
+
+    def withdraw(self, system: str, prefix: str, wait: bool = True, timeout: float = 30.0) -> float | None:
+        """AS ``system`` stops originating ``prefix``."""
+        self._client(system).request("withdraw", prefix=prefix)
+        self.expect.set_origin(system, _normal(prefix), False)
+        return self.wait_converged(timeout) if wait else None
+
+    def _set_admin(self, router: str, peer: str, down: bool) -> None:
+        (self.disabled[router].add if down else self.disabled[router].discard)(peer)
+        path = self._router_dir(router) / "exabgp.conf"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(self._render(router))
+        tmp.rename(path)
+        address = self.plan.routers[router].neighbor(peer).address
+        self._client(router).request("admin", neighbor=address, down=down)
+        self.speakers[router].send_signal(signal.SIGUSR1)  # ExaBGP: reload configuration
+
+    def _set_link(self, session, up: bool) -> None:
+        if session.via is not None:
+            raise LabError(f"the session {session.a}-{session.b} crosses IXP {session.via}: "
+                           "cutting a port there would cut every session on it; depeer it with how='admin'")
+        from pyroute2 import IPRoute
+
+        for router, peer in ((session.a, session.b), (session.b, session.a)):
+            ifname = self.plan.routers[router].neighbor(peer).ifname
+            with netns.inside(self.nodes[router].pid):
+                ipr = IPRoute()
+            try:
+                ipr.link("set", index=ipr.link_lookup(ifname=ifname)[0], state="up" if up else "down")
+            finally:
+                ipr.close()
+        (self.cut_links.discard if up else self.cut_links.add)(session.key)
+
+    # -- queries -----------------------------------------------------------
+    def _client(self, router: str) -> AgentClient:
+        if router not in self.clients:
+            raise LabError(f"no router named {router!r} (routers: {', '.join(self.plan.routers)})")
+        return self.clients[router]
+
+    def snapshot(self, router: str) -> dict:
+        """Everything the router's agent knows: RIBs, sessions, kernel routes."""
+        return self._client(router).request("snapshot")
+
+    def loc_rib(self, router: str) -> dict[str, dict]:
+        """prefix -> best route at ``router``."""
+        return self.snapshot(router)["loc_rib"]
+
+    def sessions(self, router: str) -> dict[str, dict]:
+        """peer AS name -> session state as the router's agent sees it."""
+        return {s["name"]: s for s in self._client(router).request("summary")["sessions"].values()}
+
+    def prefix_of(self, target: str, family: int = 4) -> str:
+        """The prefix of an AS name (its first of ``family``), or ``target``
+        itself if it is a prefix."""
+        if target in self.plan.routers:
+            for prefix in self.plan.routers[target].prefixes:
+                if (":" in prefix) == (family == 6):
+                    return prefix
+            raise LabError(f"AS {target} originates no IPv{family} prefix")
+        return _normal(target)
+
+    def route(self, router: str, target: str, family: int = 4) -> dict | None:
+        """The best route at ``router`` for an AS's prefix (or a prefix)."""
+        return self.loc_rib(router).get(self.prefix_of(target, family))
+
+    def as_path(self, router: str, target: str, family: int = 4) -> list[str] | None:
+        """AS names along the best path at ``router`` towards ``target``
+        (an AS name or prefix); [] if it is the router's own; None if no route."""
+        route = self.route(router, target, family)
+        return None if route is None else self.names(route["as_path"])
+
+    def names(self, asns) -> list[str]:
+        """AS names of ASNs (``AS<n>`` for unknown ones)."""
+        by_asn = {r.asn: r.name for r in self.plan.routers.values()}
+        return [by_asn.get(int(a), f"AS{a}") for a in asns]
+
+    def kernel_routes(self, router: str) -> dict[str, str]:
+        """prefix -> next hop of the BGP routes in the router's kernel table."""
+        from pyroute2 import IPRoute
+
+        from .kernel import read_bgp_routes
+
+        with netns.inside(self.nodes[router].pid):
+            ipr = IPRoute()
+        try:
+            return read_bgp_routes(ipr)
+        finally:
+            ipr.close()
+
+    # -- traffic -----------------------------------------------------------
+    @property
+    def traffic(self):
+        if self._traffic is None:
+            from .traffic import Traffic
+
+            self._traffic = Traffic()
+        return self._traffic
+
+    def host(self, ref: str):
+        """A host by host name or AS name (its first host)."""
+        if ref in self.plan.hosts:
+            return self.plan.hosts[ref]
+        hosts = self.plan.hosts_of(ref)
+        if hosts:
+            return hosts[0]
+        raise LabError(f"no host or AS with hosts named {ref!r}")
+
+    def address(self, ref: str, family: int = 4) -> str:
+        """An address for a host name, an AS name (its first host) or an address."""
+        if ref in self.plan.hosts or self.plan.hosts_of(ref):
+            host = self.host(ref)
+            address = host.ip4 if family == 4 else host.ip6
+            if address is None:
+                raise LabError(f"host {host.name} has no IPv{family} address")
+            return address
+        return ref
+
+    def _src_pid(self, src: str) -> int:
+        return self.nodes[self.host(src).name].pid
+
+    def ping(self, src: str, dst: str, family: int = 4, count: int = 3, timeout: float = 1.0):
+        """ICMP echo from host/AS ``src`` to host/AS/address ``dst``."""
+        return self.traffic.ping(self._src_pid(src), self.address(dst, family), count=count,
+                                 timeout=timeout)
+
+    def reachable(self, src: str, dst: str, family: int = 4, timeout: float = 1.0) -> bool:
+        return self.traffic.reachable(self._src_pid(src), self.address(dst, family), timeout=timeout)
+
+    def traceroute(self, src: str, dst: str, family: int = 4, max_hops: int = 16):
+        """Router-level hops from ``src`` to ``dst`` (ICMP time exceeded)."""
+        return self.traffic.traceroute(self._src_pid(src), self.address(dst, family),
+                                       max_hops=max_hops)
+
+    def as_traceroute(self, src: str, dst: str, family: int = 4) -> list[str]:
+        """The ASes the packets really crossed, from ``src``'s AS to ``dst``'s,
+        by the owner of each answering address; '?' for a silent hop."""
+        hops = self.traffic.traceroute(self._src_pid(src), self.address(dst, family))
+        path = [self.host(src).system]
+        for hop in hops:
+            owner = self.plan.owner_of(hop.address) if hop.address else None
+            owner = owner or "?"
+            if path[-1] != owner:
+                path.append(owner)
+        return path
+
+    def stream(self, src: str, dst: str, family: int = 4, rate: float = 200.0):
+        """A sequenced probe stream (context manager) to count loss during an event."""
+        return self.traffic.stream(self._src_pid(src), self.address(dst, family), rate=rate)
+
+    # -- diagnostics -------------------------------------------------------
+    def dump(self, directory: Path | str) -> Path:
+        """Write every router's RIB snapshot and copy every log into ``directory``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        for router in self.plan.routers:
+            try:
+                data = self.snapshot(router)
+                data["kernel_table"] = self.kernel_routes(router)
+            except Exception as exc:
+                data = {"error": str(exc)}
+            (directory / f"{router}.rib.json").write_text(json.dumps(data, indent=2, sort_keys=True))
+            if self.workdir is not None:
+                for log in ("exabgp.log", "agent.log", "exabgp.conf"):
+                    source = self._router_dir(router) / log
+                    if source.exists():
+                        shutil.copy(source, directory / f"{router}.{log}")
+        return directory
+
+
+def _mac(node: str, ifname: str) -> str:
+    """A stable, locally administered MAC address for an interface."""
+    import hashlib
+
+    digest = hashlib.sha1(f"{node}/{ifname}".encode()).digest()
+    return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
+
+
+def _normal(prefix: str) -> str:
+    import ipaddress
+
+    return str(ipaddress.ip_network(prefix, strict=True))
+
+
+def _brief(route: dict | None):
+    return None if route is None else (tuple(route.get("as_path", ())), route.get("next_hop"))
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()

@@ -1,0 +1,54 @@
+"""Enter a lab node's network namespace from this process, briefly.
+
+Mininet hosts live in anonymous network namespaces held by a process (the
+node's shell). Sockets keep the namespace they were created in, so the
+harness opens netlink and raw sockets inside a node's namespace with
+``inside(pid)`` and then uses them from anywhere: no helper process per node.
+setns(2) acts on the calling thread only, so the switch is invisible to other
+threads and is undone on exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+from pyroute2 import netns as _netns
+
+
+def netns_path(pid: int) -> str:
+    """Path of the network namespace of process ``pid``."""
+    return f"/proc/{pid}/ns/net"
+
+
+def netns_inode(pid: int) -> int:
+    """Inode that identifies the network namespace of ``pid``."""
+    return os.stat(netns_path(pid)).st_ino
+
+
+@contextlib.contextmanager
+def inside(pid: int) -> Iterator[None]:
+    """Run the body with this thread in the network namespace of ``pid``."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(netns_path(pid), os.O_RDONLY)
+    try:
+        _netns.setns(target)
+        try:
+            yield
+        finally:
+            _netns.setns(home)
+    finally:
+        os.close(target)
+        os.close(home)
+
+
+def write_sysctl(pid: int, name: str, value: str | int) -> None:
+    """Set a per-namespace ``net.*`` sysctl in the namespace of ``pid``.
+
+    /proc/sys/net resolves to the namespace of the thread that opens it.
+    """
+    path = "/proc/sys/" + name.replace(".", "/")
+    with inside(pid):
+        with open(path, "w") as handle:
+            handle.write(f"{value}\n")

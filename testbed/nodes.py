@@ -1,0 +1,174 @@
+"""Mininet nodes of a lab and the netlink configuration inside them.
+
+Every router, end host and IXP is a Mininet ``Host`` in its own network
+namespace; links are veth pairs created directly between two namespaces,
+and bridges (an AS's host LAN, an IXP's peering LAN) live inside a node's
+namespace. So a lab creates nothing in the root namespace but processes,
+and every process carries the lab's id in its environment
+(``TESTBED_LAB``), which is how ``testbed clean`` finds what a killed lab
+left. Addresses, bridges, sysctls and static routes are set through
+pyroute2 from the harness process (see ``testbed.netns``), not through
+one shell command each.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+
+from mininet.node import Host
+
+from . import netns
+from .addressing import HOST_IFNAME, IXP_BRIDGE, LAN_BRIDGE, HostPlan, IXPPlan, RouterPlan
+
+LAB_ENV = "TESTBED_LAB"
+IFA_F_NODAD = 0x02
+
+
+class LabNode(Host):
+    """A Mininet host whose processes carry the lab id in their environment."""
+
+    lab_id = ""
+
+    def _popen(self, cmd, **params):
+        env = dict(params.pop("env", None) or os.environ)
+        env[LAB_ENV] = self.lab_id
+        return super()._popen(cmd, env=env, **params)
+
+
+def node_class(lab_id: str) -> type[LabNode]:
+    """A ``LabNode`` subclass bound to one lab id."""
+    return type(f"LabNode_{lab_id}", (LabNode,), {"lab_id": lab_id})
+
+
+def _sysctls(pid: int, values: dict[str, object]) -> None:
+    with netns.inside(pid):
+        for name, value in values.items():
+            with open("/proc/sys/" + name.replace(".", "/"), "w") as handle:
+                handle.write(f"{value}\n")
+
+
+COMMON_SYSCTLS = {
+    # No duplicate address detection: addresses are usable at once, and
+    # nothing else lives on these links.
+    "net.ipv6.conf.all.accept_dad": 0,
+    "net.ipv6.conf.default.accept_dad": 0,
+    "net.ipv6.conf.all.accept_ra": 0,
+    "net.ipv6.conf.default.accept_ra": 0,
+}
+ROUTER_SYSCTLS = {
+    "net.ipv4.ip_forward": 1,
+    "net.ipv6.conf.all.forwarding": 1,
+    # Answer every traceroute probe: the default limits ICMP errors to one
+    # per second per destination.
+    "net.ipv4.icmp_ratelimit": 0,
+    "net.ipv6.icmp.ratelimit": 0,
+    # Links come and go (depeering); keep routes and neighbours honest.
+    "net.ipv4.conf.all.rp_filter": 0,
+    "net.ipv4.conf.default.rp_filter": 0,
+}
+
+
+class NamespaceConfig:
+    """Netlink access to one node's namespace."""
+
+    def __init__(self, pid: int):
+        from pyroute2 import IPRoute
+
+        self.pid = pid
+        with netns.inside(pid):
+            self.ipr = IPRoute()
+
+    def index(self, ifname: str) -> int:
+        found = self.ipr.link_lookup(ifname=ifname)
+        if not found:
+            raise LookupError(f"no interface {ifname} in namespace of pid {self.pid}")
+        return found[0]
+
+    def add_address(self, ifname: str, address: str) -> None:
+        iface = ipaddress.ip_interface(address)
+        self.ipr.addr("add", index=self.index(ifname), address=str(iface.ip),
+                      prefixlen=iface.network.prefixlen,
+                      family=socket.AF_INET if iface.version == 4 else socket.AF_INET6,
+                      flags=IFA_F_NODAD if iface.version == 6 else 0)
+
+    def up(self, ifname: str) -> None:
+        self.ipr.link("set", index=self.index(ifname), state="up")
+
+    def bridge(self, name: str, ports: list[str]) -> None:
+        self.ipr.link("add", ifname=name, kind="bridge", br_stp_state=0, br_forward_delay=0)
+        bridge = self.index(name)
+        for port in ports:
+            self.ipr.link("set", index=self.index(port), master=bridge)
+            self.up(port)
+        self.up(name)
+
+    def route(self, dst: str, gateway: str | None = None, kind: str = "unicast") -> None:
+        net = ipaddress.ip_network(dst)
+        args = dict(dst=str(net), family=socket.AF_INET if net.version == 4 else socket.AF_INET6,
+                    proto=4)  # RTPROT_STATIC
+        if gateway:
+            args["gateway"] = gateway
+        if kind != "unicast":
+            args["type"] = kind
+        self.ipr.route("replace", **args)
+
+    def close(self) -> None:
+        self.ipr.close()
+
+
+def configure_router(pid: int, router: RouterPlan) -> None:
+    """Addresses, LAN bridge, sysctls and null routes of a router."""
+    _sysctls(pid, {**COMMON_SYSCTLS, **ROUTER_SYSCTLS})
+    cfg = NamespaceConfig(pid)
+    try:
+        cfg.up("lo")
+        for address in router.loopbacks:
+            cfg.add_address("lo", address)
+        for port in router.ports:
+            cfg.add_address(port.ifname, port.address4)
+            cfg.add_address(port.ifname, port.address6)
+            cfg.up(port.ifname)
+        if router.host_ports:
+            cfg.bridge(LAN_BRIDGE, list(router.host_ports))
+            for address in (router.lan4, router.lan6):
+                if address:
+                    cfg.add_address(LAN_BRIDGE, address)
+        # Originated prefixes not covered by the LAN get a null route, as a
+        # real network does for its aggregates: the router owns them.
+        lans = {str(ipaddress.ip_interface(a).network) for a in (router.lan4, router.lan6) if a}
+        for prefix in router.prefixes:
+            if prefix not in lans:
+                cfg.route(prefix, kind="blackhole")
+    finally:
+        cfg.close()
+
+
+def configure_host(pid: int, host: HostPlan) -> None:
+    """Address and default routes of an end host."""
+    _sysctls(pid, COMMON_SYSCTLS)
+    cfg = NamespaceConfig(pid)
+    try:
+        cfg.up("lo")
+        for address in (host.address4, host.address6):
+            if address:
+                cfg.add_address(HOST_IFNAME, address)
+        cfg.up(HOST_IFNAME)
+        if host.gateway4:
+            cfg.route("0.0.0.0/0", host.gateway4)
+        if host.gateway6:
+            cfg.route("::/0", host.gateway6)
+    finally:
+        cfg.close()
+
+
+def configure_ixp(pid: int, ixp: IXPPlan) -> None:
+    """The IXP's peering LAN: one bridge joining every member's port."""
+    _sysctls(pid, COMMON_SYSCTLS)
+    cfg = NamespaceConfig(pid)
+    try:
+        cfg.up("lo")
+        cfg.bridge(IXP_BRIDGE, list(ixp.members))
+    finally:
+        cfg.close()

@@ -1,0 +1,112 @@
+"""ExaBGP configuration and route-agent configuration for one router.
+
+Rendering is staged: the router's plan becomes a plain config tree
+(``config_tree``), the tree becomes ExaBGP's text (``render``), and the lab
+writes it and checks all files with ``exabgp validate`` before any speaker
+starts. The agent's own JSON configuration (``agent_config``) comes from the
+same plan, so the two never disagree about a neighbor.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable
+
+from .addressing import Plan, RouterPlan
+
+PROCESS = "agent"
+
+
+def config_tree(router: RouterPlan, hold_time: int, agent_argv: list[str],
+                disabled: Iterable[str] = ()) -> dict:
+    """The ExaBGP configuration of ``router`` as nested dicts.
+
+    ``disabled`` names peer ASes whose session is administratively shut
+    down: they are left out, so ExaBGP tears the session down on reload and
+    refuses the peer's connections.
+    """
+    for arg in agent_argv:
+        if not arg or any(c.isspace() or c in ";{}'\"" for c in arg):
+            raise ValueError(f"router {router.name}: agent command argument {arg!r} contains "
+                             "white space or ExaBGP syntax; move the checkout to a plain path")
+    tree: dict = {f"process {PROCESS}": {"run": " ".join(agent_argv), "encoder": "json"}}
+    skip = set(disabled)
+    for neighbor in router.neighbors:
+        if neighbor.name in skip:
+            continue
+        tree[f"neighbor {neighbor.address}"] = {
+            "description": f'"{router.name} to {neighbor.name} ({neighbor.relationship})"',
+            "router-id": router.router_id,
+            "local-address": neighbor.local_address,
+            "local-as": router.asn,
+            "peer-as": neighbor.asn,
+            "hold-time": hold_time,
+            "passive": "true" if neighbor.passive else "false",
+            "family": {"ipv4 unicast": None, "ipv6 unicast": None},
+            "api": {
+                "processes": f"[ {PROCESS} ]",
+                "neighbor-changes": None,
+                "receive": {"parsed": None, "update": None, "notification": None, "open": None},
+            },
+        }
+    return tree
+
+
+def render(tree: dict, indent: int = 0) -> str:
+    """ExaBGP configuration text of a config tree."""
+    pad = "    " * indent
+    lines = []
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            lines.append(f"{pad}{key} {{")
+            lines.append(render(value, indent + 1).rstrip("\n"))
+            lines.append(f"{pad}}}")
+        elif value is None:
+            lines.append(f"{pad}{key};")
+        else:
+            lines.append(f"{pad}{key} {value};")
+    return "\n".join(line for line in lines if line) + "\n"
+
+
+def speaker_environment(router: RouterPlan, lab_id: str) -> dict[str, str]:
+    """Environment for ExaBGP: listen on the router's session addresses, stay
+    root inside the namespace, log to stdout (the lab redirects it to a
+    file), no API acknowledgements."""
+    bind = sorted({n.local_address for n in router.neighbors})
+    return {
+        "exabgp_tcp_bind": " ".join(bind),
+        "exabgp_tcp_port": "179",
+        "exabgp_daemon_user": "root",
+        "exabgp_daemon_drop": "false",
+        "exabgp_daemon_daemonize": "false",
+        "exabgp_log_destination": "stdout",
+        "exabgp_log_level": "INFO",
+        "exabgp_api_ack": "false",
+        "exabgp_api_cli": "false",
+        "TESTBED_LAB": lab_id,
+    }
+
+
+def agent_config(plan: Plan, router: RouterPlan, socket_path: str, log_path: str) -> dict:
+    """The route agent's configuration (written as JSON next to the ExaBGP file)."""
+    return {
+        "router": router.name,
+        "asn": router.asn,
+        "router_id": router.router_id,
+        "prefixes": list(router.prefixes),
+        "control_socket": socket_path,
+        "log": log_path,
+        "neighbors": [
+            {
+                "name": n.name, "address": n.address, "address6": n.address6, "asn": n.asn,
+                "relationship": n.relationship, "router_id": n.router_id,
+                "local_address": n.local_address, "local_address6": n.local_address6,
+            }
+            for n in router.neighbors
+        ],
+    }
+
+
+def quote_argv(argv: list[str]) -> str:
+    """A command line for humans (logs, error messages)."""
+    return " ".join(shlex.quote(a) for a in argv)

@@ -1,0 +1,227 @@
+"""The topology model: autonomous systems, their business relationships and
+how each relationship is physically connected.
+
+A topology module in ``topologies/`` builds a ``Topology`` and leaves it in a
+module-level variable named ``topology``. Building never raises for bad
+values: every declaration is recorded with the file and line it came from,
+and ``Topology.validate()`` (in ``testbed.validate``) reports every problem at
+once. Nothing here touches the system; the lab layer reads the validated
+model through the address plan (``testbed.addressing``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Union
+
+from .errors import TopologyError
+
+
+class Kind(str, Enum):
+    """Business relationship between two ASes."""
+
+    TRANSIT = "transit"  # a provider sells transit to a customer
+    PEERING = "peering"  # settlement-free peering: each side's customers only
+
+
+@dataclass(frozen=True)
+class Where:
+    """The place in a topology file a declaration came from."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+def _caller(depth: int = 2) -> Where:
+    frame = sys._getframe(depth)
+    return Where(frame.f_code.co_filename, frame.f_lineno)
+
+
+@dataclass
+class AutonomousSystem:
+    """An AS with one border router and end hosts standing for its customers.
+
+    ``prefixes`` are the IPv4/IPv6 prefixes it originates; ``None`` means
+    "give me one of each from the lab's default pools". The first prefix of
+    each family holds the LAN of its end hosts.
+    """
+
+    asn: object
+    name: object
+    prefixes: object = None
+    hosts: object = 1
+    description: str = ""
+    where: Where | None = None
+
+    def __str__(self) -> str:
+        return f"AS{self.asn} '{self.name}'"
+
+
+@dataclass
+class IXP:
+    """An Internet exchange: a shared peering LAN on a Linux bridge.
+
+    ``lan4``/``lan6`` default to a /24 and a /64 from the lab's IXP pools.
+    """
+
+    name: object
+    lan4: object = None
+    lan6: object = None
+    where: Where | None = None
+
+
+ASRef = Union[AutonomousSystem, str]
+
+
+@dataclass
+class Relationship:
+    """A business relationship and the link that carries it.
+
+    For ``TRANSIT``, ``a`` is the provider and ``b`` the customer; for
+    ``PEERING`` the order does not matter. ``via`` names the IXP the BGP
+    session crosses; ``None`` is a private interconnect (a direct link).
+    ``bandwidth`` is in Mbit/s; ``delay`` (e.g. ``"5ms"``) and ``loss`` (%)
+    need the netem qdisc.
+    """
+
+    kind: object
+    a: object
+    b: object
+    via: object = None
+    bandwidth: object = None
+    delay: object = None
+    loss: object = None
+    where: Where | None = None
+
+    def describe(self) -> str:
+        a, b = _ref_name(self.a), _ref_name(self.b)
+        if self.kind == Kind.TRANSIT:
+            text = f"transit {a} -> {b}"
+        else:
+            text = f"{getattr(self.kind, 'value', self.kind)} {a} -- {b}"
+        if self.via is not None:
+            text += f" via {_ref_name(self.via)}"
+        return text
+
+
+def _ref_name(ref: object) -> object:
+    if isinstance(ref, (AutonomousSystem, IXP)):
+        return ref.name
+    return ref
+
+
+@dataclass
+class Topology:
+    """A set of ASes, IXPs and relationships; see the module docstring."""
+
+    name: str
+    description: str = ""
+    hold_time: int = 9
+    systems: list[AutonomousSystem] = field(default_factory=list)
+    ixps: list[IXP] = field(default_factory=list)
+    relationships: list[Relationship] = field(default_factory=list)
+    source: str | None = None
+
+    # -- declaring ---------------------------------------------------------
+    def add_as(self, asn: int, name: str, prefixes: list[str] | None = None,
+               hosts: int | list[str] = 1, description: str = "") -> AutonomousSystem:
+        """Declare an AS. ``hosts`` is a count or a list of host names."""
+        system = AutonomousSystem(asn, name, prefixes, hosts, description, _caller())
+        self.systems.append(system)
+        return system
+
+    def add_ixp(self, name: str, lan4: str | None = None,
+                lan6: str | None = None) -> IXP:
+        """Declare an IXP peering LAN."""
+        ixp = IXP(name, lan4, lan6, _caller())
+        self.ixps.append(ixp)
+        return ixp
+
+    def transit(self, provider: ASRef, customer: ASRef, *, via: IXP | str | None = None,
+                bandwidth: float | None = None, delay: str | None = None,
+                loss: float | None = None) -> Relationship:
+        """``provider`` sells transit to ``customer``."""
+        rel = Relationship(Kind.TRANSIT, _ref_name(provider), _ref_name(customer),
+                           _ref_name(via), bandwidth, delay, loss, _caller())
+        self.relationships.append(rel)
+        return rel
+
+    def peering(self, a: ASRef, b: ASRef, *, via: IXP | str | None = None,
+                bandwidth: float | None = None, delay: str | None = None,
+                loss: float | None = None) -> Relationship:
+        """``a`` and ``b`` peer settlement-free (each gives the other its
+        own and its customers' routes)."""
+        rel = Relationship(Kind.PEERING, _ref_name(a), _ref_name(b),
+                           _ref_name(via), bandwidth, delay, loss, _caller())
+        self.relationships.append(rel)
+        return rel
+
+    def relate(self, kind: str, a: ASRef, b: ASRef, **options) -> Relationship:
+        """Declare a relationship by kind name (``"transit"``, ``"peering"``);
+        unknown kinds are reported by validation."""
+        try:
+            parsed: object = Kind(kind)
+        except ValueError:
+            parsed = kind
+        rel = Relationship(parsed, _ref_name(a), _ref_name(b), where=_caller(), **options)
+        self.relationships.append(rel)
+        return rel
+
+    # -- reading -----------------------------------------------------------
+    def system(self, name: str) -> AutonomousSystem:
+        """The AS named ``name``."""
+        for system in self.systems:
+            if system.name == name:
+                return system
+        raise KeyError(f"topology {self.name!r} has no AS named {name!r}")
+
+    def validate(self) -> "Topology":
+        """Raise ``TopologyError`` listing every problem; return self if none."""
+        from .validate import problems
+
+        found = problems(self)
+        if found:
+            raise TopologyError(found, self.source)
+        return self
+
+
+TOPOLOGY_DIR = Path(__file__).resolve().parent.parent / "topologies"
+
+
+def load(ref: str | Path) -> Topology:
+    """Load a topology by name (a module in ``topologies/``) or path.
+
+    The module must define ``topology`` (a ``Topology``). The result is
+    validated; a missing or broken module is reported as ``TopologyError``.
+    """
+    path = Path(ref)
+    if path.suffix != ".py":
+        path = TOPOLOGY_DIR / f"{ref}.py"
+    if not path.is_file():
+        known = ", ".join(available()) or "none"
+        raise TopologyError([f"no topology file {path} (known topologies: {known})"], str(ref))
+    spec = importlib.util.spec_from_file_location(f"testbed_topology_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # a user's file: report, do not crash
+        raise TopologyError([f"importing it failed: {type(exc).__name__}: {exc}"], str(path)) from exc
+    topo = getattr(module, "topology", None)
+    if not isinstance(topo, Topology):
+        raise TopologyError(["it defines no module-level `topology = Topology(...)`"], str(path))
+    topo.source = str(path)
+    return topo.validate()
+
+
+def available() -> list[str]:
+    """Names of the topologies shipped in ``topologies/``."""
+    if not TOPOLOGY_DIR.is_dir():
+        return []
+    return sorted(p.stem for p in TOPOLOGY_DIR.glob("*.py") if not p.name.startswith("_"))

@@ -1,0 +1,262 @@
+"""Topology validation: every problem at once, before anything is created.
+
+``problems(topology)`` walks the declarations recorded by
+``testbed.topology`` and returns one message per problem, each starting with
+the file and line of the declaration at fault. It never raises for bad
+values and touches nothing outside the model, so it runs without root.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections import defaultdict
+
+import networkx as nx
+
+from . import addressing
+from .topology import IXP, AutonomousSystem, Kind, Relationship, Topology
+
+# Interface and node names become kernel interface names ("to-<AS>",
+# "ix-<IXP>"), so 15 - 3 characters, and nothing a shell or ip(8) treats
+# specially.
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,11}$")
+HOST_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+
+# RFC 6996/7300/5398/7607: ASNs no real network may use in a session.
+RESERVED_ASNS = {0: "reserved (RFC 7607)", 23456: "AS_TRANS (RFC 6793)",
+                 65535: "reserved (RFC 7300)", 4294967295: "reserved (RFC 7300)"}
+RESERVED_ASN_RANGES = [(65552, 131071, "reserved by IANA")]
+MAX_HOSTS = 64
+MAX_BANDWIDTH = 100_000  # Mbit/s; htb above this is meaningless on a veth
+
+
+def _at(where) -> str:
+    return f"{where}: " if where else ""
+
+
+def _asn_problem(asn: object) -> str | None:
+    if isinstance(asn, bool) or not isinstance(asn, int):
+        return f"ASN {asn!r} is not a whole number"
+    if not 0 <= asn <= 4294967295:
+        return f"ASN {asn} is outside 1..4294967294"
+    if asn in RESERVED_ASNS:
+        return f"ASN {asn} is {RESERVED_ASNS[asn]}"
+    for low, high, why in RESERVED_ASN_RANGES:
+        if low <= asn <= high:
+            return f"ASN {asn} is {why} ({low}-{high})"
+    return None
+
+
+def _name_problem(kind: str, name: object) -> str | None:
+    if not isinstance(name, str):
+        return f"{kind} name {name!r} is not a string"
+    if not NAME_RE.match(name):
+        return (f"{kind} name {name!r} cannot become an interface name: use 1-12 "
+                f"letters, digits, '-' or '_', starting with a letter")
+    return None
+
+
+def _prefix(text: object) -> tuple[object, str | None]:
+    if not isinstance(text, str):
+        return None, f"prefix {text!r} is not a string"
+    try:
+        net = ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        if "host bits set" in str(exc):
+            return None, f"prefix {text!r} has host bits set (did you mean {ipaddress.ip_network(text, strict=False)}?)"
+        return None, f"prefix {text!r} is not a valid IPv4 or IPv6 prefix"
+    if net.is_multicast or net.is_loopback or net.is_link_local or net.is_unspecified:
+        return None, f"prefix {text} is multicast, loopback, link-local or unspecified"
+    return net, None
+
+
+def problems(topo: Topology) -> list[str]:
+    """Every problem of ``topo``, as messages naming where it is."""
+    out: list[str] = []
+    if not isinstance(topo.name, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", topo.name or ""):
+        out.append(f"topology name {topo.name!r} must be 1-64 letters, digits, '.', '-' or '_'")
+    if not isinstance(topo.hold_time, int) or isinstance(topo.hold_time, bool) or not (
+            topo.hold_time == 0 or 3 <= topo.hold_time <= 65535):
+        out.append(f"hold_time {topo.hold_time!r} must be 0 or 3..65535 seconds (RFC 4271)")
+    if not topo.systems:
+        out.append("the topology declares no AS")
+
+    by_name: dict[str, AutonomousSystem] = {}
+    by_asn: dict[int, AutonomousSystem] = {}
+    node_names: dict[str, str] = {}
+    owned: list[tuple[object, str, object]] = []  # (network, owner, where)
+
+    for system in topo.systems:
+        at = _at(system.where)
+        label = f"AS {system.name!r}"
+        problem = _asn_problem(system.asn)
+        if problem:
+            out.append(f"{at}{label}: {problem}")
+        elif system.asn in by_asn:
+            other = by_asn[system.asn]
+            out.append(f"{at}{label}: ASN {system.asn} is already used by AS {other.name!r} ({other.where})")
+        else:
+            by_asn[system.asn] = system
+        problem = _name_problem("AS", system.name)
+        if problem:
+            out.append(f"{at}{problem}")
+            continue
+        if system.name in by_name:
+            out.append(f"{at}AS name {system.name!r} is already used ({by_name[system.name].where})")
+            continue
+        by_name[system.name] = system
+        node_names[system.name] = label
+
+        hosts = system.hosts
+        host_names: list[str] = []
+        if isinstance(hosts, bool) or not isinstance(hosts, (int, list, tuple)):
+            out.append(f"{at}{label}: hosts must be a count or a list of names, not {hosts!r}")
+        elif isinstance(hosts, int):
+            if not 0 <= hosts <= MAX_HOSTS:
+                out.append(f"{at}{label}: hosts={hosts} is outside 0..{MAX_HOSTS}")
+            else:
+                host_names = addressing.default_host_names(system.name, hosts)
+        else:
+            for host in hosts:
+                if not isinstance(host, str) or not HOST_RE.match(host):
+                    out.append(f"{at}{label}: host name {host!r} must be 1-32 letters, digits, '-' or '_', starting with a letter")
+                else:
+                    host_names.append(host)
+            if len(host_names) > MAX_HOSTS:
+                out.append(f"{at}{label}: {len(host_names)} hosts, more than {MAX_HOSTS}")
+        for host in host_names:
+            if host in node_names:
+                out.append(f"{at}{label}: host name {host!r} is already the name of {node_names[host]}")
+            else:
+                node_names[host] = f"host {host!r} of {label}"
+
+        prefixes = system.prefixes
+        if prefixes is None:
+            continue
+        if isinstance(prefixes, str) or not isinstance(prefixes, (list, tuple)):
+            out.append(f"{at}{label}: prefixes must be a list of prefixes, not {prefixes!r}")
+            continue
+        if not prefixes:
+            out.append(f"{at}{label}: prefixes is empty (leave it out to get default prefixes)")
+        first_of_family: dict[int, object] = {}
+        for text in prefixes:
+            net, problem = _prefix(text)
+            if problem:
+                out.append(f"{at}{label}: {problem}")
+                continue
+            first_of_family.setdefault(net.version, net)
+            owned.append((net, label, system.where))
+        count = len(host_names)
+        for version, net in first_of_family.items():
+            needed = addressing.HOST_OFFSET + count + 1
+            if count and net.num_addresses < needed:
+                out.append(f"{at}{label}: prefix {net} is too small for its LAN of {count} host(s): "
+                           f"it needs at least {needed} addresses")
+
+    ixps: dict[str, IXP] = {}
+    for ixp in topo.ixps:
+        at = _at(ixp.where)
+        problem = _name_problem("IXP", ixp.name)
+        if problem:
+            out.append(f"{at}{problem}")
+            continue
+        if ixp.name in ixps:
+            out.append(f"{at}IXP name {ixp.name!r} is already used ({ixps[ixp.name].where})")
+            continue
+        if ixp.name in node_names:
+            out.append(f"{at}IXP name {ixp.name!r} is already the name of {node_names[ixp.name]}")
+        ixps[ixp.name] = ixp
+        for attr, version in (("lan4", 4), ("lan6", 6)):
+            text = getattr(ixp, attr)
+            if text is None:
+                continue
+            net, problem = _prefix(text)
+            if problem:
+                out.append(f"{at}IXP {ixp.name!r}: {attr}: {problem}")
+            elif net.version != version:
+                out.append(f"{at}IXP {ixp.name!r}: {attr} {text} is not an IPv{version} prefix")
+            else:
+                owned.append((net, f"IXP {ixp.name!r} LAN", ixp.where))
+
+    # Relationships -------------------------------------------------------
+    pairs: dict[frozenset, Relationship] = {}
+    linked: set[str] = set()
+    used_ixps: set[str] = set()
+    ixp_members: dict[str, set[str]] = defaultdict(set)
+    providers = nx.DiGraph()
+    for rel in topo.relationships:
+        at = _at(rel.where)
+        what = rel.describe()
+        if not isinstance(rel.kind, Kind):
+            kinds = ", ".join(k.value for k in Kind)
+            out.append(f"{at}{what}: unknown relationship kind {rel.kind!r} (known: {kinds})")
+            continue
+        ok = True
+        for end in (rel.a, rel.b):
+            if not isinstance(end, str) or end not in by_name:
+                out.append(f"{at}{what}: no AS named {end!r}")
+                ok = False
+        if rel.via is not None:
+            if not isinstance(rel.via, str) or rel.via not in ixps:
+                out.append(f"{at}{what}: no IXP named {rel.via!r}")
+                ok = False
+        for attr, low, high in (("bandwidth", 0, MAX_BANDWIDTH), ("loss", 0, 100)):
+            value = getattr(rel, attr)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value <= high:
+                out.append(f"{at}{what}: {attr} {value!r} must be a number in ({low}, {high}]")
+        if rel.delay is not None and not (isinstance(rel.delay, str) and re.match(r"^\d+(\.\d+)?(us|ms|s)$", rel.delay)):
+            out.append(f"{at}{what}: delay {rel.delay!r} must look like '5ms'")
+        if rel.via is not None and any(v is not None for v in (rel.bandwidth, rel.delay, rel.loss)):
+            out.append(f"{at}{what}: bandwidth, delay and loss apply to private links, not to a session across an IXP")
+        if not ok:
+            continue
+        if rel.a == rel.b:
+            out.append(f"{at}{what}: an AS cannot be related to itself")
+            continue
+        key = frozenset((rel.a, rel.b))
+        if key in pairs:
+            first = pairs[key]
+            same = first.kind == rel.kind and (rel.kind == Kind.PEERING or (first.a, first.b) == (rel.a, rel.b))
+            how = "again" if same else f"in a way that contradicts '{first.describe()}'"
+            out.append(f"{at}{what}: {rel.a} and {rel.b} are related {how} ({first.where})")
+            continue
+        pairs[key] = rel
+        linked.update((rel.a, rel.b))
+        if rel.via is not None:
+            used_ixps.add(rel.via)
+            ixp_members[rel.via].update((rel.a, rel.b))
+        if rel.kind == Kind.TRANSIT:
+            providers.add_edge(rel.a, rel.b)
+
+    for name, system in by_name.items():
+        if name not in linked:
+            out.append(f"{_at(system.where)}AS {name!r} has no link: relate it to another AS")
+    for name, ixp in ixps.items():
+        if name not in used_ixps:
+            out.append(f"{_at(ixp.where)}IXP {name!r} carries no session: peer two ASes via it")
+        elif len(ixp_members[name]) > addressing.MAX_IXP_MEMBERS:
+            out.append(f"{_at(ixp.where)}IXP {name!r} has {len(ixp_members[name])} members, "
+                       f"more than {addressing.MAX_IXP_MEMBERS}")
+    try:
+        cycle = nx.find_cycle(providers)
+    except nx.NetworkXNoCycle:
+        cycle = None
+    if cycle:
+        loop = " -> ".join([edge[0] for edge in cycle] + [cycle[0][0]])
+        out.append(f"transit relationships form a cycle (each a provider of the next): {loop}")
+
+    # Address space -------------------------------------------------------
+    infrastructure = [(net, f"the lab's {what}", None) for net, what in addressing.INFRASTRUCTURE]
+    for index, (net, owner, where) in enumerate(owned):
+        for other, other_owner, other_where in owned[:index] + infrastructure:
+            if net.version == other.version and net.overlaps(other):
+                seen = f" ({other_where})" if other_where else ""
+                out.append(f"{_at(where)}{owner}: prefix {net} overlaps {other} of {other_owner}{seen}")
+    if len(topo.systems) > addressing.MAX_SYSTEMS:
+        out.append(f"{len(topo.systems)} ASes: the address plan holds at most {addressing.MAX_SYSTEMS}")
+    if len(topo.relationships) > addressing.MAX_LINKS:
+        out.append(f"{len(topo.relationships)} relationships: the address plan holds at most {addressing.MAX_LINKS} links")
+    return out

@@ -1,0 +1,283 @@
+"""Traffic between real namespaces: h1 -- r -- h2, built here with pyroute2.
+
+Each node is a network namespace held by an ``unshare -n sleep infinity``
+process; the veth pairs are created straight into the namespaces, so nothing
+ever appears in the host's own namespace, and killing the three processes
+removes everything (once the ``Traffic`` sockets are closed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from testbed.netns import inside, netns_inode, write_sysctl
+from testbed.traffic import Hop, Traffic, TrafficError
+
+pytestmark = [
+    pytest.mark.emulation,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for namespaces and raw sockets"),
+    pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare (util-linux)"),
+]
+
+H1 = {4: "10.0.1.2", 6: "2001:db8:1::2"}
+R_H1 = {4: "10.0.1.1", 6: "2001:db8:1::1"}
+R_H2 = {4: "10.0.2.1", 6: "2001:db8:2::1"}
+H2 = {4: "10.0.2.2", 6: "2001:db8:2::2"}
+UNROUTED = {4: "10.99.0.1", 6: "2001:db8:99::1"}
+FAMILIES = [pytest.param(4, id="ipv4"), pytest.param(6, id="ipv6")]
+
+
+def wait_until(check: Callable[[], object], timeout: float, describe: str) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = check()
+        if seen:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {describe}; "
+                                 f"last saw {seen!r}")
+        time.sleep(0.005)
+
+
+def own_sockets() -> set[str]:
+    """The sockets this process holds open, as fd -> 'socket:[inode]'."""
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith("socket:"):
+                found.add(target)
+    return found
+
+
+@dataclass
+class Lab:
+    h1: int
+    r: int
+    h2: int
+    netlink: dict[int, object] = field(default_factory=dict)  # pid -> IPRoute
+
+    def set_r_h2_link(self, up: bool) -> None:
+        ipr = self.netlink[self.r]
+        (index,) = ipr.link_lookup(ifname="r-h2")
+        ipr.link("set", index=index, state="up" if up else "down")
+
+
+def _address(ipr, ifname: str, address: str) -> None:
+    (index,) = ipr.link_lookup(ifname=ifname)
+    ipr.addr("add", index=index, address=address,
+             prefixlen=64 if ":" in address else 24)
+
+
+@contextlib.contextmanager
+def three_node_lab(h2_ipv4: str = H2[4], spawned: list[int] | None = None) -> Iterator[Lab]:
+    """h1 -- r -- h2 with both families; everything is gone on exit, also
+    when setup fails half-way. The pids of the namespace processes are
+    appended to ``spawned`` as they start."""
+    from pyroute2 import IPRoute
+
+    processes: list[subprocess.Popen] = []
+    lab = None
+    try:
+        home = netns_inode(os.getpid())
+        for _ in range(3):
+            processes.append(subprocess.Popen(
+                ["unshare", "--net", "sleep", "infinity"], start_new_session=True))
+            if spawned is not None:
+                spawned.append(processes[-1].pid)
+        wait_until(lambda: all(netns_inode(p.pid) != home for p in processes), 5,
+                   "the three unshare processes to enter new network namespaces")
+        lab = Lab(*(p.pid for p in processes))
+        for pid in (lab.h1, lab.r, lab.h2):
+            for name, value in (("net.ipv6.conf.all.accept_dad", 0),
+                                ("net.ipv6.conf.default.accept_dad", 0),
+                                ("net.ipv6.conf.all.keep_addr_on_down", 1),
+                                ("net.ipv6.conf.default.keep_addr_on_down", 1)):
+                write_sysctl(pid, name, value)
+            with inside(pid):
+                lab.netlink[pid] = IPRoute()
+        for name, value in (("net.ipv4.ip_forward", 1),
+                            ("net.ipv6.conf.all.forwarding", 1),
+                            ("net.ipv4.icmp_ratelimit", 0),
+                            ("net.ipv6.icmp.ratelimit", 0)):
+            write_sysctl(lab.r, name, value)
+        h1, r, h2 = (lab.netlink[pid] for pid in (lab.h1, lab.r, lab.h2))
+        h1.link("add", ifname="eth0", kind="veth",
+                peer={"ifname": "r-h1", "net_ns_pid": lab.r})
+        r.link("add", ifname="r-h2", kind="veth",
+               peer={"ifname": "eth0", "net_ns_pid": lab.h2})
+        for ipr, ifname, addresses in ((h1, "eth0", H1), (r, "r-h1", R_H1),
+                                       (r, "r-h2", R_H2), (h2, "eth0", H2)):
+            for address in (h2_ipv4 if ipr is h2 else addresses[4], addresses[6]):
+                _address(ipr, ifname, address)
+        for ipr, ifnames in ((h1, ["lo", "eth0"]), (r, ["lo", "r-h1", "r-h2"]),
+                             (h2, ["lo", "eth0"])):
+            for ifname in ifnames:
+                (index,) = ipr.link_lookup(ifname=ifname)
+                ipr.link("set", index=index, state="up")
+        for ipr, gateways in ((h1, R_H1), (h2, R_H2)):
+            ipr.route("add", dst="0.0.0.0/0", gateway=gateways[4])
+            ipr.route("add", dst="::/0", gateway=gateways[6], family=10)
+        yield lab
+    finally:
+        if lab is not None:
+            for ipr in lab.netlink.values():
+                ipr.close()
+        for process in processes:
+            process.kill()
+        for process in processes:
+            process.wait(timeout=5)
+
+
+def assert_gone(pids: list[int]) -> None:
+    for pid in pids:
+        assert not os.path.exists(f"/proc/{pid}"), f"namespace process {pid} is still there"
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    sockets_before = own_sockets()
+    with three_node_lab() as lab:
+        pids = [lab.h1, lab.r, lab.h2]
+        yield lab
+    # The teardown itself is checked: processes reaped, no socket left open
+    # (a leaked raw socket would keep a namespace alive).
+    assert_gone(pids)
+    leaked = own_sockets() - sockets_before
+    assert not leaked, f"sockets left open after the lab and Traffic closed: {leaked}"
+
+
+@pytest.fixture(scope="module")
+def traffic(lab: Lab) -> Iterator[Traffic]:
+    with Traffic() as traffic:
+        for family in (4, 6):
+            wait_until(lambda: traffic.reachable(lab.h1, H2[family], timeout=0.3), 5,
+                       f"h1 to reach h2 over IPv{family}")
+        yield traffic
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_ping_reaches_the_far_host(lab: Lab, traffic: Traffic, family: int) -> None:
+    result = traffic.ping(lab.h1, H2[family], count=3)
+    assert (result.sent, result.received, result.errors) == (3, 3, ())
+    assert result.ok and result.loss == 0.0
+    assert all(0 < rtt < 0.1 for rtt in result.rtts), result.rtts
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_ping_to_an_unrouted_address_fails_within_the_timeout(
+        lab: Lab, traffic: Traffic, family: int) -> None:
+    started = time.monotonic()
+    result = traffic.ping(lab.h1, UNROUTED[family], count=3, timeout=0.5)
+    elapsed = time.monotonic() - started
+    assert (result.received, result.ok, result.loss) == (0, False, 1.0)
+    assert elapsed < 0.5 + 2 * 0.02 + 0.2, f"ping took {elapsed:.3f} s"
+    # r has no route and says so: the unreachable errors name it.
+    assert result.errors and all(e.startswith(R_H1[family] + ":") for e in result.errors), \
+        result.errors
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_reachable(lab: Lab, traffic: Traffic, family: int) -> None:
+    assert traffic.reachable(lab.h1, H2[family])
+    assert traffic.reachable(lab.h2, H1[family])
+    assert not traffic.reachable(lab.h1, UNROUTED[family], timeout=0.3)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_traceroute_goes_through_the_router(lab: Lab, traffic: Traffic, family: int) -> None:
+    started = time.monotonic()
+    hops = traffic.traceroute(lab.h1, H2[family], probes=2)
+    elapsed = time.monotonic() - started
+    assert [(h.ttl, h.address, h.reached) for h in hops] == [
+        (1, R_H1[family], False), (2, H2[family], True)]
+    assert all(h.rtt is not None and len(h.rtts) == 2 for h in hops), hops
+    assert elapsed < 0.5, f"traceroute took {elapsed:.3f} s: not all TTLs at once?"
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_traceroute_stops_where_the_route_ends(lab: Lab, traffic: Traffic, family: int) -> None:
+    hops = traffic.traceroute(lab.h1, UNROUTED[family], timeout=0.5)
+    assert len(hops) == 1, hops
+    assert isinstance(hops[0], Hop) and hops[0].address == R_H1[family]
+    assert not hops[0].reached and hops[0].error in ("net unreachable", "no route")
+
+
+def test_streams_see_a_link_outage(lab: Lab, traffic: Traffic) -> None:
+    rate = 1000.0
+    streams = [traffic.stream(lab.h1, H2[family], rate=rate) for family in (4, 6)]
+    for stream in streams:
+        stream.start()
+    try:
+        time.sleep(0.3)
+        lab.set_r_h2_link(up=False)
+        down_at = time.monotonic()
+        time.sleep(0.3)
+        lab.set_r_h2_link(up=True)
+        down_for = time.monotonic() - down_at
+        time.sleep(0.3)
+    finally:
+        lab.set_r_h2_link(up=True)
+        results = [stream.stop() for stream in streams]
+    for result in results:
+        assert result.lost, result
+        # The outage is the time the link was down plus ARP/ND on recovery.
+        assert down_for - 0.05 < result.longest_outage < down_for + 0.15, \
+            (down_for, result.longest_outage)
+        assert len(result.lost) == pytest.approx(result.longest_outage * rate, rel=0.25)
+        assert result.first_lost_at == pytest.approx(0.3, abs=0.1)
+        assert result.recovered_at is not None
+        assert result.recovered_at - result.first_lost_at == pytest.approx(
+            result.longest_outage, abs=0.01)
+        assert result.icmp_errors > 0, "r should report the lost route as unreachable"
+        assert result.send_errors == 0
+
+
+def test_streams_without_an_event_lose_nothing(lab: Lab, traffic: Traffic) -> None:
+    rate = 2000.0
+    with traffic.stream(lab.h1, H2[4], rate=rate) as v4, \
+            traffic.stream(lab.h1, H2[6], rate=rate) as v6:
+        # A ping from the same host and family meanwhile must not take the
+        # stream's replies, nor the stream the ping's.
+        ping = traffic.ping(lab.h1, H2[4], count=5)
+        time.sleep(0.5)
+    assert ping.received == 5
+    for result in (v4.result, v6.result):
+        assert result is not None
+        assert (result.lost, result.longest_outage, result.first_lost_at) == ((), 0.0, None)
+        assert result.received == result.sent
+        assert result.rate == pytest.approx(rate, rel=0.1), result
+        assert result.sent == pytest.approx(rate * result.duration, rel=0.1)
+        assert result.max_rtt is not None and result.max_rtt < 0.1
+
+
+def test_misuse_is_reported(lab: Lab, traffic: Traffic) -> None:
+    with pytest.raises(TrafficError, match="not an IPv4 or IPv6 address"):
+        traffic.ping(lab.h1, "h2")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    with pytest.raises(TrafficError, match=f"no process {dead.pid}"):
+        traffic.ping(dead.pid, H2[4])
+    stream = traffic.stream(lab.h1, H2[4])
+    with pytest.raises(TrafficError, match="never started"):
+        stream.stop()
+
+
+def test_a_failed_setup_leaves_nothing() -> None:
+    sockets_before = own_sockets()
+    pids: list[int] = []
+    # h2's address is refused after the namespaces and links exist.
+    with pytest.raises(OSError, match="IP address"):
+        with three_node_lab(h2_ipv4="10.0.2.256", spawned=pids):
+            pytest.fail("the lab started with an invalid address")
+    assert len(pids) == 3
+    assert_gone(pids)
+    assert own_sockets() - sockets_before == set()
