@@ -180,9 +180,12 @@ def test_ping_to_an_unrouted_address_fails_within_the_timeout(
     elapsed = time.monotonic() - started
     assert (result.received, result.ok, result.loss) == (0, False, 1.0)
     assert elapsed < 0.5 + 2 * 0.02 + 0.2, f"ping took {elapsed:.3f} s"
-    # r has no route and says so: the unreachable errors name it.
-    assert result.errors and all(e.startswith(R_H1[family] + ":") for e in result.errors), \
-        result.errors
+    # r has no route and says so. For IPv4 only maybe: it sends at most one
+    # such error per second per source (burst 5), a machine-wide setting
+    # (net.ipv4.route.error_cost) that a namespace cannot change.
+    assert all(e.startswith(R_H1[family] + ":") for e in result.errors), result.errors
+    if family == 6:
+        assert len(result.errors) == 3, result.errors
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -203,12 +206,12 @@ def test_traceroute_goes_through_the_router(lab: Lab, traffic: Traffic, family: 
     assert elapsed < 0.5, f"traceroute took {elapsed:.3f} s: not all TTLs at once?"
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_traceroute_stops_where_the_route_ends(lab: Lab, traffic: Traffic, family: int) -> None:
-    hops = traffic.traceroute(lab.h1, UNROUTED[family], timeout=0.5)
-    assert len(hops) == 1, hops
-    assert isinstance(hops[0], Hop) and hops[0].address == R_H1[family]
-    assert not hops[0].reached and hops[0].error in ("net unreachable", "no route")
+def test_traceroute_stops_where_the_route_ends(lab: Lab, traffic: Traffic) -> None:
+    # IPv6 only: an IPv4 router's "net unreachable" is rate-limited per
+    # source beyond what a namespace can change (see the ping test above).
+    hops = traffic.traceroute(lab.h1, UNROUTED[6], timeout=0.5)
+    assert hops == [Hop(ttl=1, address=R_H1[6], rtt=hops[0].rtt, reached=False,
+                        rtts=hops[0].rtts, error="no route")]
 
 
 def test_streams_see_a_link_outage(lab: Lab, traffic: Traffic) -> None:
@@ -237,8 +240,9 @@ def test_streams_see_a_link_outage(lab: Lab, traffic: Traffic) -> None:
         assert result.recovered_at is not None
         assert result.recovered_at - result.first_lost_at == pytest.approx(
             result.longest_outage, abs=0.01)
-        assert result.icmp_errors > 0, "r should report the lost route as unreachable"
         assert result.send_errors == 0
+    # While the route was gone, r said so (for IPv4 rate-limited, see above).
+    assert results[1].icmp_errors > 0, results[1]
 
 
 def test_streams_without_an_event_lose_nothing(lab: Lab, traffic: Traffic) -> None:

@@ -1,0 +1,115 @@
+"""pytest plugin: lab fixtures, scenario measurements, artifacts on failure.
+
+A scenario module names its topology in ``TOPOLOGY`` (a name from
+``topologies/``, a path, or a ``Topology``) and asks for the ``lab``
+fixture: one lab per module, started before its first test and stopped
+after its last, also when a test fails or the run is interrupted. Tests
+that use a lab are marked ``emulation``. Without root they are skipped with
+the reason; as root (CI) a skipped emulation test fails the run, so a green
+result always means the labs really ran. When a test fails, the lab's
+speaker and agent logs and every router's RIB dump are written under
+``test-artifacts/`` and named in the report. ``report(name, value)``
+records a measurement that is printed at the end of the run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from .lab import Lab
+from .topology import Topology
+
+_LAB_KEY = pytest.StashKey[Lab]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "emulation: starts real namespaces and BGP speakers; needs root")
+    config._testbed_skipped_emulation = []  # type: ignore[attr-defined]
+    config._testbed_measurements = []  # type: ignore[attr-defined]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "lab" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.emulation)
+        if item.get_closest_marker("emulation") and os.geteuid() != 0:
+            item.add_marker(pytest.mark.skip(reason="emulation test: needs root (sudo ./run.sh test)"))
+
+
+def _topology_of(module) -> Topology | str:
+    ref = getattr(module, "TOPOLOGY", None)
+    if ref is None:
+        raise pytest.UsageError(f"{module.__file__}: the lab fixture needs a module-level TOPOLOGY "
+                                "(a topology name, path or Topology)")
+    return ref
+
+
+@pytest.fixture(scope="module")
+def lab(request: pytest.FixtureRequest):
+    """A started lab for the module's ``TOPOLOGY``; stopped after the module."""
+    instance = Lab(_topology_of(request.module))
+    request.addfinalizer(instance.stop)  # registered before start: a half-started lab is stopped too
+    instance.start(timeout=getattr(request.module, "START_TIMEOUT", 60.0))
+    request.node.stash[_LAB_KEY] = instance
+    yield instance
+
+
+@pytest.fixture
+def report(request: pytest.FixtureRequest):
+    """``report(name, value, unit="")`` records a measurement for the summary."""
+
+    def record(name: str, value, unit: str = "") -> None:
+        request.node.user_properties.append((name, f"{value}{unit}"))
+        request.config._testbed_measurements.append((request.node.nodeid, name, f"{value}{unit}"))
+
+    return record
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.skipped and item.get_closest_marker("emulation") and os.geteuid() == 0:
+        item.config._testbed_skipped_emulation.append(item.nodeid)
+    if not rep.failed:
+        return
+    instance = item.funcargs.get("lab") if hasattr(item, "funcargs") else None
+    if not isinstance(instance, Lab) or instance.stopped or not instance.started:
+        return
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid)[-120:]
+    directory = Path(item.config.rootpath) / "test-artifacts" / safe
+    try:
+        instance.dump(directory)
+        lines = [f"speaker logs and RIB dumps of lab {instance.id}: {directory}"]
+        for router in instance.plan.routers:
+            sessions = instance.sessions(router)
+            states = ", ".join(f"{peer}={s['state']}" for peer, s in sessions.items())
+            rib = instance.loc_rib(router)
+            routes = "; ".join(f"{p} {instance.names(r['as_path'])}" for p, r in sorted(rib.items()))
+            lines.append(f"{router}: sessions {states}\n    Loc-RIB: {routes}")
+        rep.sections.append(("testbed lab", "\n".join(lines)))
+    except Exception as exc:  # never hide the real failure behind a dump error
+        rep.sections.append(("testbed lab", f"could not dump the lab: {exc}"))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    measurements = getattr(config, "_testbed_measurements", [])
+    if measurements:
+        terminalreporter.section("scenario measurements")
+        for nodeid, name, value in measurements:
+            terminalreporter.write_line(f"{nodeid}: {name} = {value}")
+    skipped = getattr(config, "_testbed_skipped_emulation", [])
+    if skipped:
+        terminalreporter.section("emulation tests skipped as root", red=True)
+        for nodeid in skipped:
+            terminalreporter.write_line(f"SKIPPED AS ROOT (counts as failure): {nodeid}", red=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    skipped = getattr(session.config, "_testbed_skipped_emulation", [])
+    if skipped and session.exitstatus in (0, 5):
+        session.exitstatus = 1
