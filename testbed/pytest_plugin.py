@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,11 @@ from .lab import Lab
 from .topology import Topology
 
 _LAB_KEY = pytest.StashKey[Lab]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--testbed-progress", action="store_true",
+                     help="print each stage while a lab starts")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -51,7 +57,15 @@ def _topology_of(module) -> Topology | str:
 @pytest.fixture(scope="module")
 def lab(request: pytest.FixtureRequest):
     """A started lab for the module's ``TOPOLOGY``; stopped after the module."""
-    instance = Lab(_topology_of(request.module))
+    progress = None
+    if request.config.getoption("--testbed-progress"):
+        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+        started = time.monotonic()
+
+        def progress(stage: str) -> None:
+            reporter.write_line(f"  lab: {stage} ({time.monotonic() - started:.1f} s)")
+
+    instance = Lab(_topology_of(request.module), progress=progress)
     request.addfinalizer(instance.stop)  # registered before start: a half-started lab is stopped too
     instance.start(timeout=getattr(request.module, "START_TIMEOUT", 60.0))
     request.node.stash[_LAB_KEY] = instance

@@ -261,9 +261,13 @@ class RouterEngine:
                 del self._candidates[prefix]
 
     def _decide(self, touched: Iterable[str]) -> list[Action]:
+        # Deciding the prefixes in sorted order leaves the kernel list and
+        # each neighbor's list sorted, and self.neighbors is sorted by
+        # address: concatenating them gives the documented order.
         kernel: list[Action] = []
-        sent: list[Action] = []
-        for prefix in touched:
+        sent: dict[str, list[Action]] = {address: [] for address in self.neighbors}
+        neighbors = list(self.neighbors.items())
+        for prefix in sorted(touched, key=prefix_sort_key):
             routes = self._candidates.get(prefix)
             best = best_route(list(routes.values())) if routes else None
             old = self._loc_rib.get(prefix)
@@ -279,18 +283,17 @@ class RouterEngine:
                     kernel.append(InstallRoute(prefix, best.next_hop))
             elif old_learned:
                 kernel.append(RemoveRoute(prefix))
-            for address, neighbor in self.neighbors.items():
+            for address, neighbor in neighbors:
                 out = self._rib_out[address]
                 new = None if best is None else self.export_route(best, neighbor)
                 if new == out.get(prefix):
                     continue
                 if new is None:
                     del out[prefix]
-                    sent.append(Withdraw(address, prefix))
+                    sent[address].append(Withdraw(address, prefix))
                 else:
                     out[prefix] = new
-                    sent.append(Announce(address, new))
-        kernel.sort(key=lambda a: prefix_sort_key(a.prefix))
-        sent.sort(key=lambda a: (address_sort_key(a.neighbor), prefix_sort_key(
-            a.prefix if isinstance(a, Withdraw) else a.route.prefix)))
-        return kernel + sent
+                    sent[address].append(Announce(address, new))
+        for actions in sent.values():
+            kernel.extend(actions)
+        return kernel

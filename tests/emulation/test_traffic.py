@@ -110,9 +110,13 @@ def three_node_lab(h2_ipv4: str = H2[4], spawned: list[int] | None = None) -> It
                             ("net.ipv6.icmp.ratelimit", 0)):
             write_sysctl(lab.r, name, value)
         h1, r, h2 = (lab.netlink[pid] for pid in (lab.h1, lab.r, lab.h2))
-        h1.link("add", ifname="eth0", kind="veth",
+        # A veth whose ifindex equals its peer's (both 2 in fresh namespaces)
+        # has its carrier changes handled up to 1 s late (linkwatch takes it
+        # for a non-stacked device), and IPv6 waits for them: r answered no
+        # neighbour solicitation for a second. The peers here get 2 and 3.
+        h1.link("add", ifname="eth0", index=10, kind="veth",
                 peer={"ifname": "r-h1", "net_ns_pid": lab.r})
-        r.link("add", ifname="r-h2", kind="veth",
+        r.link("add", ifname="r-h2", index=11, kind="veth",
                peer={"ifname": "eth0", "net_ns_pid": lab.h2})
         for ipr, ifname, addresses in ((h1, "eth0", H1), (r, "r-h1", R_H1),
                                        (r, "r-h2", R_H2), (h2, "eth0", H2)):

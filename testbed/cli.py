@@ -1,0 +1,257 @@
+"""The ``testbed`` command: list, validate, up, run, clean.
+
+The only place that turns the project's errors into exit codes: 2 for an
+invalid topology or bad usage, 3 for a machine that lacks something, 1 for
+a lab or scenario that failed, 0 otherwise. SIGTERM is turned into a normal
+exit so that a running lab is always stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import signal
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from . import cleanup
+from .errors import MissingDependency, TestbedError, TopologyError
+from .topology import TOPOLOGY_DIR, available, load
+
+SCENARIO_DIR = TOPOLOGY_DIR.parent / "scenarios"
+console = Console(highlight=False)
+
+
+def _doc(path: Path) -> str:
+    try:
+        return ast.get_docstring(ast.parse(path.read_text())) or ""
+    except (OSError, SyntaxError):
+        return ""
+
+
+def scenarios() -> dict[str, Path]:
+    """Scenario name -> file."""
+    if not SCENARIO_DIR.is_dir():
+        return {}
+    return {p.stem[len("test_"):]: p for p in sorted(SCENARIO_DIR.glob("test_*.py"))}
+
+
+def cmd_list(args) -> int:
+    table = Table(title="Topologies (topologies/)", title_justify="left")
+    table.add_column("name", style="bold")
+    table.add_column("what it is")
+    for name in available():
+        table.add_row(name, _doc(TOPOLOGY_DIR / f"{name}.py").split("\n")[0])
+    console.print(table)
+    table = Table(title="Scenarios (scenarios/)", title_justify="left")
+    table.add_column("name", style="bold")
+    table.add_column("what it shows")
+    for name, path in scenarios().items():
+        table.add_row(name, _doc(path).split("\n")[0])
+    console.print(table)
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from .addressing import plan
+
+    topology = load(args.topology)
+    p = plan(topology)
+    console.print(f"[green]valid[/green]: topology {topology.name!r} ({topology.source})")
+    table = Table(title_justify="left")
+    for column in ("AS", "ASN", "router id", "prefixes", "hosts", "neighbors"):
+        table.add_column(column)
+    for router in p.routers.values():
+        table.add_row(router.name, str(router.asn), router.router_id, " ".join(router.prefixes),
+                      " ".join(h.name for h in p.hosts_of(router.name)),
+                      ", ".join(f"{n.name} ({n.relationship}{', ' + n.via if n.via else ''})"
+                                for n in router.neighbors))
+    console.print(table)
+    return 0
+
+
+def _start_lab(topology: str):
+    from .lab import Lab
+
+    lab = Lab(topology)
+    t0 = time.monotonic()
+    with console.status("starting lab") as status:
+        lab.progress = lambda stage: status.update(f"{stage} ({time.monotonic() - t0:.1f} s)")
+        lab.start()
+    console.print(f"lab [bold]{lab.id}[/bold] of topology {lab.topology.name!r} converged in "
+                  f"{lab.timings['start']:.2f} s: {len(lab.plan.routers)} routers, "
+                  f"{len(lab.plan.sessions)} BGP sessions, {len(lab.plan.hosts)} hosts")
+    return lab
+
+
+def routes_table(lab, router: str) -> Table:
+    """A router's Loc-RIB and kernel routes as a table."""
+    rib = lab.loc_rib(router)
+    kernel = lab.kernel_routes(router)
+    table = Table(title=f"routes of {router} (AS{lab.plan.routers[router].asn})", title_justify="left")
+    for column in ("prefix", "AS path", "next hop", "in kernel"):
+        table.add_column(column)
+    for prefix, route in sorted(rib.items()):
+        path = " ".join(lab.names(route["as_path"])) or "(own)"
+        nh = route.get("next_hop") or "-"
+        table.add_row(prefix, path, nh, "yes" if kernel.get(prefix) == route.get("next_hop") else
+                      ("-" if not route.get("next_hop") else "[red]no[/red]"))
+    return table
+
+
+def cmd_up(args) -> int:
+    from mininet.cli import CLI
+
+    lab = _start_lab(args.topology)
+    try:
+        if args.no_cli:
+            return 0
+
+        class LabCLI(CLI):
+            prompt = f"testbed:{lab.topology.name}> "
+
+            def do_routes(self, line):
+                "routes ROUTER: the router's best routes (AS path, next hop, kernel)."
+                for router in line.split() or list(lab.plan.routers):
+                    console.print(routes_table(lab, router))
+
+            def do_sessions(self, line):
+                "sessions ROUTER: the router's BGP sessions."
+                for router in line.split() or list(lab.plan.routers):
+                    for peer, state in lab.sessions(router).items():
+                        console.print(f"{router} -> {peer} ({state['relationship']}): {state['state']}")
+
+            def do_depeer(self, line):
+                "depeer A B [admin|link]: end the session between A and B."
+                parts = line.split()
+                took = lab.depeer(parts[0], parts[1], how=parts[2] if len(parts) > 2 else "admin")
+                console.print(f"converged in {took:.3f} s")
+
+            def do_repeer(self, line):
+                "repeer A B: restore the session between A and B."
+                parts = line.split()
+                console.print(f"converged in {lab.repeer(parts[0], parts[1]):.3f} s")
+
+            def do_astrace(self, line):
+                "astrace SRC DST: the ASes packets from SRC to DST cross."
+                src, dst = line.split()[:2]
+                console.print(" -> ".join(lab.as_traceroute(src, dst)))
+
+        console.print("Mininet CLI: 'routes A', 'sessions A', 'depeer A B', 'repeer A B', "
+                      "'astrace A-h1 B-h1', or '<node> <command>' (e.g. 'A ip route'); 'exit' stops the lab.")
+        LabCLI(lab.net)
+        return 0
+    finally:
+        with console.status("stopping lab"):
+            lab.stop()
+        console.print(f"lab {lab.id} stopped in {lab.timings.get('stop', 0):.2f} s")
+
+
+class _Outcome:
+    """pytest plugin collecting results for the readable summary."""
+
+    def __init__(self):
+        self.results: list[tuple[str, str, str, list]] = []
+
+    def pytest_runtest_logreport(self, report):
+        if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+            self.results.append((report.nodeid.split("::")[-1], report.outcome,
+                                 str(report.longrepr).splitlines()[-1] if report.failed and report.longrepr else "",
+                                 list(report.user_properties)))
+
+
+def cmd_run(args) -> int:
+    import pytest
+
+    found = scenarios()
+    path = found.get(args.scenario)
+    if path is None:
+        candidate = Path(args.scenario)
+        if candidate.is_file():
+            path = candidate
+        else:
+            console.print(f"[red]no scenario {args.scenario!r}[/red]; known: {', '.join(found)}")
+            return 2
+    doc = _doc(path)
+    if doc:
+        console.print(Panel(doc, title=f"scenario {path.stem[len('test_'):]}", title_align="left"))
+    outcome = _Outcome()
+    code = pytest.main([str(path), "-q", "-p", "no:cacheprovider", "--testbed-progress",
+                        "-o", "console_output_style=classic", *args.pytest_args], plugins=[outcome])
+    table = Table(title="outcome", title_justify="left")
+    for column in ("step", "result", "measured"):
+        table.add_column(column)
+    for name, result, detail, measured in outcome.results:
+        colour = {"passed": "green", "failed": "red"}.get(result, "yellow")
+        text = f"[{colour}]{result}[/{colour}]" + (f": {detail}" if detail else "")
+        table.add_row(name.replace("test_", "").replace("_", " "), text,
+                      "\n".join(f"{k}: {v}" for k, v in measured))
+    console.print(table)
+    return 0 if code == 0 else 1
+
+
+def cmd_clean(args) -> int:
+    removed = cleanup.clean(lab_id=args.lab)
+    if not removed:
+        console.print("nothing to clean: no leftovers of stopped labs")
+    for record in removed:
+        console.print(f"removed lab {record.id}: {len(record.pids)} processes killed"
+                      + (f", {record.workdir} deleted" if record.workdir else ""))
+    live = [r for r in cleanup.labs() if r.owner_alive]
+    for record in live:
+        console.print(f"left running lab {record.id} (owner pid {record.manifest.get('owner_pid')} is alive; "
+                      f"'testbed clean --lab {record.id}' removes it anyway)")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="testbed", description="Peering testbed: emulate, peer, depeer, test.")
+    sub = top.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="topologies and scenarios").set_defaults(func=cmd_list)
+    p = sub.add_parser("validate", help="check a topology (no root needed)")
+    p.add_argument("topology", help="a name from topologies/ or a path")
+    p.set_defaults(func=cmd_validate)
+    p = sub.add_parser("up", help="bring a lab up and open Mininet's CLI")
+    p.add_argument("topology")
+    p.add_argument("--no-cli", action="store_true", help="start, report, stop (a smoke test)")
+    p.set_defaults(func=cmd_up)
+    p = sub.add_parser("run", help="run a scenario and show its outcome")
+    p.add_argument("scenario", help="a name from scenarios/ or a path")
+    p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("clean", help="remove what killed labs left behind")
+    p.add_argument("--lab", help="remove this lab even if its owner is alive")
+    p.set_defaults(func=cmd_clean)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        return args.func(args)
+    except TopologyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except MissingDependency as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except TestbedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
