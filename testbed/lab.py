@@ -117,6 +117,7 @@ class Lab:
         """Build and start everything; return once routing has converged."""
         preflight(self.topology)
         t0 = time.monotonic()
+        self._catch_sigterm()
         try:
             self._make_workdir()
             self.progress("building namespaces and links")
@@ -137,6 +138,17 @@ class Lab:
             self.stop()
             raise
         return self
+
+    def _catch_sigterm(self) -> None:
+        """Turn SIGTERM into SystemExit while the lab runs, so ``finally``
+        blocks and fixtures stop it (Python's default would just die and
+        leave the lab behind). Only if nobody else handles SIGTERM."""
+        self._old_sigterm = None
+        if _main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            def terminate(signum, frame):
+                raise SystemExit(128 + signum)
+
+            self._old_sigterm = signal.signal(signal.SIGTERM, terminate)
 
     def _make_workdir(self) -> None:
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -291,6 +303,8 @@ class Lab:
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
+            if getattr(self, "_old_sigterm", None) is not None and _main_thread():
+                signal.signal(signal.SIGTERM, self._old_sigterm)
         if interrupted:
             raise interrupted
 
@@ -355,12 +369,12 @@ class Lab:
                     client.send({"op": "watch", "after": -1})
                     self._watch_pending[name] = True
             while True:
+                self.check_alive()
                 if not any(self._mismatch(r, digests) for r in self.plan.routers):
                     return time.monotonic() - t0
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                self.check_alive()
                 for key, _ in selector.select(timeout=min(remaining, 0.5)):
                     name = key.data
                     client = self.watchers[name]

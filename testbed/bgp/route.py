@@ -12,6 +12,7 @@ that every listing the engine produces is ordered the same way on every run.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from functools import lru_cache
@@ -90,27 +91,22 @@ def normalise_prefix(text: str) -> str:
     return _normalise(text)
 
 
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_CANONICAL_IPV4 = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}/(3[0-2]|[12]?[0-9])\Z")
+
+
 def _fast_ipv4(text: str) -> tuple[int, int] | None:
     """(network as a number, length) if ``text`` is an IPv4 prefix already
     in canonical form with no host bits; ``None`` if it is anything else,
     for ``ipaddress`` to judge."""
     # ipaddress takes ~10 us a prefix; full tables are mostly canonical IPv4
-    # prefixes, and this check costs a fifth of that.
-    address, slash, length = text.partition("/")
-    octets = address.split(".")
-    if not slash or len(octets) != 4 or not length.isdigit() or not text.isascii():
+    # prefixes, and this check costs a sixth of that.
+    match = _CANONICAL_IPV4.match(text)
+    if match is None:
         return None
-    value = 0
-    for octet in octets:
-        if not octet.isdigit() or (octet[0] == "0" and len(octet) > 1) or len(octet) > 3:
-            return None
-        number = int(octet)
-        if number > 255:
-            return None
-        value = value << 8 | number
+    a, b, c, d, length = match.groups()
+    value = int(a) << 24 | int(b) << 16 | int(c) << 8 | int(d)
     bits = int(length)
-    if bits > 32 or (length[0] == "0" and len(length) > 1):
-        return None
     if value & ((1 << (32 - bits)) - 1):
         return None
     return value, bits

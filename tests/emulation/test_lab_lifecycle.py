@@ -1,0 +1,180 @@
+"""Emulation tests of the lab's lifecycle: start, converge, stop, and what is
+left after every way a lab can end (normal, exception, SIGINT, SIGKILL),
+with a second lab running beside it that must never be touched."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from testbed import cleanup
+from testbed.errors import ConvergenceTimeout, SpeakerCrashed
+from testbed.lab import Lab
+from testbed.netns import netns_inode
+
+pytestmark = pytest.mark.emulation
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def namespaces_of(lab: Lab) -> set[int]:
+    return {netns_inode(node.pid) for node in lab.nodes.values()}
+
+
+def live_namespaces() -> set[int]:
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                found.add(os.stat(f"/proc/{entry}/ns/net").st_ino)
+            except OSError:
+                pass
+    return found
+
+
+def assert_gone(lab_id: str, inodes: set[int], workdir: Path | None) -> None:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        procs = cleanup.tagged_processes().get(lab_id, [])
+        left = inodes & live_namespaces()
+        if not procs and not left:
+            break
+        time.sleep(0.05)
+    assert not cleanup.tagged_processes().get(lab_id), f"processes of lab {lab_id} left"
+    assert not inodes & live_namespaces(), f"network namespaces of lab {lab_id} left"
+    if workdir is not None:
+        assert not workdir.exists(), f"work directory {workdir} left"
+
+
+def test_lab_stops_cleanly_and_leaves_nothing():
+    with Lab("triangle") as lab:
+        lab_id, inodes, workdir = lab.id, namespaces_of(lab), lab.workdir
+        assert len(inodes) == len(lab.plan.routers) + len(lab.plan.hosts)
+        assert cleanup.tagged_processes()[lab_id]
+        # Nothing of the lab in the root namespace: no interface, no route.
+        root_links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+        for link in lab.plan.links:
+            assert f" {link.ifname1}@" not in root_links and f" {link.ifname1}:" not in root_links
+    assert_gone(lab_id, inodes, workdir)
+
+
+def test_exception_inside_the_lab_still_cleans_up():
+    captured = {}
+    with pytest.raises(RuntimeError, match="scenario broke"):
+        with Lab("triangle") as lab:
+            captured.update(id=lab.id, inodes=namespaces_of(lab), workdir=lab.workdir)
+            raise RuntimeError("scenario broke")
+    assert_gone(captured["id"], captured["inodes"], captured["workdir"])
+
+
+def test_convergence_timeout_says_what_is_missing():
+    with Lab("triangle") as lab:
+        # Tell the model the A-B session is down while it is really up.
+        lab.expect.set_session("A", "B", up=False)
+        t0 = time.monotonic()
+        with pytest.raises(ConvergenceTimeout) as info:
+            lab.wait_converged(timeout=1.0)
+        assert time.monotonic() - t0 < 3.0, "the wait was not bounded"
+        message = str(info.value)
+        assert "router A: session to B" in message and "expected down" in message
+        assert "expected AS path ['T', 'B']" in message and "got AS path ['B']" in message
+
+
+def test_killed_speaker_is_reported_by_name():
+    with Lab("triangle") as lab:
+        lab.speakers["B"].kill()
+        lab.speakers["B"].wait(timeout=5)
+        with pytest.raises(SpeakerCrashed, match="router B"):
+            lab.check_alive()
+        with pytest.raises(SpeakerCrashed, match="router B"):
+            lab.wait_converged(timeout=5)
+
+
+CHILD = textwrap.dedent("""
+    import json, sys, time
+    from testbed.lab import Lab
+    lab = Lab(sys.argv[1])
+    try:
+        lab.start()
+        print(json.dumps({"id": lab.id, "workdir": str(lab.workdir),
+                          "pids": [n.pid for n in lab.nodes.values()]}), flush=True)
+        time.sleep(600)
+    finally:
+        lab.stop()
+""")
+
+
+def start_child(topology: str = "triangle") -> tuple[subprocess.Popen, dict]:
+    child = subprocess.Popen([sys.executable, "-c", CHILD, topology], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    line = child.stdout.readline()
+    if not line:
+        raise AssertionError(f"child lab did not start: {child.stderr.read()}")
+    info = json.loads(line)
+    info["inodes"] = {netns_inode(pid) for pid in info["pids"]}
+    return child, info
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_harness_leaves_nothing(sig):
+    child, info = start_child()
+    child.send_signal(sig)
+    child.wait(timeout=20)
+    assert_gone(info["id"], info["inodes"], Path(info["workdir"]))
+
+
+def test_clean_removes_a_killed_lab_and_spares_a_live_one():
+    with Lab("triangle") as survivor:
+        child, info = start_child()
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+        assert cleanup.tagged_processes().get(info["id"]), "SIGKILL should leave the speakers behind"
+        result = subprocess.run([str(Path(sys.executable).parent / "testbed"), "clean"],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert f"removed lab {info['id']}" in result.stdout
+        assert_gone(info["id"], info["inodes"], Path(info["workdir"]))
+        # The live lab is untouched and still routes.
+        assert survivor.id in cleanup.tagged_processes()
+        assert survivor.workdir.exists()
+        survivor.check_alive()
+        assert survivor.as_path("A", "B") == ["B"]
+        assert survivor.reachable("A", "B")
+
+
+def test_two_labs_run_side_by_side():
+    with Lab("triangle") as first, Lab("triangle") as second:
+        assert first.id != second.id
+        assert first.plan.routers["A"].router_id == second.plan.routers["A"].router_id  # same plan
+        first.depeer("A", "B")
+        assert first.as_path("A", "B") == ["T", "B"]
+        assert second.as_path("A", "B") == ["B"]  # the other lab did not notice
+        assert second.reachable("A", "B") and first.reachable("A", "B")
+        second_id, second_inodes = second.id, namespaces_of(second)
+    assert_gone(second_id, second_inodes, None)
+
+
+def test_bad_topology_exits_2_and_creates_nothing(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text(textwrap.dedent("""
+        from testbed import Topology
+        topology = Topology("bad")
+        topology.add_as(0, "A", ["192.0.2.0/24"])
+        topology.add_as(64501, "B b", ["192.0.2.0/25"])
+        topology.peering("A", "C")
+    """))
+    before = set(os.listdir(cleanup.DEFAULT_ROOT)) if cleanup.DEFAULT_ROOT.exists() else set()
+    result = subprocess.run([str(Path(sys.executable).parent / "testbed"), "up", str(bad), "--no-cli"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "ASN 0" in result.stderr and "'B b'" in result.stderr and "no AS named 'C'" in result.stderr
+    assert f"{bad}:" in result.stderr  # says where
+    after = set(os.listdir(cleanup.DEFAULT_ROOT)) if cleanup.DEFAULT_ROOT.exists() else set()
+    assert after == before
