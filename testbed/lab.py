@@ -80,10 +80,10 @@ def netem_available() -> bool:
 class Lab:
     """One emulated Internet; see the module docstring."""
 
-    def __init__(self, topology: Topology | str, *, root: Path | str | None = None,
+    def __init__(self, topology: Topology | str | Path, *, root: Path | str | None = None,
                  keep_workdir: bool = False,
                  progress: Callable[[str], None] | None = None):
-        self.topology = load(topology) if isinstance(topology, str) else topology.validate()
+        self.topology = topology.validate() if isinstance(topology, Topology) else load(topology)
         self.plan: Plan = plan(self.topology)
         self.expect = Expectation(self.plan)
         self.root = Path(root) if root else cleanup.DEFAULT_ROOT

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from .lab import Lab
-from .topology import Topology
+from .topology import Topology, resolve
 
 _LAB_KEY = pytest.StashKey[Lab]()
 
@@ -46,12 +46,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="emulation test: needs root (sudo ./run.sh test)"))
 
 
-def _topology_of(module) -> Topology | str:
+def _topology_of(module) -> Topology | Path:
     ref = getattr(module, "TOPOLOGY", None)
     if ref is None:
         raise pytest.UsageError(f"{module.__file__}: the lab fixture needs a module-level TOPOLOGY "
                                 "(a topology name, path or Topology)")
-    return ref
+    if isinstance(ref, Topology):
+        return ref
+    return resolve(ref, near=Path(module.__file__).parent)
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,12 @@ class Where:
     line: int
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}"
+        # Relative to the working directory when under it: short and clickable.
+        try:
+            shown = Path(self.file).resolve().relative_to(Path.cwd())
+        except ValueError:
+            shown = Path(self.file)
+        return f"{shown}:{self.line}"
 
 
 def _caller(depth: int = 2) -> Where:
@@ -195,15 +200,29 @@ class Topology:
 TOPOLOGY_DIR = Path(__file__).resolve().parent.parent / "topologies"
 
 
-def load(ref: str | Path) -> Topology:
-    """Load a topology by name (a module in ``topologies/``) or path.
+def resolve(ref: str | Path, near: Path | None = None) -> Path:
+    """The file of a topology reference: a path to a ``.py`` file, or a name
+    looked up in ``near/topologies``, ``near/../topologies`` (a scenario's
+    own project) and then the shipped ``topologies/``."""
+    path = Path(ref)
+    if path.suffix == ".py":
+        if not path.is_absolute() and near is not None and (near / path).is_file():
+            return near / path
+        return path
+    dirs = [near / "topologies", near.parent / "topologies"] if near is not None else []
+    for directory in [*dirs, TOPOLOGY_DIR]:
+        if (directory / f"{ref}.py").is_file():
+            return directory / f"{ref}.py"
+    return TOPOLOGY_DIR / f"{ref}.py"
+
+
+def load(ref: str | Path, near: Path | None = None) -> Topology:
+    """Load a topology by name or path (see ``resolve``).
 
     The module must define ``topology`` (a ``Topology``). The result is
     validated; a missing or broken module is reported as ``TopologyError``.
     """
-    path = Path(ref)
-    if path.suffix != ".py":
-        path = TOPOLOGY_DIR / f"{ref}.py"
+    path = resolve(ref, near)
     if not path.is_file():
         known = ", ".join(available()) or "none"
         raise TopologyError([f"no topology file {path} (known topologies: {known})"], str(ref))

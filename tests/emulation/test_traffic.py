@@ -100,12 +100,7 @@ def three_node_lab(h2_ipv4: str = H2[4], spawned: list[int] | None = None) -> It
             for name, value in (("net.ipv6.conf.all.accept_dad", 0),
                                 ("net.ipv6.conf.default.accept_dad", 0),
                                 ("net.ipv6.conf.all.keep_addr_on_down", 1),
-                                ("net.ipv6.conf.default.keep_addr_on_down", 1),
-                                # A link coming up races the neighbour's own
-                                # carrier handling; a first ARP/ND answer lost
-                                # to it is retried after 100 ms, not 1 s.
-                                ("net.ipv4.neigh.default.retrans_time_ms", 100),
-                                ("net.ipv6.neigh.default.retrans_time_ms", 100)):
+                                ("net.ipv6.conf.default.keep_addr_on_down", 1)):
                 write_sysctl(pid, name, value)
             with inside(pid):
                 lab.netlink[pid] = IPRoute()
@@ -123,8 +118,14 @@ def three_node_lab(h2_ipv4: str = H2[4], spawned: list[int] | None = None) -> It
                 peer={"ifname": "r-h1", "net_ns_pid": lab.r})
         r.link("add", ifname="r-h2", index=11, kind="veth",
                peer={"ifname": "eth0", "net_ns_pid": lab.h2})
-        for ipr, ifname, addresses in ((h1, "eth0", H1), (r, "r-h1", R_H1),
-                                       (r, "r-h2", R_H2), (h2, "eth0", H2)):
+        for pid, ifname, addresses in ((lab.h1, "eth0", H1), (lab.r, "r-h1", R_H1),
+                                       (lab.r, "r-h2", R_H2), (lab.h2, "eth0", H2)):
+            # A link coming up races the far end's own carrier handling: an
+            # ARP or ND answer lost to it is retried after 100 ms, not 1 s.
+            # (A namespace other than the first has no neigh.default.)
+            for family in ("ipv4", "ipv6"):
+                write_sysctl(pid, f"net.{family}.neigh.{ifname}.retrans_time_ms", 100)
+            ipr = lab.netlink[pid]
             for address in (h2_ipv4 if ipr is h2 else addresses[4], addresses[6]):
                 _address(ipr, ifname, address)
         for ipr, ifnames in ((h1, ["lo", "eth0"]), (r, ["lo", "r-h1", "r-h2"]),

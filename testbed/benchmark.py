@@ -1,0 +1,347 @@
+"""What a lab costs, by size: ``python -m testbed.benchmark --sizes 5 20 50``.
+
+For each size it generates an Internet-like topology (``testbed.generate``),
+starts a ``Lab`` on it and measures: the wall time to convergence and its
+phases, the lab's processes, their memory (proportional set size and
+resident size, from ``/proc/<pid>/smaps_rollup``; the peak is the largest
+total sampled every half second from start to stop), their CPU use once
+idle (``/proc/<pid>/stat`` over a window), how long a depeering and a
+re-peering take to converge, and how long ``stop()`` takes and whether any
+process of the lab outlives it. Processes are the lab's own, found by its
+id (``testbed.cleanup.tagged_processes``). Output: a table (rich), one final
+machine-readable line, and optionally a JSON file. This is a measuring
+command, not a test: it needs root, and it always stops its lab.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import cleanup
+from .addressing import plan
+from .errors import TestbedError
+from .expect import Expectation
+from .generate import describe, internet, roles
+from .topology import Kind, Topology
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+SAMPLE_PERIOD = 0.5    # seconds between memory samples
+IDLE_WINDOW = 3.0      # seconds of idle CPU measured once converged
+MIB = 1024 * 1024
+
+
+@dataclass
+class Result:
+    """Everything measured for one size; times in seconds, memory in MiB."""
+
+    size: int
+    seed: int
+    topology: str = ""
+    relationships: int = 0
+    sessions: int = 0
+    model_s: float | None = None          # plan + predicted Loc-RIBs, outside the lab
+    start_s: float | None = None          # Lab.start() call to converged
+    phases: dict[str, float] = field(default_factory=dict)  # progress stage -> seconds
+    timings: dict[str, float] = field(default_factory=dict)  # lab.timings
+    processes: int | None = None
+    process_kinds: dict[str, int] = field(default_factory=dict)
+    pss_mib: float | None = None          # converged lab, total
+    rss_mib: float | None = None
+    pss_per_as_mib: float | None = None
+    peak_pss_mib: float | None = None     # largest sampled total, start to stop
+    peak_rss_mib: float | None = None
+    idle_cpu_per_as: float | None = None  # % of one core per AS
+    idle_cpu_total: float | None = None   # % of one core, whole lab
+    depeer_session: str | None = None
+    depeer_s: float | None = None
+    repeer_s: float | None = None
+    stop_s: float | None = None
+    leftover_processes: int | None = None
+    leftover_workdir: bool | None = None
+    error: str | None = None
+
+
+# -- /proc readers -------------------------------------------------------------
+
+def memory(pid: int) -> tuple[int, int]:
+    """(PSS, RSS) of ``pid`` in bytes; (0, 0) if it is gone."""
+    pss = rss = 0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    pss = int(line.split()[1]) * 1024
+                elif line.startswith("Rss:"):
+                    rss = int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return pss, rss
+
+
+def cpu_ticks(pid: int) -> int | None:
+    """utime + stime of ``pid`` in clock ticks; None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    fields = data[data.rindex(b")") + 2:].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def kind_of(pid: int) -> str:
+    """speaker, agent or shell (node shells and anything else)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            argv = handle.read().split(b"\0")
+    except OSError:
+        return "gone"
+    if any(arg == b"testbed.agent" for arg in argv):
+        return "agent"
+    if any(Path(arg.decode(errors="replace")).name == "exabgp" for arg in argv[:2]):
+        return "speaker"
+    return "shell"
+
+
+def lab_pids(lab_id: str) -> list[int]:
+    return cleanup.tagged_processes().get(lab_id, []) if lab_id else []
+
+
+def lab_memory(lab_id: str) -> tuple[int, int, int]:
+    """(PSS, RSS, process count) of every process of the lab."""
+    pids = lab_pids(lab_id)
+    pss = rss = 0
+    for pid in pids:
+        p, r = memory(pid)
+        pss += p
+        rss += r
+    return pss, rss, len(pids)
+
+
+class MemorySampler:
+    """Samples the lab's total memory in a thread; keeps the peaks."""
+
+    def __init__(self, lab):
+        self.lab = lab
+        self.peak_pss = self.peak_rss = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="memory-sampler", daemon=True)
+
+    def __enter__(self) -> "MemorySampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def sample(self) -> tuple[int, int, int]:
+        pss, rss, count = lab_memory(self.lab.id)
+        if count:
+            self.samples += 1
+            self.peak_pss = max(self.peak_pss, pss)
+            self.peak_rss = max(self.peak_rss, rss)
+        return pss, rss, count
+
+    def _run(self) -> None:
+        while not self._stop.wait(SAMPLE_PERIOD):
+            if not self.lab.stopped:
+                self.sample()
+
+
+def idle_cpu(lab_id: str, window: float) -> float:
+    """CPU used by the lab's processes over ``window`` seconds, in % of one
+    core (processes present at both ends of the window)."""
+    before = {pid: cpu_ticks(pid) for pid in lab_pids(lab_id)}
+    t0 = time.monotonic()
+    time.sleep(window)
+    elapsed = time.monotonic() - t0
+    used = 0
+    for pid, ticks in before.items():
+        after = cpu_ticks(pid)
+        if ticks is not None and after is not None:
+            used += after - ticks
+    return 100.0 * used / CLOCK_TICKS / elapsed
+
+
+# -- one size ------------------------------------------------------------------
+
+def depeer_target(topology: Topology) -> tuple[str, str] | None:
+    """A Tier-1–Tier-1 peering, else a private regional peering, else any
+    private peering."""
+    role = roles(topology)
+    peerings = [r for r in topology.relationships if r.kind == Kind.PEERING and r.via is None]
+    for wanted in ("tier1", "transit"):
+        for rel in peerings:
+            if role[rel.a] == role[rel.b] == wanted:
+                return rel.a, rel.b
+    return (peerings[0].a, peerings[0].b) if peerings else None
+
+
+def measure(size: int, seed: int, timeout: float | None = None,
+            log=lambda text: None) -> Result:
+    """Start a lab of ``size`` generated ASes and measure it; always stops it."""
+    from .lab import Lab
+
+    result = Result(size=size, seed=seed)
+    topology = internet(size, seed=seed)
+    result.topology = topology.name
+    result.relationships = len(topology.relationships)
+    log(describe(topology))
+
+    t0 = time.monotonic()
+    addresses = plan(topology)
+    Expectation(addresses).loc_ribs()
+    result.model_s = time.monotonic() - t0
+    result.sessions = len(addresses.sessions)
+
+    stages: list[tuple[str, float]] = []
+
+    def progress(stage: str) -> None:
+        stages.append((stage, time.monotonic()))
+        log(f"  {stage}")
+
+    lab = Lab(topology, progress=progress)
+    timeout = timeout if timeout is not None else 60.0 + size
+    try:
+        with MemorySampler(lab) as sampler:
+            try:
+                start = time.monotonic()
+                lab.start(timeout=timeout)
+                converged = time.monotonic()
+                result.start_s = converged - start
+                marks = stages + [("converged", converged)]
+                result.phases = {stage: round(marks[i + 1][1] - at, 3)
+                                 for i, (stage, at) in enumerate(marks[:-1])}
+
+                pids = lab_pids(lab.id)
+                result.processes = len(pids)
+                for pid in pids:
+                    kind = kind_of(pid)
+                    result.process_kinds[kind] = result.process_kinds.get(kind, 0) + 1
+                pss, rss, _ = sampler.sample()
+                result.pss_mib, result.rss_mib = pss / MIB, rss / MIB
+                result.pss_per_as_mib = pss / MIB / size
+
+                log(f"  idle CPU over {IDLE_WINDOW:.0f} s")
+                total = idle_cpu(lab.id, IDLE_WINDOW)
+                result.idle_cpu_total, result.idle_cpu_per_as = total, total / size
+
+                target = depeer_target(topology)
+                if target:
+                    a, b = target
+                    result.depeer_session = f"{a}-{b}"
+                    log(f"  depeering {a} and {b}")
+                    result.depeer_s = lab.depeer(a, b, timeout=timeout)
+                    log(f"  re-peering {a} and {b}")
+                    result.repeer_s = lab.repeer(a, b, timeout=timeout)
+                sampler.sample()
+            except TestbedError as exc:
+                result.error = f"{type(exc).__name__}: {exc}"
+                log(result.error)
+            finally:
+                result.peak_pss_mib = sampler.peak_pss / MIB if sampler.samples else None
+                result.peak_rss_mib = sampler.peak_rss / MIB if sampler.samples else None
+                log("  stopping")
+                t1 = time.monotonic()
+                lab.stop()
+                result.stop_s = time.monotonic() - t1
+    finally:
+        lab.stop()  # idempotent; here for an exception in the sampler itself
+    result.timings = {k: round(v, 3) for k, v in lab.timings.items()}
+    result.leftover_processes = len(lab_pids(lab.id)) if lab.id else 0
+    result.leftover_workdir = bool(lab.workdir and lab.workdir.exists())
+    return result
+
+
+# -- output --------------------------------------------------------------------
+
+def _fmt(value, spec: str = ".2f", unit: str = "") -> str:
+    return "-" if value is None else f"{value:{spec}}{unit}"
+
+
+def table(results: list[Result]):
+    from rich.table import Table
+
+    grid = Table(title="Lab cost by size (generated Internet topologies)")
+    grid.add_column("measure")
+    for r in results:
+        grid.add_column(f"{r.size} ASes", justify="right")
+    phase_names = list(dict.fromkeys(p for r in results for p in r.phases))
+    rows = [
+        ("relationships / sessions", lambda r: f"{r.relationships} / {r.sessions}"),
+        ("model (plan + prediction)", lambda r: _fmt(r.model_s, ".2f", " s")),
+        ("start → converged", lambda r: _fmt(r.start_s, ".2f", " s")),
+        *[(f"  {name}", lambda r, n=name: _fmt(r.phases.get(n), ".2f", " s")) for name in phase_names],
+        ("processes (speaker/agent/shell)",
+         lambda r: "-" if r.processes is None else
+         f"{r.processes} ({r.process_kinds.get('speaker', 0)}/{r.process_kinds.get('agent', 0)}/"
+         f"{r.process_kinds.get('shell', 0)})"),
+        ("PSS total, converged", lambda r: _fmt(r.pss_mib, ".0f", " MiB")),
+        ("PSS per AS", lambda r: _fmt(r.pss_per_as_mib, ".1f", " MiB")),
+        ("RSS total, converged", lambda r: _fmt(r.rss_mib, ".0f", " MiB")),
+        ("peak PSS / RSS (sampled)",
+         lambda r: f"{_fmt(r.peak_pss_mib, '.0f')} / {_fmt(r.peak_rss_mib, '.0f')} MiB"),
+        ("idle CPU per AS (% core)", lambda r: _fmt(r.idle_cpu_per_as, ".2f", " %")),
+        ("idle CPU, whole lab", lambda r: _fmt(r.idle_cpu_total, ".1f", " %")),
+        ("depeered session", lambda r: r.depeer_session or "-"),
+        ("depeer → converged", lambda r: _fmt(r.depeer_s, ".2f", " s")),
+        ("repeer → converged", lambda r: _fmt(r.repeer_s, ".2f", " s")),
+        ("stop()", lambda r: _fmt(r.stop_s, ".2f", " s")),
+        ("leftover processes / workdir",
+         lambda r: f"{_fmt(r.leftover_processes, 'd')} / {'yes' if r.leftover_workdir else 'no'}"),
+        ("error", lambda r: (r.error or "").splitlines()[0] if r.error else "-"),
+    ]
+    for label, cell in rows:
+        grid.add_row(label, *[cell(r) for r in results])
+    return grid
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m testbed.benchmark", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[5, 20, 50], help="numbers of ASes")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="seconds each lab may take to converge (default 60 + size)")
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    args = parser.parse_args(argv)
+
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    out = Console()
+    log = (lambda text: None) if args.quiet else (lambda text: console.print(text, highlight=False))
+    if os.geteuid() != 0:
+        console.print("a lab needs root (network namespaces): run it with sudo")
+        return 2
+    results = []
+    try:
+        for size in args.sizes:
+            log(f"[bold]{size} ASes[/bold]")
+            results.append(measure(size, args.seed, args.timeout, log))
+    except KeyboardInterrupt:
+        console.print("interrupted; the lab was stopped")
+    for r in results:
+        if r.error:
+            console.print(f"[red]{r.size} ASes failed:[/red] {r.error}", highlight=False)
+    if results:
+        out.print(table(results))
+    data = [asdict(r) for r in results]
+    if args.json:
+        args.json.write_text(json.dumps(data, indent=2) + "\n")
+    print("BENCHMARK " + json.dumps(data, separators=(",", ":")), flush=True)
+    failed = any(r.error or r.leftover_processes for r in results) or len(results) < len(args.sizes)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
