@@ -219,14 +219,21 @@ def _iface(net, offset: int) -> str:
     return f"{net.network_address + offset}/{net.prefixlen}"
 
 
-def plan(topo: Topology) -> Plan:
-    """The address plan of a validated topology."""
-    systems = sorted(topo.systems, key=lambda s: s.asn)
-    index = {s.name: i for i, s in enumerate(systems)}
-    by_name = {s.name: s for s in systems}
+class PoolExhausted(ValueError):
+    """A default prefix pool has no room left for ``system``."""
 
-    # Prefixes, filling in defaults that avoid every declared prefix.
+    def __init__(self, system, pool):
+        self.system, self.pool = system, pool
+        super().__init__(f"AS {system.name!r} asks for default prefixes, but the pool {pool} "
+                         "has none left that avoids the declared prefixes and IXP LANs: declare its prefixes")
+
+
+def assign_prefixes(topo: Topology) -> dict[str, list]:
+    """AS name -> its prefixes, filling in defaults from the pools that avoid
+    every declared AS prefix and IXP LAN. Raises ``PoolExhausted``."""
+    systems = sorted(topo.systems, key=lambda s: s.asn)
     declared = [ipaddress.ip_network(p) for s in systems for p in (s.prefixes or [])]
+    declared += [ipaddress.ip_network(lan) for x in topo.ixps for lan in (x.lan4, x.lan6) if lan]
     prefixes: dict[str, list] = {}
     cursor = {4: 0, 6: 0}
     for system in systems:
@@ -235,13 +242,26 @@ def plan(topo: Topology) -> Plan:
             continue
         chosen = []
         for version, pool, length in ((4, DEFAULT_PREFIXES4, 24), (6, DEFAULT_PREFIXES6, 48)):
+            capacity = 1 << (length - pool.prefixlen)
             while True:
+                if cursor[version] >= capacity:
+                    raise PoolExhausted(system, pool)
                 candidate = _nth(pool, length, cursor[version])
                 cursor[version] += 1
                 if not any(candidate.overlaps(d) for d in declared if d.version == version):
                     chosen.append(candidate)
                     break
         prefixes[system.name] = chosen
+    return prefixes
+
+
+def plan(topo: Topology) -> Plan:
+    """The address plan of a validated topology."""
+    systems = sorted(topo.systems, key=lambda s: s.asn)
+    index = {s.name: i for i, s in enumerate(systems)}
+    by_name = {s.name: s for s in systems}
+
+    prefixes = assign_prefixes(topo)
 
     owners: dict[str, str] = {}
     router_ids = {s.name: str(ROUTER_IDS.network_address + 1 + index[s.name]) for s in systems}

@@ -52,6 +52,7 @@ class Result:
     timings: dict[str, float] = field(default_factory=dict)  # lab.timings
     processes: int | None = None
     process_kinds: dict[str, int] = field(default_factory=dict)
+    pss_by_kind_mib: dict[str, float] = field(default_factory=dict)
     pss_mib: float | None = None          # converged lab, total
     rss_mib: float | None = None
     pss_per_as_mib: float | None = None
@@ -59,6 +60,7 @@ class Result:
     peak_rss_mib: float | None = None
     idle_cpu_per_as: float | None = None  # % of one core per AS
     idle_cpu_total: float | None = None   # % of one core, whole lab
+    idle_cpu_by_kind: dict[str, float] = field(default_factory=dict)
     depeer_session: str | None = None
     depeer_s: float | None = None
     repeer_s: float | None = None
@@ -157,19 +159,20 @@ class MemorySampler:
                 self.sample()
 
 
-def idle_cpu(lab_id: str, window: float) -> float:
+def idle_cpu(lab_id: str, window: float) -> dict[str, float]:
     """CPU used by the lab's processes over ``window`` seconds, in % of one
-    core (processes present at both ends of the window)."""
+    core, by process kind (processes present at both ends of the window)."""
     before = {pid: cpu_ticks(pid) for pid in lab_pids(lab_id)}
     t0 = time.monotonic()
     time.sleep(window)
     elapsed = time.monotonic() - t0
-    used = 0
+    used: dict[str, int] = {}
     for pid, ticks in before.items():
         after = cpu_ticks(pid)
         if ticks is not None and after is not None:
-            used += after - ticks
-    return 100.0 * used / CLOCK_TICKS / elapsed
+            kind = kind_of(pid)
+            used[kind] = used.get(kind, 0) + after - ticks
+    return {kind: 100.0 * ticks / CLOCK_TICKS / elapsed for kind, ticks in sorted(used.items())}
 
 
 # -- one size ------------------------------------------------------------------
@@ -227,12 +230,15 @@ def measure(size: int, seed: int, timeout: float | None = None,
                 for pid in pids:
                     kind = kind_of(pid)
                     result.process_kinds[kind] = result.process_kinds.get(kind, 0) + 1
+                    result.pss_by_kind_mib[kind] = (result.pss_by_kind_mib.get(kind, 0.0)
+                                                    + memory(pid)[0] / MIB)
                 pss, rss, _ = sampler.sample()
                 result.pss_mib, result.rss_mib = pss / MIB, rss / MIB
                 result.pss_per_as_mib = pss / MIB / size
 
                 log(f"  idle CPU over {IDLE_WINDOW:.0f} s")
-                total = idle_cpu(lab.id, IDLE_WINDOW)
+                result.idle_cpu_by_kind = idle_cpu(lab.id, IDLE_WINDOW)
+                total = sum(result.idle_cpu_by_kind.values())
                 result.idle_cpu_total, result.idle_cpu_per_as = total, total / size
 
                 target = depeer_target(topology)
@@ -268,6 +274,17 @@ def _fmt(value, spec: str = ".2f", unit: str = "") -> str:
     return "-" if value is None else f"{value:{spec}}{unit}"
 
 
+KINDS = ("speaker", "agent", "shell")
+
+
+def _per_kind(r: Result, values: dict[str, float], spec: str, unit: str) -> str:
+    """Mean per process of each kind."""
+    if not values:
+        return "-"
+    return " / ".join(f"{values.get(k, 0.0) / max(1, r.process_kinds.get(k, 0)):{spec}}"
+                      for k in KINDS) + unit
+
+
 def table(results: list[Result]):
     from rich.table import Table
 
@@ -287,11 +304,14 @@ def table(results: list[Result]):
          f"{r.process_kinds.get('shell', 0)})"),
         ("PSS total, converged", lambda r: _fmt(r.pss_mib, ".0f", " MiB")),
         ("PSS per AS", lambda r: _fmt(r.pss_per_as_mib, ".1f", " MiB")),
+        ("  per speaker / agent / shell", lambda r: _per_kind(r, r.pss_by_kind_mib, ".1f", " MiB")),
         ("RSS total, converged", lambda r: _fmt(r.rss_mib, ".0f", " MiB")),
         ("peak PSS / RSS (sampled)",
          lambda r: f"{_fmt(r.peak_pss_mib, '.0f')} / {_fmt(r.peak_rss_mib, '.0f')} MiB"),
         ("idle CPU per AS (% core)", lambda r: _fmt(r.idle_cpu_per_as, ".2f", " %")),
         ("idle CPU, whole lab", lambda r: _fmt(r.idle_cpu_total, ".1f", " %")),
+        ("  speakers / agents / shells", lambda r: "-" if not r.idle_cpu_by_kind else
+         " / ".join(f"{r.idle_cpu_by_kind.get(k, 0.0):.1f}" for k in KINDS) + " %"),
         ("depeered session", lambda r: r.depeer_session or "-"),
         ("depeer → converged", lambda r: _fmt(r.depeer_s, ".2f", " s")),
         ("repeer → converged", lambda r: _fmt(r.repeer_s, ".2f", " s")),

@@ -133,6 +133,11 @@ class Topology:
     ixps: list[IXP] = field(default_factory=list)
     relationships: list[Relationship] = field(default_factory=list)
     source: str | None = None
+    where: Where | None = None
+
+    def __post_init__(self) -> None:
+        if self.where is None:
+            self.where = _caller(3)  # _caller <- __post_init__ <- __init__ <- the topology file
 
     # -- declaring ---------------------------------------------------------
     def add_as(self, asn: int, name: str, prefixes: list[str] | None = None,

@@ -14,13 +14,12 @@ hands each answer to the operation that owns its identifier; a stream sends
 from a thread of its own at a controlled rate.
 
 scapy builds one echo request per address family, once per process
-(``_template``); per probe stream only the destination and identifier, per
-packet the sequence number, timestamp, TTL and checksum are patched in bytes
-(``_Echo``). Answers
-are read with ``struct`` rather than dissected by scapy: a scapy dissection
-costs about 0.3 ms for an echo reply and 0.5 ms for an error here, which
-would cap a stream's measurement at a few thousand packets per second and
-take the harness's CPU to do it.
+(``_template``); copies are patched in bytes: the destination and identifier
+per operation, the sequence number, timestamp, TTL and checksum per packet
+(``_Echo``). Answers are read with ``struct`` rather than dissected by scapy:
+a scapy dissection costs about 0.3 ms for an echo reply and 0.5 ms for an
+error here, which would cap a stream's measurement at a few thousand packets
+per second and take the harness's CPU to do it.
 """
 
 from __future__ import annotations
@@ -345,24 +344,17 @@ class _Endpoint:
 
     def __init__(self, pid: int, family: int, inode: int):
         self.pid, self.family, self.inode = pid, family, inode
+        if family == socket.AF_INET:  # IPPROTO_RAW: we write the IP header
+            sending, receiving = socket.IPPROTO_RAW, socket.IPPROTO_ICMP
+        else:
+            sending = receiving = socket.IPPROTO_ICMPV6
         with inside(pid):
-            if family == socket.AF_INET:
-                self.send = socket.socket(family, socket.SOCK_RAW, socket.IPPROTO_RAW)
-                try:
-                    self.receive = socket.socket(family, socket.SOCK_RAW,
-                                                 socket.IPPROTO_ICMP)
-                except BaseException:
-                    self.send.close()
-                    raise
-            else:
-                self.send = socket.socket(family, socket.SOCK_RAW,
-                                          socket.IPPROTO_ICMPV6)
-                try:
-                    self.receive = socket.socket(family, socket.SOCK_RAW,
-                                                 socket.IPPROTO_ICMPV6)
-                except BaseException:
-                    self.send.close()
-                    raise
+            self.send = socket.socket(family, socket.SOCK_RAW, sending)
+            try:
+                self.receive = socket.socket(family, socket.SOCK_RAW, receiving)
+            except BaseException:
+                self.send.close()
+                raise
         try:
             level = _SOL_RAW if family == socket.AF_INET else socket.IPPROTO_ICMPV6
             option = _ICMP_FILTER if family == socket.AF_INET else _ICMP6_FILTER
@@ -475,7 +467,7 @@ class _Receiver:
         while True:
             try:
                 data, ancillary, _, address = receive.recvmsg(2048, _ANCILLARY)
-            except (BlockingIOError, InterruptedError):
+            except OSError:  # mostly EAGAIN: read all there was
                 return
             received_ns = 0
             for level, kind, value in ancillary:
@@ -637,26 +629,28 @@ class Stream:
         start = self._started
         due = start
         number = 0
-        while not stopping.is_set():
-            now = time.monotonic()
-            if now < due:
-                wait = due - now
-                if wait > 0.001:
-                    stopping.wait(wait)
-                else:
-                    time.sleep(wait)
-                continue
-            # Recorded first: the reply may be read before sendto returns.
-            sent_at.append(now - start)
-            try:
-                transmit(render(number, time.time_ns()), echo.address)
-            except OSError:
-                self._send_errors += 1
-            number += 1
-            due += interval
-            if now - due > self._MAX_LAG:
-                due = now
-        self._ended = time.monotonic()
+        try:
+            while not stopping.is_set():
+                now = time.monotonic()
+                if now < due:
+                    wait = due - now
+                    if wait > 0.001:
+                        stopping.wait(wait)
+                    else:
+                        time.sleep(wait)
+                    continue
+                # Recorded first: the reply may be read before sendto returns.
+                sent_at.append(now - start)
+                try:
+                    transmit(render(number, time.time_ns()), echo.address)
+                except OSError:
+                    self._send_errors += 1
+                number += 1
+                due += interval
+                if now - due > self._MAX_LAG:
+                    due = now
+        finally:
+            self._ended = time.monotonic()
 
     def _on_answer(self, answer: _Answer) -> None:
         """Runs in the receiver thread."""
@@ -735,8 +729,8 @@ class Traffic:
         """Send ``count`` echo requests ``interval`` seconds apart and wait up
         to ``timeout`` after the last for the replies; returns early once
         every probe is answered, by a reply or an error."""
-        if count < 1:
-            raise TrafficError(f"ping count must be at least 1, got {count}")
+        if not 1 <= count <= 0x10000:
+            raise TrafficError(f"ping count must be 1 to 65536, got {count}")
         rtts: list[float] = []
         errors: list[str] = []
         settled: set[int] = set()
@@ -774,7 +768,7 @@ class Traffic:
             for seq in range(tries):
                 if probe.send(seq) is not None:
                     return False
-                deadline = min(started + timeout, started + timeout * (seq + 1) / tries)
+                deadline = started + timeout * (seq + 1) / tries
                 while (answer := probe.next(deadline)) is not None:
                     if answer.kind == "reply":
                         return True
@@ -828,7 +822,6 @@ class Traffic:
 
     def stream(self, src_pid: int, destination: str, rate: float = 200.0) -> Stream:
         """A stream of echo requests at ``rate`` per second, not yet started."""
-        _family(destination)
         return Stream(self, src_pid, destination, rate)
 
     def close(self) -> None:

@@ -74,13 +74,18 @@ def _prefix(text: object) -> tuple[object, str | None]:
 def problems(topo: Topology) -> list[str]:
     """Every problem of ``topo``, as messages naming where it is."""
     out: list[str] = []
+    here = _at(topo.where)
     if not isinstance(topo.name, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", topo.name or ""):
-        out.append(f"topology name {topo.name!r} must be 1-64 letters, digits, '.', '-' or '_'")
+        out.append(f"{here}topology name {topo.name!r} must be 1-64 letters, digits, '.', '-' or '_'")
     if not isinstance(topo.hold_time, int) or isinstance(topo.hold_time, bool) or not (
             topo.hold_time == 0 or 3 <= topo.hold_time <= 65535):
-        out.append(f"hold_time {topo.hold_time!r} must be 0 or 3..65535 seconds (RFC 4271)")
+        out.append(f"{here}hold_time {topo.hold_time!r} must be 0 or 3..65535 seconds (RFC 4271)")
     if not topo.systems:
-        out.append("the topology declares no AS")
+        out.append(f"{here}the topology declares no AS")
+    # Every AS and IXP name, wherever declared, so that a host name can be
+    # checked against names declared after it too.
+    all_names = {s.name: f"AS {s.name!r}" for s in topo.systems if isinstance(s.name, str)}
+    all_names.update({x.name: f"IXP {x.name!r}" for x in topo.ixps if isinstance(x.name, str)})
 
     by_name: dict[str, AutonomousSystem] = {}
     by_asn: dict[int, AutonomousSystem] = {}
@@ -128,6 +133,8 @@ def problems(topo: Topology) -> list[str]:
         for host in host_names:
             if host in node_names:
                 out.append(f"{at}{label}: host name {host!r} is already the name of {node_names[host]}")
+            elif host in all_names:
+                out.append(f"{at}{label}: host name {host!r} is already the name of {all_names[host]}")
             else:
                 node_names[host] = f"host {host!r} of {label}"
 
@@ -185,6 +192,7 @@ def problems(topo: Topology) -> list[str]:
     used_ixps: set[str] = set()
     ixp_members: dict[str, set[str]] = defaultdict(set)
     providers = nx.DiGraph()
+    transit_at: dict[tuple, object] = {}
     for rel in topo.relationships:
         at = _at(rel.where)
         what = rel.describe()
@@ -230,6 +238,7 @@ def problems(topo: Topology) -> list[str]:
             ixp_members[rel.via].update((rel.a, rel.b))
         if rel.kind == Kind.TRANSIT:
             providers.add_edge(rel.a, rel.b)
+            transit_at[(rel.a, rel.b)] = rel.where
 
     for name, system in by_name.items():
         if name not in linked:
@@ -240,13 +249,21 @@ def problems(topo: Topology) -> list[str]:
         elif len(ixp_members[name]) > addressing.MAX_IXP_MEMBERS:
             out.append(f"{_at(ixp.where)}IXP {name!r} has {len(ixp_members[name])} members, "
                        f"more than {addressing.MAX_IXP_MEMBERS}")
+        else:
+            for attr in ("lan4", "lan6"):
+                net, problem = _prefix(getattr(ixp, attr)) if getattr(ixp, attr) else (None, None)
+                if net is not None and not problem and net.num_addresses - 2 < len(ixp_members[name]):
+                    out.append(f"{_at(ixp.where)}IXP {name!r}: {attr} {net} is too small for its "
+                               f"{len(ixp_members[name])} members")
     try:
         cycle = nx.find_cycle(providers)
     except nx.NetworkXNoCycle:
         cycle = None
     if cycle:
         loop = " -> ".join([edge[0] for edge in cycle] + [cycle[0][0]])
-        out.append(f"transit relationships form a cycle (each a provider of the next): {loop}")
+        places = ", ".join(str(transit_at[edge]) for edge in cycle[1:])
+        out.append(f"{_at(transit_at[cycle[0]])}transit relationships form a cycle (each a provider "
+                   f"of the next): {loop} (see also {places})")
 
     # Address space -------------------------------------------------------
     infrastructure = [(net, f"the lab's {what}", None) for net, what in addressing.INFRASTRUCTURE]
@@ -255,6 +272,11 @@ def problems(topo: Topology) -> list[str]:
             if net.version == other.version and net.overlaps(other):
                 seen = f" ({other_where})" if other_where else ""
                 out.append(f"{_at(where)}{owner}: prefix {net} overlaps {other} of {other_owner}{seen}")
+    if not out:  # the pools can only be checked on otherwise valid input
+        try:
+            addressing.assign_prefixes(topo)
+        except addressing.PoolExhausted as exc:
+            out.append(f"{_at(exc.system.where)}{exc}")
     if len(topo.systems) > addressing.MAX_SYSTEMS:
         out.append(f"{len(topo.systems)} ASes: the address plan holds at most {addressing.MAX_SYSTEMS}")
     if len(topo.relationships) > addressing.MAX_LINKS:

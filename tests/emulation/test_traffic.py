@@ -35,7 +35,8 @@ UNROUTED = {4: "10.99.0.1", 6: "2001:db8:99::1"}
 FAMILIES = [pytest.param(4, id="ipv4"), pytest.param(6, id="ipv6")]
 
 
-def wait_until(check: Callable[[], object], timeout: float, describe: str) -> None:
+def wait_until(check: Callable[[], object], timeout: float, describe: str,
+               explain: Callable[[], str] = str) -> None:
     deadline = time.monotonic() + timeout
     while True:
         seen = check()
@@ -43,7 +44,7 @@ def wait_until(check: Callable[[], object], timeout: float, describe: str) -> No
             return
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {describe}; "
-                                 f"last saw {seen!r}")
+                                 f"last saw {seen!r}\n{explain()}")
         time.sleep(0.005)
 
 
@@ -64,6 +65,17 @@ class Lab:
     r: int
     h2: int
     netlink: dict[int, object] = field(default_factory=dict)  # pid -> IPRoute
+
+    def state(self) -> str:
+        """Links, addresses, routes and neighbours of every node, for a
+        failure message."""
+        lines = []
+        for name, pid in (("h1", self.h1), ("r", self.r), ("h2", self.h2)):
+            for what in (["-d", "link"], ["addr"], ["route"], ["-6", "route"], ["neigh"]):
+                shown = subprocess.run(["nsenter", "-t", str(pid), "-n", "ip", *what],
+                                       capture_output=True, text=True)
+                lines.append(f"--- {name}: ip {' '.join(what)}\n{shown.stdout}{shown.stderr}")
+        return "".join(lines)
 
     def set_r_h2_link(self, up: bool) -> None:
         ipr = self.netlink[self.r]
@@ -170,7 +182,7 @@ def traffic(lab: Lab) -> Iterator[Traffic]:
     with Traffic() as traffic:
         for family in (4, 6):
             wait_until(lambda: traffic.reachable(lab.h1, H2[family], timeout=0.3), 5,
-                       f"h1 to reach h2 over IPv{family}")
+                       f"h1 to reach h2 over IPv{family}", lab.state)
         yield traffic
 
 
