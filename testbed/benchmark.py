@@ -134,6 +134,7 @@ class MemorySampler:
         self.lab = lab
         self.peak_pss = self.peak_rss = 0
         self.samples = 0
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="memory-sampler", daemon=True)
 
@@ -148,9 +149,10 @@ class MemorySampler:
     def sample(self) -> tuple[int, int, int]:
         pss, rss, count = lab_memory(self.lab.id)
         if count:
-            self.samples += 1
-            self.peak_pss = max(self.peak_pss, pss)
-            self.peak_rss = max(self.peak_rss, rss)
+            with self._lock:
+                self.samples += 1
+                self.peak_pss = max(self.peak_pss, pss)
+                self.peak_rss = max(self.peak_rss, rss)
         return pss, rss, count
 
     def _run(self) -> None:
@@ -257,9 +259,11 @@ def measure(size: int, seed: int, timeout: float | None = None,
                 result.peak_pss_mib = sampler.peak_pss / MIB if sampler.samples else None
                 result.peak_rss_mib = sampler.peak_rss / MIB if sampler.samples else None
                 log("  stopping")
+                stopped_by_start = lab.stopped  # a failed start() stops the lab itself
                 t1 = time.monotonic()
                 lab.stop()
-                result.stop_s = time.monotonic() - t1
+                result.stop_s = (lab.timings.get("stop") if stopped_by_start
+                                 else time.monotonic() - t1)
     finally:
         lab.stop()  # idempotent; here for an exception in the sampler itself
     result.timings = {k: round(v, 3) for k, v in lab.timings.items()}

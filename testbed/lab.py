@@ -237,7 +237,7 @@ class Lab:
             directory = self._router_dir(name)
             env = {**os.environ, **speaker_environment(router, self.id),
                    "exabgp_api_respawn": "false", "exabgp_api_terminate": "true",
-                   "PYTHONPATH": pythonpath}
+                   "PYTHONPATH": pythonpath, "PYTHONUNBUFFERED": "1"}
             log = open(directory / "exabgp.log", "wb")
             try:
                 self.speakers[name] = self.nodes[name].popen(
@@ -466,7 +466,29 @@ class Lab:
         tmp.rename(path)
         address = self.plan.routers[router].neighbor(peer).address
         self._client(router).request("admin", neighbor=address, down=down)
-        self.speakers[router].send_signal(signal.SIGUSR1)  # ExaBGP: reload configuration
+        self._reload(router)
+
+    RELOAD_MARK = b"performing reload of exabgp"
+
+    def _reload(self, router: str, timeout: float = 5.0) -> None:
+        """Make the router's ExaBGP reload its configuration (SIGUSR1), and
+        make sure it did: ExaBGP 5.0 drops a reload signal that arrives while
+        it still has updates queued for a peer, which is exactly the moment
+        after a depeering. So watch its log for the reload and signal again
+        until it shows up."""
+        log = self._router_dir(router) / "exabgp.log"
+        seen = log.read_bytes().count(self.RELOAD_MARK)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            self.speakers[router].send_signal(signal.SIGUSR1)
+            resend = time.monotonic() + 0.2
+            while time.monotonic() < resend:
+                if log.read_bytes().count(self.RELOAD_MARK) > seen:
+                    return
+                time.sleep(0.005)  # polling a log file: there is no event to wait on
+        raise LabError(f"router {router}: ExaBGP did not reload its configuration within {timeout:.0f} s"
+                       f"{self._log_tail(router)}")
 
     def _set_link(self, session, up: bool) -> None:
         if session.via is not None:

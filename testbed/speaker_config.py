@@ -83,6 +83,11 @@ def speaker_environment(router: RouterPlan, lab_id: str) -> dict[str, str]:
         "exabgp_log_level": "INFO",
         "exabgp_api_ack": "false",
         "exabgp_api_cli": "false",
+        # ExaBGP's loop is driven by poll() on its sockets, with a timeout
+        # of 10 ms x speed when idle: 5 cuts an idle speaker's CPU by about
+        # two thirds (1.5 % to 0.5 % of a core measured) at no cost to
+        # message latency, which is event-driven.
+        "exabgp_reactor_speed": "5.0",
         "TESTBED_LAB": lab_id,
     }
 

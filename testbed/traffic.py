@@ -179,7 +179,7 @@ def _checksum(data: bytes | bytearray) -> int:
 
 @functools.lru_cache(maxsize=None)
 def _template(family: int) -> bytes:
-    """An echo request with identifier 0, sequence 0, an empty payload and
+    """An echo request with identifier 0, sequence 0, a zeroed payload and
     (IPv4) destination 0.0.0.0, built by scapy once per family: scapy takes
     about 1 ms to build an IPv4 one, far more than patching a copy."""
     IP, ICMP, ICMPv6EchoRequest = _scapy()
@@ -296,7 +296,8 @@ class _Idents:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._used: set[int] = set()
-        # Random start: other processes (ping, another harness) pick low ids.
+        # Random start: another process probing from the same namespace is
+        # unlikely to use the same ids (the payload's magic tells us apart).
         self._next = random.randrange(1, 0x10000)
 
     def acquire(self) -> int:

@@ -87,3 +87,15 @@ def test_skipped_emulation_test_fails_the_run_as_root(tmp_path):
     """)
     assert result.returncode == 1, result.stdout
     assert "SKIPPED AS ROOT (counts as failure)" in result.stdout
+
+
+def test_repeated_depeer_and_repeer_cycles(lab):
+    # ExaBGP drops a reload signal that arrives while updates are queued;
+    # back-to-back cycles hit that window (the lab must retry, not hang).
+    before = {r: lab.loc_rib(r) for r in lab.plan.routers}
+    for cycle in range(8):
+        a, b = [("A", "B"), ("T", "A"), ("T", "B"), ("B", "A")][cycle % 4]
+        lab.depeer(a, b)
+        lab.repeer(a, b)
+    for router in lab.plan.routers:
+        assert lab.loc_rib(router) == before[router], f"router {router} did not return to its initial routes"

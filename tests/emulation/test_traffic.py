@@ -9,6 +9,7 @@ removes everything (once the ``Traffic`` sockets are closed).
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import subprocess
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from testbed.netns import inside, netns_inode, write_sysctl
-from testbed.traffic import Hop, Traffic, TrafficError
+from testbed.traffic import Hop, Traffic, TrafficError, _Echo, _parse
 
 pytestmark = [
     pytest.mark.emulation,
@@ -49,7 +50,7 @@ def wait_until(check: Callable[[], object], timeout: float, describe: str,
 
 
 def own_sockets() -> set[str]:
-    """The sockets this process holds open, as fd -> 'socket:[inode]'."""
+    """The sockets this process holds open, as 'socket:[inode]'."""
     found = set()
     for fd in os.listdir("/proc/self/fd"):
         with contextlib.suppress(OSError):
@@ -90,10 +91,11 @@ def _address(ipr, ifname: str, address: str) -> None:
 
 
 @contextlib.contextmanager
-def three_node_lab(h2_ipv4: str = H2[4], spawned: list[int] | None = None) -> Iterator[Lab]:
+def three_node_lab(h2_ipv4: str = H2[4],
+                   spawned: dict[int, int] | None = None) -> Iterator[Lab]:
     """h1 -- r -- h2 with both families; everything is gone on exit, also
-    when setup fails half-way. The pids of the namespace processes are
-    appended to ``spawned`` as they start."""
+    when setup fails half-way. ``spawned`` gets the pid and namespace inode
+    of each namespace process as soon as it is in its namespace."""
     from pyroute2 import IPRoute
 
     processes: list[subprocess.Popen] = []
@@ -103,10 +105,10 @@ def three_node_lab(h2_ipv4: str = H2[4], spawned: list[int] | None = None) -> It
         for _ in range(3):
             processes.append(subprocess.Popen(
                 ["unshare", "--net", "sleep", "infinity"], start_new_session=True))
-            if spawned is not None:
-                spawned.append(processes[-1].pid)
         wait_until(lambda: all(netns_inode(p.pid) != home for p in processes), 5,
                    "the three unshare processes to enter new network namespaces")
+        if spawned is not None:
+            spawned.update((p.pid, netns_inode(p.pid)) for p in processes)
         lab = Lab(*(p.pid for p in processes))
         for pid in (lab.h1, lab.r, lab.h2):
             for name, value in (("net.ipv6.conf.all.accept_dad", 0),
@@ -125,7 +127,7 @@ def three_node_lab(h2_ipv4: str = H2[4], spawned: list[int] | None = None) -> It
         # A veth whose ifindex equals its peer's (both 2 in fresh namespaces)
         # has its carrier changes handled up to 1 s late (linkwatch takes it
         # for a non-stacked device), and IPv6 waits for them: r answered no
-        # neighbour solicitation for a second. The peers here get 2 and 3.
+        # neighbour solicitation for a second. Here 10 and 11, peers 2.
         h1.link("add", ifname="eth0", index=10, kind="veth",
                 peer={"ifname": "r-h1", "net_ns_pid": lab.r})
         r.link("add", ifname="r-h2", index=11, kind="veth",
@@ -159,9 +161,17 @@ def three_node_lab(h2_ipv4: str = H2[4], spawned: list[int] | None = None) -> It
             process.wait(timeout=5)
 
 
-def assert_gone(pids: list[int]) -> None:
+def assert_gone(pids: list[int], namespaces: set[int] = frozenset()) -> None:
+    """The processes are reaped and no task on the machine (a thread of ours
+    left inside() one, say) is in any of the namespaces (by inode)."""
     for pid in pids:
         assert not os.path.exists(f"/proc/{pid}"), f"namespace process {pid} is still there"
+    inside_them = []
+    for task in glob.glob("/proc/[0-9]*/task/[0-9]*/ns/net"):
+        with contextlib.suppress(OSError):
+            if os.stat(task).st_ino in namespaces:
+                inside_them.append(task)
+    assert not inside_them, f"tasks still in the lab's namespaces: {inside_them}"
 
 
 @pytest.fixture(scope="module")
@@ -169,10 +179,11 @@ def lab() -> Iterator[Lab]:
     sockets_before = own_sockets()
     with three_node_lab() as lab:
         pids = [lab.h1, lab.r, lab.h2]
+        namespaces = {netns_inode(pid) for pid in pids}
         yield lab
-    # The teardown itself is checked: processes reaped, no socket left open
-    # (a leaked raw socket would keep a namespace alive).
-    assert_gone(pids)
+    # The teardown itself is checked: processes reaped, nothing inside the
+    # namespaces, no socket left open (a raw socket keeps its namespace).
+    assert_gone(pids, namespaces)
     leaked = own_sockets() - sockets_before
     assert not leaked, f"sockets left open after the lab and Traffic closed: {leaked}"
 
@@ -286,6 +297,30 @@ def test_streams_without_an_event_lose_nothing(lab: Lab, traffic: Traffic) -> No
         assert result.max_rtt is not None and result.max_rtt < 0.1
 
 
+def test_sequence_numbers_survive_the_16_bit_wrap() -> None:
+    """Probe 70000 goes out as ICMP seq 4464 and is matched back by the full
+    number its payload carries, from a reply or from an error quoting it."""
+    import socket
+    import struct
+
+    probe = bytes(_Echo(socket.AF_INET, "10.0.2.2", ident=4321).render(70_000, 123, ttl=1))
+    assert struct.unpack_from("!HH", probe, 24) == (4321, 70_000 & 0xFFFF)
+    reply = bytearray(probe)
+    reply[20] = 0  # echo reply; the receiver does not check the checksum
+    reply[12:16] = socket.inet_aton("10.0.2.2")
+    answer = _parse(socket.AF_INET, bytes(reply), "", 1)
+    assert answer and (answer.kind, answer.number, answer.seq, answer.sent_ns) == (
+        "reply", 70_000, 4464, 123)
+    error = bytes(reply[:20]) + bytes([11, 0, 0, 0, 0, 0, 0, 0]) + probe
+    answer = _parse(socket.AF_INET, error, "", 1)
+    assert answer and (answer.kind, answer.ident, answer.number) == (
+        "time-exceeded", 4321, 70_000)
+    v6 = bytearray(_Echo(socket.AF_INET6, "2001:db8::1", ident=7).render(2**40, 5))
+    v6[0] = 129
+    answer = _parse(socket.AF_INET6, bytes(v6), "2001:db8::1", 1)
+    assert answer and (answer.kind, answer.number, answer.seq) == ("reply", 2**40, 0)
+
+
 def test_misuse_is_reported(lab: Lab, traffic: Traffic) -> None:
     with pytest.raises(TrafficError, match="not an IPv4 or IPv6 address"):
         traffic.ping(lab.h1, "h2")
@@ -300,11 +335,11 @@ def test_misuse_is_reported(lab: Lab, traffic: Traffic) -> None:
 
 def test_a_failed_setup_leaves_nothing() -> None:
     sockets_before = own_sockets()
-    pids: list[int] = []
+    spawned: dict[int, int] = {}
     # h2's address is refused after the namespaces and links exist.
     with pytest.raises(OSError, match="IP address"):
-        with three_node_lab(h2_ipv4="10.0.2.256", spawned=pids):
+        with three_node_lab(h2_ipv4="10.0.2.256", spawned=spawned):
             pytest.fail("the lab started with an invalid address")
-    assert len(pids) == 3
-    assert_gone(pids)
+    assert len(spawned) == 3
+    assert_gone(list(spawned), set(spawned.values()))
     assert own_sockets() - sockets_before == set()
