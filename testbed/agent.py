@@ -13,6 +13,7 @@ export), turns the engine's actions into ExaBGP commands and kernel routes
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -98,14 +99,43 @@ class Agent:
                                    "last_notification": None, "admin_down": False, "flaps": 0}
                          for address in self.neighbors}
         self.generation = 0
+        self._pending: dict[tuple, object] = {}
+        self._batching = False
         self.watchers: list[tuple[socket.socket, int]] = []
         self.stopping = False
 
     # -- engine actions ----------------------------------------------------
     def apply(self, actions) -> None:
-        """Carry out engine actions: commands to ExaBGP, routes to the kernel."""
-        lines = []
+        """Carry out engine actions: commands to ExaBGP, routes to the kernel.
+
+        Inside ``batch()`` only the last action per (neighbor, prefix) and
+        per kernel prefix is kept and carried out when the batch ends: while
+        a burst of UPDATEs is being read, intermediate best paths are never
+        sent or installed (what an MRAI timer achieves, without the wait)."""
         for action in actions:
+            if isinstance(action, (Announce, Withdraw)):
+                prefix = action.route.prefix if isinstance(action, Announce) else action.prefix
+                self._pending[("bgp", action.neighbor, prefix)] = action
+            else:
+                self._pending[("kernel", action.prefix)] = action
+        if not self._batching:
+            self.flush()
+        self.changed()
+
+    @contextlib.contextmanager
+    def batch(self):
+        """Coalesce the actions of several events (see ``apply``)."""
+        self._batching = True
+        try:
+            yield
+        finally:
+            self._batching = False
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        lines = []
+        for action in pending.values():
             if isinstance(action, (Announce, Withdraw)):
                 lines.append(command_for(action))
             elif isinstance(action, InstallRoute):
@@ -115,7 +145,6 @@ class Agent:
         if lines:
             self.out.write("\n".join(lines) + "\n")
             self.out.flush()
-        self.changed()
 
     def _kernel(self, op: str, prefix: str, next_hop: str | None) -> None:
         try:
@@ -256,8 +285,9 @@ class Agent:
                         break
                     pending += chunk
                     *lines, pending = pending.split(b"\n")
-                    for line in lines:
-                        self._stdin_line(line)
+                    with self.batch():
+                        for line in lines:
+                            self._stdin_line(line)
                 elif key.data == "server":
                     conn, _ = server.accept()
                     conn.setblocking(False)

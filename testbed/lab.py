@@ -128,8 +128,8 @@ class Lab:
             self.progress("rendering and validating ExaBGP configurations")
             self._write_configs()
             self.progress("starting BGP speakers")
-            self._start_speakers()
-            self._connect_agents(time.monotonic() + timeout)
+            self._start_speakers(t0 + timeout)
+            self._connect_agents(t0 + timeout)
             self.progress("waiting for sessions and routes")
             self.started = True
             self.wait_converged(timeout=max(1.0, timeout - (time.monotonic() - t0)))
@@ -231,9 +231,25 @@ class Lab:
             raise LabError("ExaBGP refused a generated configuration:\n"
                            + (result.stderr or result.stdout).strip())
 
-    def _start_speakers(self) -> None:
+    def _start_speakers(self, deadline: float) -> None:
+        """Start one ExaBGP per router, passive sides first.
+
+        Of each session the higher ASN is passive (it listens) and the lower
+        one connects. A connection refused because the peer is not listening
+        yet costs ExaBGP a growing back-off (1 s, 2 s, 3 s...), so routers
+        start in descending ASN order, with only a few starting at a time,
+        each counted as started once it listens on port 179: every active
+        side then finds its passive peers listening on its first try."""
         pythonpath = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))
-        for name, router in self.plan.routers.items():
+        window = max(2, 2 * (os.cpu_count() or 1))
+        starting: list[str] = []
+        order = sorted(self.plan.routers.values(), key=lambda r: r.asn, reverse=True)
+        for router in order:
+            while len(starting) >= window:
+                starting = [n for n in starting if not self._listening(n)]
+                if len(starting) >= window:
+                    self._wait_step(deadline, "speakers to listen")
+            name = router.name
             directory = self._router_dir(name)
             env = {**os.environ, **speaker_environment(router, self.id),
                    "exabgp_api_respawn": "false", "exabgp_api_terminate": "true",
@@ -245,6 +261,28 @@ class Lab:
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
             finally:
                 log.close()
+            if router.neighbors:
+                starting.append(name)
+        while starting:
+            starting = [n for n in starting if not self._listening(n)]
+            if starting:
+                self._wait_step(deadline, "speakers to listen")
+
+    def _listening(self, router: str) -> bool:
+        """Whether the router's namespace has a TCP listener on port 179
+        (read from /proc/<pid>/net/tcp, which shows that namespace)."""
+        try:
+            with open(f"/proc/{self.nodes[router].pid}/net/tcp") as handle:
+                lines = handle.readlines()[1:]
+        except OSError:
+            return False
+        return any(line.split()[1].endswith(":00B3") and line.split()[3] == "0A" for line in lines)
+
+    def _wait_step(self, deadline: float, what: str) -> None:
+        self.check_alive()
+        if time.monotonic() > deadline:
+            raise LabError(f"timed out waiting for {what}")
+        time.sleep(0.01)  # no event tells us a socket started listening in another process
 
     def _connect_agents(self, deadline: float) -> None:
         for name in self.plan.routers:

@@ -97,7 +97,12 @@ class NamespaceConfig:
         self.ipr.link("set", index=self.index(ifname), state="up")
 
     def bridge(self, name: str, ports: list[str]) -> None:
-        self.ipr.link("add", ifname=name, kind="bridge", br_stp_state=0, br_forward_delay=0)
+        # No multicast snooping: with it, the bridge forwards IPv6 neighbour
+        # solicitations only to ports it has seen MLD reports from, and a
+        # report sent before the port joined is never repeated (no querier),
+        # so neighbour discovery across the LAN fails at random.
+        self.ipr.link("add", ifname=name, kind="bridge", br_stp_state=0, br_forward_delay=0,
+                      br_mcast_snooping=0)
         bridge = self.index(name)
         for port in ports:
             self.ipr.link("set", index=self.index(port), master=bridge)

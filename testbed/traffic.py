@@ -562,7 +562,6 @@ class Stream:
         self._family = _family(destination)
         self._sent_at = array("d")  # seconds since start, per sequence number
         self._replied = bytearray()  # 1 per sequence number answered
-        self._received = 0
         self._icmp_errors = 0
         self._send_errors = 0
         self._max_rtt_ns = -1
@@ -667,7 +666,6 @@ class Stream:
         if replied[number]:
             return  # duplicate
         replied[number] = 1
-        self._received += 1
         rtt = answer.received_ns - answer.sent_ns
         if rtt > self._max_rtt_ns:
             self._max_rtt_ns = rtt

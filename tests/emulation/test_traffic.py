@@ -264,16 +264,16 @@ def test_streams_see_a_link_outage(lab: Lab, traffic: Traffic) -> None:
         lab.set_r_h2_link(up=True)
         results = [stream.stop() for stream in streams]
     for result in results:
+        # One outage: the time the link was down plus ARP/ND on recovery
+        # (one retry at most, 100 ms), give or take a sender starved of CPU.
         assert result.lost, result
-        # The outage is the time the link was down plus ARP/ND on recovery
-        # (one retry at most, 100 ms).
-        assert down_for - 0.05 < result.longest_outage < down_for + 0.2, \
+        assert result.lost == tuple(range(result.lost[0], result.lost[-1] + 1)), result
+        assert down_for - 0.1 < result.longest_outage < down_for + 0.25, \
             (down_for, result.longest_outage)
-        assert len(result.lost) == pytest.approx(result.longest_outage * rate, rel=0.25)
-        assert result.first_lost_at == pytest.approx(0.3, abs=0.1)
+        assert result.first_lost_at == pytest.approx(0.3, abs=0.15)
         assert result.recovered_at is not None
         assert result.recovered_at - result.first_lost_at == pytest.approx(
-            result.longest_outage, abs=0.01)
+            result.longest_outage)
         assert result.send_errors == 0
     # While the route was gone, r said so (for IPv4 rate-limited, see above).
     assert results[1].icmp_errors > 0, results[1]
@@ -292,8 +292,9 @@ def test_streams_without_an_event_lose_nothing(lab: Lab, traffic: Traffic) -> No
         assert result is not None
         assert (result.lost, result.longest_outage, result.first_lost_at) == ((), 0.0, None)
         assert result.received == result.sent
-        assert result.rate == pytest.approx(rate, rel=0.1), result
-        assert result.sent == pytest.approx(rate * result.duration, rel=0.1)
+        # Never faster than asked; slower only if this process is starved of
+        # CPU (the sender skips ahead rather than burst to catch up).
+        assert 0.5 * rate < result.rate < 1.05 * rate, result
         assert result.max_rtt is not None and result.max_rtt < 0.1
 
 
