@@ -83,6 +83,11 @@ def kill(pids: list[int], grace: float = 2.0) -> list[int]:
     return alive
 
 
+def alive(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie counts as gone)."""
+    return _alive(pid)
+
+
 def _alive(pid: int) -> bool:
     """True while ``pid`` exists and is not a zombie (reap our children)."""
     try:

@@ -54,7 +54,11 @@ class AgentClient:
 
     def send(self, request: dict) -> None:
         assert self.sock is not None
-        self.sock.sendall(json.dumps(request).encode() + b"\n")
+        try:
+            self.sock.sendall(json.dumps(request).encode() + b"\n")
+        except OSError as exc:
+            raise LabError(f"route agent of router {self.router} is gone ({exc}): "
+                           "did it or its speaker exit?") from exc
 
     def receive(self, timeout: float | None = None) -> dict:
         assert self.sock is not None

@@ -98,6 +98,7 @@ class Lab:
         self.watchers: dict[str, AgentClient] = {}
         self._watch_pending: dict[str, bool] = {}
         self.summaries: dict[str, dict] = {}
+        self.agent_pids: dict[str, int] = {}
         self.disabled: dict[str, set[str]] = {r: set() for r in self.plan.routers}
         self.cut_links: set[frozenset] = set()
         self._traffic = None
@@ -252,7 +253,9 @@ class Lab:
             name = router.name
             directory = self._router_dir(name)
             env = {**os.environ, **speaker_environment(router, self.id),
-                   "exabgp_api_respawn": "false", "exabgp_api_terminate": "true",
+                   # A dead agent is not restarted (it would have lost its RIBs);
+                   # the harness notices it (check_alive) instead.
+                   "exabgp_api_respawn": "false",
                    "PYTHONPATH": pythonpath, "PYTHONUNBUFFERED": "1"}
             log = open(directory / "exabgp.log", "wb")
             try:
@@ -299,6 +302,7 @@ class Lab:
                             raise
                 table[name] = client
             self._watch_pending[name] = False
+            self.agent_pids[name] = self.clients[name].request("summary")["pid"]
 
     def stop(self) -> None:
         """Stop every process of the lab and remove its work directory.
@@ -348,11 +352,15 @@ class Lab:
 
     # -- health ------------------------------------------------------------
     def check_alive(self) -> None:
-        """Raise ``SpeakerCrashed`` if any speaker has exited."""
+        """Raise ``SpeakerCrashed`` if any speaker or route agent has exited."""
         for name, popen in self.speakers.items():
             code = popen.poll()
             if code is not None:
                 raise SpeakerCrashed(f"the BGP speaker of router {name} exited with status {code}"
+                                     f"{self._log_tail(name)}")
+        for name, pid in self.agent_pids.items():
+            if not cleanup.alive(pid):
+                raise SpeakerCrashed(f"the route agent of router {name} (pid {pid}) exited"
                                      f"{self._log_tail(name)}")
 
     def _log_tail(self, router: str, lines: int = 15) -> str:
@@ -406,21 +414,27 @@ class Lab:
                 if not self._watch_pending[name]:
                     client.send({"op": "watch", "after": -1})
                     self._watch_pending[name] = True
+            wait = 0.0  # first take every answer already waiting: never judge stale state
             while True:
+                for key, _ in selector.select(timeout=wait):
+                    name = key.data
+                    client = self.watchers[name]
+                    try:
+                        summary = client.receive(timeout=5.0)
+                        self._watch_pending[name] = False
+                        self.summaries[name] = summary
+                        client.send({"op": "watch", "after": summary["generation"]})
+                        self._watch_pending[name] = True
+                    except LabError:
+                        self.check_alive()  # a dead agent or speaker is the better message
+                        raise
                 self.check_alive()
                 if not any(self._mismatch(r, digests) for r in self.plan.routers):
                     return time.monotonic() - t0
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                for key, _ in selector.select(timeout=min(remaining, 0.5)):
-                    name = key.data
-                    client = self.watchers[name]
-                    summary = client.receive(timeout=5.0)
-                    self._watch_pending[name] = False
-                    self.summaries[name] = summary
-                    client.send({"op": "watch", "after": summary["generation"]})
-                    self._watch_pending[name] = True
+                wait = min(remaining, 0.5)
         finally:
             selector.close()
         self.check_alive()

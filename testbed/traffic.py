@@ -20,6 +20,12 @@ per operation, the sequence number, timestamp, TTL and checksum per packet
 a scapy dissection costs about 0.3 ms for an echo reply and 0.5 ms for an
 error here, which would cap a stream's measurement at a few thousand packets
 per second and take the harness's CPU to do it.
+
+Routers must have net.ipv4.icmp_ratelimit and net.ipv6.icmp.ratelimit at 0
+for traceroutes to see every hop. Even then an IPv4 router answers packets
+it has no route for with at most one "net unreachable" per second per source
+(burst 5): that is net.ipv4.route.error_cost, a machine-wide setting no
+namespace can change, so expect silence rather than errors there.
 """
 
 from __future__ import annotations
@@ -762,8 +768,10 @@ class Traffic:
         """Whether ``destination`` answers a ping from ``src_pid``: up to
         three probes within ``timeout``, stopping at the first reply."""
         tries = 3
-        started = time.monotonic()
         with _Probe(self, src_pid, destination) as probe:
+            # After the setup: opening sockets and importing scapy the first
+            # time can take seconds on a loaded machine.
+            started = time.monotonic()
             for seq in range(tries):
                 if probe.send(seq) is not None:
                     return False

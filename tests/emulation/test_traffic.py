@@ -12,6 +12,8 @@ import contextlib
 import glob
 import os
 import shutil
+import socket
+import struct
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +35,7 @@ R_H1 = {4: "10.0.1.1", 6: "2001:db8:1::1"}
 R_H2 = {4: "10.0.2.1", 6: "2001:db8:2::1"}
 H2 = {4: "10.0.2.2", 6: "2001:db8:2::2"}
 UNROUTED = {4: "10.99.0.1", 6: "2001:db8:99::1"}
+SILENT = {4: "10.98.0.1", 6: "2001:db8:98::1"}  # r drops it without a word
 FAMILIES = [pytest.param(4, id="ipv4"), pytest.param(6, id="ipv6")]
 
 
@@ -150,6 +153,8 @@ def three_node_lab(h2_ipv4: str = H2[4],
         for ipr, gateways in ((h1, R_H1), (h2, R_H2)):
             ipr.route("add", dst="0.0.0.0/0", gateway=gateways[4])
             ipr.route("add", dst="::/0", gateway=gateways[6], family=10)
+        r.route("add", dst="10.98.0.0/16", type="blackhole")
+        r.route("add", dst="2001:db8:98::/48", type="blackhole", family=10)
         yield lab
     finally:
         if lab is not None:
@@ -212,7 +217,7 @@ def test_ping_to_an_unrouted_address_fails_within_the_timeout(
     result = traffic.ping(lab.h1, UNROUTED[family], count=3, timeout=0.5)
     elapsed = time.monotonic() - started
     assert (result.received, result.ok, result.loss) == (0, False, 1.0)
-    assert elapsed < 0.5 + 2 * 0.02 + 0.2, f"ping took {elapsed:.3f} s"
+    assert elapsed < 0.5 + 2 * 0.02 + 0.3, f"ping took {elapsed:.3f} s"
     # r has no route and says so. For IPv4 only maybe: it sends at most one
     # such error per second per source (burst 5), a machine-wide setting
     # (net.ipv4.route.error_cost) that a namespace cannot change.
@@ -230,13 +235,20 @@ def test_reachable(lab: Lab, traffic: Traffic, family: int) -> None:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_traceroute_goes_through_the_router(lab: Lab, traffic: Traffic, family: int) -> None:
-    started = time.monotonic()
     hops = traffic.traceroute(lab.h1, H2[family], probes=2)
-    elapsed = time.monotonic() - started
     assert [(h.ttl, h.address, h.reached) for h in hops] == [
         (1, R_H1[family], False), (2, H2[family], True)]
     assert all(h.rtt is not None and len(h.rtts) == 2 for h in hops), hops
-    assert elapsed < 0.5, f"traceroute took {elapsed:.3f} s: not all TTLs at once?"
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_traceroute_waits_once_for_silent_hops(lab: Lab, traffic: Traffic, family: int) -> None:
+    # Every TTL is probed at once: eight silent hops cost one timeout, not 8.
+    started = time.monotonic()
+    hops = traffic.traceroute(lab.h1, SILENT[family], max_hops=8, timeout=0.3)
+    elapsed = time.monotonic() - started
+    assert hops == [Hop(ttl, None, None, False) for ttl in range(1, 9)]
+    assert 0.3 <= elapsed < 1.0, f"traceroute took {elapsed:.3f} s"
 
 
 def test_traceroute_stops_where_the_route_ends(lab: Lab, traffic: Traffic) -> None:
@@ -293,17 +305,15 @@ def test_streams_without_an_event_lose_nothing(lab: Lab, traffic: Traffic) -> No
         assert (result.lost, result.longest_outage, result.first_lost_at) == ((), 0.0, None)
         assert result.received == result.sent
         # Never faster than asked; slower only if this process is starved of
-        # CPU (the sender skips ahead rather than burst to catch up).
-        assert 0.5 * rate < result.rate < 1.05 * rate, result
+        # CPU (the sender skips ahead rather than burst to catch up), as it
+        # is when other labs load this machine's two cores.
+        assert 0.2 * rate < result.rate < 1.05 * rate, result
         assert result.max_rtt is not None and result.max_rtt < 0.1
 
 
 def test_sequence_numbers_survive_the_16_bit_wrap() -> None:
     """Probe 70000 goes out as ICMP seq 4464 and is matched back by the full
     number its payload carries, from a reply or from an error quoting it."""
-    import socket
-    import struct
-
     probe = bytes(_Echo(socket.AF_INET, "10.0.2.2", ident=4321).render(70_000, 123, ttl=1))
     assert struct.unpack_from("!HH", probe, 24) == (4321, 70_000 & 0xFFFF)
     reply = bytearray(probe)

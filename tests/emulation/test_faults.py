@@ -1,0 +1,70 @@
+"""Faults the harness must report in BGP terms, and the lab's isolation
+from the machine it runs on."""
+
+import os
+import signal
+import stat
+import subprocess
+import time
+
+import pytest
+
+from testbed.errors import ConvergenceTimeout, SpeakerCrashed
+from testbed.lab import Lab
+
+pytestmark = pytest.mark.emulation
+
+
+def root_namespace_state() -> dict[str, str]:
+    run = lambda *argv: subprocess.run(argv, capture_output=True, text=True).stdout
+    return {"links": run("ip", "-o", "link"), "addresses": run("ip", "-o", "addr"),
+            "routes": run("ip", "-o", "route", "show", "table", "all"),
+            "routes6": run("ip", "-o", "-6", "route", "show", "table", "all"),
+            "listeners": run("ss", "-Htlnu")}
+
+
+def test_lab_is_sealed_off_from_the_host():
+    before = root_namespace_state()
+    with Lab("triangle") as lab:
+        # The lab adds no interface, address, route or listener (BGP or
+        # other) to the root namespace.
+        assert root_namespace_state() == before
+        # Lab hosts have no way out: nothing outside the lab answers.
+        assert lab.ping("A", "8.8.8.8", count=1, timeout=0.3).received == 0
+        # The work directory (configs, logs, control sockets) is root's only.
+        mode = stat.S_IMODE(os.stat(lab.workdir).st_mode)
+        assert mode == 0o700, oct(mode)
+        sock = lab.workdir / "A" / "agent.sock"
+        assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600
+
+
+def test_killed_agent_is_reported_by_router():
+    with Lab("triangle") as lab:
+        agent_pid = lab.snapshot("A")["pid"]
+        os.kill(agent_pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while os.path.exists(f"/proc/{agent_pid}") and "Z" not in open(f"/proc/{agent_pid}/stat").read().split(")")[1][:3]:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        with pytest.raises(SpeakerCrashed, match=f"route agent of router A \\(pid {agent_pid}\\)"):
+            lab.wait_converged(timeout=5)
+
+
+def test_session_that_never_comes_up_is_named_with_its_notification():
+    with Lab("triangle") as lab:
+        # Inject a misconfiguration: B now expects A to be AS 65999.
+        conf = lab.workdir / "B" / "exabgp.conf"
+        a = lab.plan.routers["A"]
+        text = conf.read_text()
+        assert f"peer-as {a.asn};" in text
+        conf.write_text(text.replace(f"peer-as {a.asn};", "peer-as 65999;"))
+        lab._reload("B")
+        deadline = time.monotonic() + 5
+        while lab.sessions("A")["B"]["state"] == "established":  # the reload takes effect
+            assert time.monotonic() < deadline, "B did not drop the session after the reload"
+            time.sleep(0.05)
+        with pytest.raises(ConvergenceTimeout) as info:
+            lab.wait_converged(timeout=4)
+        message = str(info.value)
+        assert "router A: session to B" in message and "expected established" in message
+        assert "'code': 2" in message and "'subcode': 2" in message, message  # OPEN error, bad peer AS
