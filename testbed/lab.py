@@ -414,7 +414,15 @@ class Lab:
                 if not self._watch_pending[name]:
                     client.send({"op": "watch", "after": -1})
                     self._watch_pending[name] = True
-            wait = 0.0  # first take every answer already waiting: never judge stale state
+            # Start from the agents' present state, asked directly: a watch
+            # answer still in flight may describe an older generation.
+            for name, client in self.clients.items():
+                try:
+                    self.summaries[name] = client.request("summary")
+                except LabError:
+                    self.check_alive()
+                    raise
+            wait = 0.0
             while True:
                 for key, _ in selector.select(timeout=wait):
                     name = key.data
@@ -422,8 +430,9 @@ class Lab:
                     try:
                         summary = client.receive(timeout=5.0)
                         self._watch_pending[name] = False
-                        self.summaries[name] = summary
-                        client.send({"op": "watch", "after": summary["generation"]})
+                        if summary["generation"] >= self.summaries.get(name, {}).get("generation", -1):
+                            self.summaries[name] = summary
+                        client.send({"op": "watch", "after": self.summaries[name]["generation"]})
                         self._watch_pending[name] = True
                     except LabError:
                         self.check_alive()  # a dead agent or speaker is the better message

@@ -207,7 +207,7 @@ def test_ping_reaches_the_far_host(lab: Lab, traffic: Traffic, family: int) -> N
     result = traffic.ping(lab.h1, H2[family], count=3)
     assert (result.sent, result.received, result.errors) == (3, 3, ())
     assert result.ok and result.loss == 0.0
-    assert all(0 < rtt < 0.1 for rtt in result.rtts), result.rtts
+    assert all(0 < rtt < 0.5 for rtt in result.rtts), result.rtts  # ~0.1 ms unloaded
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -217,7 +217,7 @@ def test_ping_to_an_unrouted_address_fails_within_the_timeout(
     result = traffic.ping(lab.h1, UNROUTED[family], count=3, timeout=0.5)
     elapsed = time.monotonic() - started
     assert (result.received, result.ok, result.loss) == (0, False, 1.0)
-    assert elapsed < 0.5 + 2 * 0.02 + 0.3, f"ping took {elapsed:.3f} s"
+    assert elapsed < 0.5 + 2 * 0.02 + 0.5, f"ping took {elapsed:.3f} s"
     # r has no route and says so. For IPv4 only maybe: it sends at most one
     # such error per second per source (burst 5), a machine-wide setting
     # (net.ipv4.route.error_cost) that a namespace cannot change.
@@ -243,12 +243,13 @@ def test_traceroute_goes_through_the_router(lab: Lab, traffic: Traffic, family: 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_traceroute_waits_once_for_silent_hops(lab: Lab, traffic: Traffic, family: int) -> None:
-    # Every TTL is probed at once: eight silent hops cost one timeout, not 8.
+    # Every TTL is probed at once: eight silent hops cost one timeout, not
+    # eight (2.4 s).
     started = time.monotonic()
     hops = traffic.traceroute(lab.h1, SILENT[family], max_hops=8, timeout=0.3)
     elapsed = time.monotonic() - started
     assert hops == [Hop(ttl, None, None, False) for ttl in range(1, 9)]
-    assert 0.3 <= elapsed < 1.0, f"traceroute took {elapsed:.3f} s"
+    assert 0.3 <= elapsed < 1.5, f"traceroute took {elapsed:.3f} s"
 
 
 def test_traceroute_stops_where_the_route_ends(lab: Lab, traffic: Traffic) -> None:
@@ -308,7 +309,7 @@ def test_streams_without_an_event_lose_nothing(lab: Lab, traffic: Traffic) -> No
         # CPU (the sender skips ahead rather than burst to catch up), as it
         # is when other labs load this machine's two cores.
         assert 0.2 * rate < result.rate < 1.05 * rate, result
-        assert result.max_rtt is not None and result.max_rtt < 0.1
+        assert result.max_rtt is not None and result.max_rtt < 0.5
 
 
 def test_sequence_numbers_survive_the_16_bit_wrap() -> None:
