@@ -25,7 +25,7 @@ import time
 
 from .bgp import (Announce, InstallRoute, Neighbor, Origin, Relationship, RemoveRoute, Route,
                   RouterEngine, Withdraw)
-from .control import rib_digest
+from .control import state_digest
 
 log = logging.getLogger("testbed.agent")
 
@@ -208,7 +208,9 @@ class Agent:
         loc = {p: r.to_json() for p, r in self.engine.loc_rib().items()}
         return {"router": self.name, "pid": os.getpid(), "generation": self.generation,
                 "sessions": self.sessions_json(), "loc_rib_size": len(loc),
-                "loc_rib_digest": rib_digest(loc), "errors": self.errors[-20:]}
+                "state_digest": state_digest(loc, {a: {p: r.to_json() for p, r in self.engine.adj_rib_in(a).items()}
+                                                   for a in self.neighbors}),
+                "errors": self.errors[-20:]}
 
     def sessions_json(self) -> dict:
         return {address: {**state, "name": self.names[address],

@@ -103,8 +103,17 @@ def kind_of(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
             argv = handle.read().split(b"\0")
+        with open(f"/proc/{pid}/comm", "rb") as handle:
+            comm = handle.read().strip()
     except OSError:
         return "gone"
+    # Processes forked by the zygote share its command line; it names them.
+    if comm.startswith(b"exabgp:"):
+        return "speaker"
+    if comm.startswith(b"agent:"):
+        return "agent"
+    if comm.startswith(b"testbed-zygote"):
+        return "zygote"
     if any(arg == b"testbed.agent" for arg in argv):
         return "agent"
     if any(Path(arg.decode(errors="replace")).name == "exabgp" for arg in argv[:2]):

@@ -26,6 +26,20 @@ def rib_digest(loc_rib: dict[str, dict]) -> str:
     return hashlib.sha1("\n".join(lines).encode()).hexdigest()[:16]
 
 
+def state_digest(loc_rib: dict[str, dict], adj_rib_in: dict[str, dict[str, dict]]) -> str:
+    """Fingerprint of a router's routing state: its Loc-RIB and what every
+    neighbor sent it (Adj-RIB-In, refused routes included). "Converged"
+    means this equals the model's, so routes that lost the decision but
+    are still on their way count too."""
+    parts = [rib_digest(loc_rib)]
+    for neighbor in sorted(adj_rib_in):
+        rib = adj_rib_in[neighbor]
+        lines = sorted(f"{p} {' '.join(map(str, r.get('as_path', ())))} {r.get('next_hop')} {bool(r.get('rejected'))}"
+                       for p, r in rib.items())
+        parts.append(neighbor + ":" + hashlib.sha1("\n".join(lines).encode()).hexdigest()[:16])
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
+
+
 class AgentClient:
     """A blocking connection to one route agent's control socket."""
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from .addressing import Plan
 from .bgp import Neighbor, Relationship, RouterEngine
 from .bgp.simulate import Session, SessionEnd, converge
-from .control import rib_digest
+from .control import state_digest
 
 
 class Expectation:
@@ -58,7 +58,15 @@ class Expectation:
             converge(engines, sessions, up)
             self._cache = {name: {p: r.to_json() for p, r in engine.loc_rib().items()}
                            for name, engine in engines.items()}
+            self._adj_in = {name: {a: {p: r.to_json() for p, r in engine.adj_rib_in(a).items()}
+                                   for a in engine.neighbors}
+                            for name, engine in engines.items()}
         return self._cache
 
+    def adj_ribs_in(self) -> dict[str, dict[str, dict[str, dict]]]:
+        """router -> neighbor address -> prefix -> route received, once converged."""
+        self.loc_ribs()
+        return self._adj_in
+
     def digests(self) -> dict[str, str]:
-        return {name: rib_digest(rib) for name, rib in self.loc_ribs().items()}
+        return {name: state_digest(rib, self.adj_ribs_in()[name]) for name, rib in self.loc_ribs().items()}

@@ -33,11 +33,50 @@ from .addressing import Plan, plan
 from .control import AgentClient
 from .errors import ConvergenceTimeout, LabError, MissingDependency, SpeakerCrashed
 from .expect import Expectation
-from .nodes import LAB_ENV, configure_host, configure_ixp, configure_router, node_class
+from .nodes import LAB_ENV, configure_host, configure_ixp, configure_router, node_class, prepare_namespace
 from .speaker_config import agent_config, config_tree, render, speaker_environment
 from .topology import Topology, load
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+# How speakers and agents run (see docs/architecture.md):
+#   zygote  one pre-imported process per lab forks each router's ExaBGP, whose
+#           route agent runs as a thread of it: one process per router;
+#   exec    the plain way: ``exabgp`` and ``python -m testbed.agent`` per router.
+PROCESS_MODELS = ("zygote", "exec")
+
+
+class SpeakerProcess:
+    """A speaker forked by the zygote, with the part of ``Popen`` the lab uses."""
+
+    def __init__(self, pid: int, zygote):
+        self.pid = pid
+        self._zygote = zygote
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None and not cleanup.alive(self.pid):
+            status = None
+            try:
+                status = self._zygote.status().get(self.pid, {}).get("status")
+            except Exception:  # the zygote may be gone too; the speaker is dead either way
+                pass
+            self.returncode = status if isinstance(status, int) else -1
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"speaker {self.pid}", timeout)
+            time.sleep(0.01)
+        return self.returncode
 
 
 def _exabgp() -> str:
@@ -82,12 +121,18 @@ class Lab:
 
     def __init__(self, topology: Topology | str | Path, *, root: Path | str | None = None,
                  keep_workdir: bool = False,
-                 progress: Callable[[str], None] | None = None):
+                 progress: Callable[[str], None] | None = None,
+                 process_model: str | None = None):
         self.topology = topology.validate() if isinstance(topology, Topology) else load(topology)
         self.plan: Plan = plan(self.topology)
         self.expect = Expectation(self.plan)
         self.root = Path(root) if root else cleanup.DEFAULT_ROOT
         self.keep_workdir = keep_workdir or bool(os.environ.get("TESTBED_KEEP"))
+        self.process_model = process_model or os.environ.get("TESTBED_PROCESS_MODEL", "zygote")
+        if self.process_model not in PROCESS_MODELS:
+            raise LabError(f"unknown process model {self.process_model!r}: use one of "
+                           f"{', '.join(PROCESS_MODELS)}")
+        self.zygote = None
         self.progress = progress or (lambda stage: None)
         self.id = ""
         self.workdir: Path | None = None
@@ -121,6 +166,12 @@ class Lab:
         self._catch_sigterm()
         try:
             self._make_workdir()
+            if self.process_model == "zygote":
+                from .zygote import ZygoteClient
+
+                self.progress("starting the speaker zygote")
+                self.zygote = ZygoteClient(self.workdir / "zygote.sock", self.id,
+                                           log=self.workdir / "zygote.log").start()
             self.progress("building namespaces and links")
             self._build()
             self.timings["build"] = time.monotonic() - t0
@@ -185,6 +236,10 @@ class Lab:
         names = list(self.plan.routers) + list(self.plan.hosts) + list(self.plan.ixps)
         for name in names:
             self.nodes[name] = net.addHost(name, cls=cls, ip=None, inNamespace=True)
+            # Before any link exists: interfaces made from now on inherit
+            # "default" (no DAD, so no tentative link-local address delaying
+            # IPv6 neighbour discovery for a second after start).
+            prepare_namespace(self.nodes[name].pid)
         for link in self.plan.links:
             shaped = link.bandwidth is not None or link.delay is not None or link.loss is not None
             params = {}
@@ -257,13 +312,19 @@ class Lab:
                    # the harness notices it (check_alive) instead.
                    "exabgp_api_respawn": "false",
                    "PYTHONPATH": pythonpath, "PYTHONUNBUFFERED": "1"}
-            log = open(directory / "exabgp.log", "wb")
-            try:
-                self.speakers[name] = self.nodes[name].popen(
-                    [_exabgp(), str(directory / "exabgp.conf")], env=env,
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-            finally:
-                log.close()
+            if self.zygote is not None:
+                pid = self.zygote.spawn(name, self.nodes[name].pid, directory / "exabgp.conf", env,
+                                        directory / "exabgp.log",
+                                        netns_inode=netns.netns_inode(self.nodes[name].pid))
+                self.speakers[name] = SpeakerProcess(pid, self.zygote)
+            else:
+                log = open(directory / "exabgp.log", "wb")
+                try:
+                    self.speakers[name] = self.nodes[name].popen(
+                        [_exabgp(), str(directory / "exabgp.conf")], env=env,
+                        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+                finally:
+                    log.close()
             if router.neighbors:
                 starting.append(name)
         while starting:
@@ -321,6 +382,12 @@ class Lab:
                 self._traffic.close()
             for client in list(self.clients.values()) + list(self.watchers.values()):
                 client.close()
+            if self.zygote is not None:
+                try:
+                    self.zygote.stop_children(grace=1.0)
+                except Exception:  # the sweep below kills whatever is left
+                    pass
+                self.zygote.close(timeout=2.0)
             if self.id:
                 pids = cleanup.tagged_processes().get(self.id, [])
                 shells = {node.shell.pid for node in self.nodes.values() if node.shell}
@@ -332,9 +399,9 @@ class Lab:
                     except Exception:
                         pass
                 cleanup.kill(cleanup.tagged_processes().get(self.id, []), grace=1.0)
-            for popen in self.speakers.values():
+            for speaker in self.speakers.values():
                 try:
-                    popen.wait(timeout=0.1)
+                    speaker.wait(timeout=0.1)
                 except Exception:
                     pass
             if self.workdir is not None and not self.keep_workdir:
@@ -394,8 +461,8 @@ class Lab:
                                 f"{state['state']}, expected {'established' if want else 'down'}"
                                 + (f"; last notification {state['last_notification']}"
                                    if state.get("last_notification") else ""))
-        if summary["loc_rib_digest"] != digests[router]:
-            problems.append(f"router {router}: Loc-RIB differs from the expected one")
+        if summary["state_digest"] != digests[router]:
+            problems.append(f"router {router}: Loc-RIB or Adj-RIB-In differs from the expected one")
         return problems
 
     def wait_converged(self, timeout: float = 30.0) -> float:
@@ -454,8 +521,8 @@ class Lab:
         expected = self.expect.loc_ribs()
         for router in self.plan.routers:
             problems = self._mismatch(router, digests)
-            lines += [f"  {p}" for p in problems if "Loc-RIB" not in p]
-            if any("Loc-RIB" in p for p in problems):
+            lines += [f"  {p}" for p in problems if "Adj-RIB-In" not in p]
+            if any("Adj-RIB-In" in p for p in problems):
                 try:
                     actual = self.loc_rib(router)
                 except LabError as exc:
@@ -466,6 +533,18 @@ class Lab:
                     if _brief(want) != _brief(have):
                         lines.append(f"  router {router}: {prefix}: expected {self._fmt(want)}, "
                                      f"got {self._fmt(have)}")
+                try:
+                    received = self.snapshot(router)["adj_rib_in"]
+                except LabError:
+                    received = {}
+                names = {n.address: n.name for n in self.plan.routers[router].neighbors}
+                for address, want_rib in self.expect.adj_ribs_in()[router].items():
+                    have_rib = received.get(address, {})
+                    missing = sorted(set(want_rib) - set(have_rib))
+                    extra = sorted(set(have_rib) - set(want_rib))
+                    if missing or extra:
+                        lines.append(f"  router {router}: from {names.get(address, address)}: "
+                                     f"not yet received {missing or 'nothing'}, not expected {extra or 'nothing'}")
         return "\n".join(lines)
 
     def _fmt(self, route: dict | None) -> str:

@@ -47,6 +47,28 @@ def _sysctls(pid: int, values: dict[str, object]) -> None:
         for name, value in values.items():
             with open("/proc/sys/" + name.replace(".", "/"), "w") as handle:
                 handle.write(f"{value}\n")
+        # Interfaces exist already (Mininet made the links): "default" no
+        # longer applies to them, and for DAD the kernel takes the larger of
+        # "all" and the interface's own value. A tentative link-local
+        # address blocks neighbour discovery for a second or more.
+        for ifname in os.listdir("/proc/sys/net/ipv6/conf"):
+            if ifname in ("all", "default"):
+                continue
+            for path, value in ((f"/proc/sys/net/ipv6/conf/{ifname}/accept_dad", 0),
+                                (f"/proc/sys/net/ipv6/conf/{ifname}/accept_ra", 0),
+                                # Re-resolve a neighbour after a link flap in 0.1 s, not 1 s.
+                                (f"/proc/sys/net/ipv6/neigh/{ifname}/retrans_time_ms", 100),
+                                (f"/proc/sys/net/ipv4/neigh/{ifname}/retrans_time_ms", 100)):
+                try:
+                    with open(path, "w") as handle:
+                        handle.write(f"{value}\n")
+                except OSError:
+                    pass
+
+
+def prepare_namespace(pid: int) -> None:
+    """Settings a namespace needs before its interfaces are created."""
+    _sysctls(pid, COMMON_SYSCTLS)
 
 
 COMMON_SYSCTLS = {

@@ -38,7 +38,8 @@ answered by one line:
 - ``{"op": "stop", "grace": s}`` -> TERM to every child, a bounded wait,
   KILL, then the statuses;
 - ``{"op": "exit"}`` -> ``{"ok": true}``, then the zygote exits (its
-  children live on; ``stop`` first to end them).
+  children live on; ``stop`` first to end them);
+- ``{"op": "ping"}`` -> ``{"pid", "lab"}``.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from pathlib import Path
 
 LAB_ENV = "TESTBED_LAB"
 AGENT_MODES = ("thread", "fork")
+SPAWN_TIMEOUT = 10.0  # seconds a child may take to enter its namespace
 CLONE_NEWNET = 0x40000000
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -108,8 +110,8 @@ def preload() -> list[str]:
     # ExaBGP reads its environment once, when exabgp.environment.setup is
     # first imported (its last line calls Env.setup): that must happen in
     # each child, after it took its router's environment. Import the module
-    # here with Env.setup made a no-op (importing it in every child costs
-    # each ~1.3 MiB of private memory); the child calls Env.setup itself.
+    # here with Env.setup made a no-op (an import in a child writes to many
+    # shared pages of the import machinery); the child calls Env.setup.
     if Env._setup:
         raise RuntimeError("ExaBGP's environment was read before any speaker was forked; "
                            "a preloaded module calls getenv() at import")
@@ -123,15 +125,20 @@ def preload() -> list[str]:
 
 
 def _warm_up() -> None:
-    """Run once here what every agent runs first: pyroute2 builds its
+    """Run once here what every speaker runs first: pyroute2 builds its
     message classes and the interpreter specialises their code on first use,
     which would otherwise write to (and un-share) those pages in every child
     (~0.8 MiB each, measured). A read-only route dump of the zygote's own
     namespace; every descriptor it opened is closed again."""
+    import platform
+
     from pyroute2 import IPRoute
 
     from .kernel import read_bgp_routes
 
+    # ExaBGP logs platform.uname() at start; its processor field runs
+    # `uname -p` (a fork and an exec) the first time: do it once, here.
+    platform.uname().processor
     before = set(_open_fds())
     ipr = IPRoute()
     try:
@@ -275,7 +282,13 @@ class Zygote:
                               "started": time.time()}
         # The child says when it is inside the namespace, or why it is not.
         with os.fdopen(report_r, "rb") as report:
-            said = report.read().decode(errors="replace")
+            with selectors.DefaultSelector() as waiting:
+                waiting.register(report, selectors.EVENT_READ)
+                ready = waiting.select(SPAWN_TIMEOUT)
+            said = report.read().decode(errors="replace") if ready else "no word within " \
+                f"{SPAWN_TIMEOUT:.0f} s"
+        if not ready:
+            _signal(pid, signal.SIGKILL)
         if said != "ok":
             self._reap()
             return {"error": f"router {router}: speaker did not start: "
@@ -304,7 +317,9 @@ class Zygote:
             self._reap()
         for pid in live:
             if self.children[pid]["running"]:
-                # The whole group: a forked agent is in its own, so name it too.
+                # A forked agent (its own process group) then reads end of
+                # file from its speaker and exits; the lab's tag sweep is the
+                # backstop for anything that does not.
                 _signal(pid, signal.SIGKILL)
         deadline = time.monotonic() + 2.0
         while time.monotonic() < deadline and any(self.children[p]["running"] for p in live):
@@ -341,6 +356,15 @@ def _setns(pid: int, inode: int | None) -> None:
         os.close(fd)
 
 
+def _set_name(name: str) -> None:
+    """Name the calling thread (/proc/<pid>/comm for the main thread), so
+    ps, top and tooling tell speakers and agents apart: they all share the
+    zygote's command line."""
+    import ctypes
+
+    ctypes.CDLL(None).prctl(15, name[:15].encode(), 0, 0, 0)  # PR_SET_NAME
+
+
 def _text_stream(fd: int) -> io.TextIOWrapper:
     return io.TextIOWrapper(io.FileIO(fd, "w", closefd=False), line_buffering=True,
                             write_through=True)
@@ -365,6 +389,7 @@ def _speaker(request: dict, agent: str, env: dict, report_w: int, close: list) -
         os.dup2(null, 0)
         os.close(null)
         sys.stdout, sys.stderr = _text_stream(1), _text_stream(2)
+        _set_name(f"exabgp:{request['router']}")
         _setns(int(request["netns_pid"]), request.get("netns_inode"))
         os.environ.clear()
         os.environ.update(env)
@@ -426,12 +451,16 @@ def _watch_helpers(processes_class) -> None:
     the speaker down (SIGTERM: it closes its sessions cleanly) and make it
     exit with status 1. ``Processes._handle_problem`` is where ExaBGP learns
     that a helper's pipe closed or that it exited; ``silence`` is set once
-    ExaBGP itself is terminating its helpers."""
+    ExaBGP itself is terminating its helpers. Setting it here too matters:
+    ExaBGP forgets the lost helper but still tells it about every session
+    going down during the shutdown, and that write raises KeyError
+    (processes.py ``write``) and aborts the shutdown half-way."""
     original = processes_class._handle_problem
 
     def _handle_problem(self, process):
         if process in self._process and not self.silence and _State.agent_lost is None:
             _State.agent_lost = process
+            self.silence = True
             sys.stderr.write(f"testbed.zygote: API process {process} ended on its own: "
                              "shutting the speaker down\n")
             os.kill(os.getpid(), signal.SIGTERM)
@@ -540,6 +569,8 @@ def _agent_child(config: str, env: dict, down_r: int, up_w: int) -> None:
     code = 1
     try:
         os.setpgrp()
+        with open("/proc/thread-self/comm") as handle:  # the speaker's: exabgp:<router>
+            _set_name("agent:" + handle.read().strip().partition(":")[2])
         for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGALRM, signal.SIGUSR1,
                        signal.SIGUSR2, signal.SIGCHLD):
             signal.signal(signum, signal.SIG_DFL)
@@ -612,6 +643,7 @@ class ThreadAgent(_AgentHandle):
 
         code = 1
         try:
+            _set_name(f"agent:{self._config.get('router', '')}")
             logger = logging.getLogger("testbed")
             if self._config.get("log") and not logger.handlers:
                 handler = logging.FileHandler(self._config["log"])
@@ -682,9 +714,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     missing = preload()
     _PRELOADED = frozenset(sys.modules)
-    gc.collect()
-    gc.freeze()
+    gc.freeze()  # no collect() first: it would leave holes children then fill
+    gc.enable()  # for what the zygote allocates from now on; frozen objects are never scanned
     took = time.monotonic() - t0
+    _set_name("testbed-zygote")
     zygote = Zygote(args.socket, args.agent)
 
     def ready():
@@ -798,7 +831,7 @@ class ZygoteClient:
         if self.sock is not None:
             try:
                 self.request("exit", timeout=timeout)
-            except (OSError, ValueError, Exception):
+            except Exception:  # it may be gone already; then there is nothing to ask
                 pass
             self.sock.close()
             self.sock = None

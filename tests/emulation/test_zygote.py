@@ -257,6 +257,13 @@ def _environ(pid: int) -> dict[str, str]:
     return dict(e.decode(errors="replace").split("=", 1) for e in entries if b"=" in e)
 
 
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def _children(pid: int) -> list[int]:
     with open(f"/proc/{pid}/task/{pid}/children") as handle:
         return [int(p) for p in handle.read().split()]
@@ -308,12 +315,20 @@ def test_forked_speakers_bring_sessions_up_and_routes_reach_the_kernels(make_lab
         # No new interpreter: the child is the zygote's image, not an exec.
         assert Path(f"/proc/{pid}/cmdline").read_bytes() == Path(f"/proc/{zygote_pid}/cmdline").read_bytes()
         assert os.readlink(f"/proc/{pid}/fd/1") == str(lab.router_dir(name) / "exabgp.log")
+        assert Path(f"/proc/{pid}/comm").read_text().strip() == f"exabgp:{name}"
         children = _children(pid)
         if agent == "thread":
             assert children == [], f"speaker of {name} has child processes {children}"
         else:
             assert len(children) == 1, f"speaker of {name} should have one agent, has {children}"
             assert os.getpgid(children[0]) == children[0], "the agent leads no process group"
+            assert Path(f"/proc/{children[0]}/comm").read_text().strip() == f"agent:{name}"
+            # It let go of the speaker's sockets: only its pipes, the log and its own.
+            held = {os.readlink(f"/proc/{children[0]}/fd/{fd}")
+                    for fd in os.listdir(f"/proc/{children[0]}/fd")}
+            speaker_sockets = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")
+                               if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")}
+            assert not held & speaker_sockets, f"agent of {name} holds the speaker's sockets"
             assert _environ(children[0]).get("TESTBED_LAB") == lab.id
             assert netns.netns_inode(children[0]) == netns.netns_inode(pid)
     # The zygote stays in the root namespace and holds no namespace open.
@@ -339,8 +354,9 @@ def test_a_dead_agent_takes_its_speaker_down_visibly(make_lab, agent):
         lab.spawn(name)
     victim = lab.speakers["T"]
     if agent == "fork":
-        wait_until(lambda: _children(victim), 5.0, "T's speaker to fork its agent")
-        os.kill(_children(victim)[0], signal.SIGKILL)
+        found = wait_until(lambda: [p for p in _children(victim) if _comm(p) == "agent:T"], 5.0,
+                           "T's speaker to fork its agent")
+        os.kill(found[0], signal.SIGKILL)
     ended = wait_until(lambda: not zygote.status()[victim]["running"] and zygote.status()[victim],
                        10.0, "T's speaker to exit after losing its agent", step=0.05)
     assert ended["status"] == 1, f"T's speaker exited with {ended['status']}, expected 1\n{lab.logs()}"
@@ -372,15 +388,46 @@ def test_stop_ends_every_speaker_and_agent_and_leaves_nothing(make_lab):
     zygote = lab.start_zygote()
     for name in lab.order():
         lab.spawn(name)
-    wait_until(lambda: all(_children(p) for p in lab.speakers.values()), 5.0,
-               "every speaker to fork its agent")
+    wait_until(lambda: all(_comm(c).startswith("agent:") for p in lab.speakers.values()
+                           for c in _children(p) or [0]), 5.0, "every speaker to fork its agent")
     agents = [_children(p)[0] for p in lab.speakers.values()]
     statuses = zygote.stop_children(grace=3.0)
     for pid in lab.speakers.values():
         assert not statuses[pid]["running"]
         assert statuses[pid]["status"] == 0, f"speaker {pid} ended with {statuses[pid]['status']}"
     for pid in agents:
-        assert not cleanup._alive(pid), f"agent {pid} outlived its speaker"
+        assert not cleanup.alive(pid), f"agent {pid} outlived its speaker"
     zygote.close()
     assert zygote.process is not None and zygote.process.returncode == 0
     assert not (lab.workdir / "zygote.sock").exists()
+
+
+@pytest.mark.parametrize("agent", ["thread", "fork"])
+def test_reload_signal_reaches_the_forked_speaker_and_keeps_its_agent(make_lab, agent):
+    """What Lab.depeer(how="admin") does: rewrite the configuration without a
+    neighbor and send SIGUSR1; the session goes down, the agent stays."""
+    lab = make_lab(triangle(), agent=agent)
+    lab.write_configs()
+    lab.start_zygote()
+    for name in lab.order():
+        lab.spawn(name)
+    clients = {name: lab.client(name) for name in lab.plan.routers}
+    try:
+        wait_until(lambda: converged(lab, clients), 20.0, "convergence", step=0.05)
+        agent_pid = clients["T"].request("summary")["pid"]
+        agents_before = _children(lab.speakers["T"])
+        path = lab.router_dir("T") / "exabgp.conf"
+        path.write_text(render(config_tree(lab.plan.routers["T"], lab.plan.hold_time,
+                                           lab.agent_argv("T"), disabled={"A"})))
+        log = lab.router_dir("T") / "exabgp.log"
+        os.kill(lab.speakers["T"], signal.SIGUSR1)
+        wait_until(lambda: b"performing reload" in log.read_bytes().split(b"SIGUSR1 received")[-1]
+                   and b"SIGUSR1 received" in log.read_bytes(), 5.0, "T's speaker to reload")
+        a_to_t = lab.plan.routers["A"].neighbor("T").address
+        wait_until(lambda: clients["A"].request("summary")["sessions"][a_to_t]["state"] != "established",
+                   10.0, "A's session to T to go down")
+        assert clients["T"].request("summary")["pid"] == agent_pid
+        assert _children(lab.speakers["T"]) == agents_before, "the reload started another agent"
+    finally:
+        for client in clients.values():
+            client.close()
