@@ -73,6 +73,7 @@ class NeighborPlan:
     ifname: str          # our interface towards the peer
     passive: bool        # we wait for the peer to connect
     via: str | None      # IXP name, or None for a private interconnect
+    password: str | None = None   # TCP MD5 key of the session
 
 
 @dataclass(frozen=True)
@@ -326,7 +327,7 @@ def plan(topo: Topology) -> Plan:
                 address=addr[other][0].split("/")[0], address6=addr[other][1].split("/")[0],
                 local_address=addr[me][0].split("/")[0], local_address6=addr[me][1].split("/")[0],
                 router_id=router_ids[other], ifname=ifname[me],
-                passive=(me == high), via=rel.via))
+                passive=(me == high), via=rel.via, password=rel.password))
         sessions.append(SessionPlan(low, addr[low][0].split("/")[0], high, addr[high][0].split("/")[0],
                                     rel.kind.value, rel.via))
 

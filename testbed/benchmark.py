@@ -43,6 +43,7 @@ class Result:
 
     size: int
     seed: int
+    model: str = "zygote"
     topology: str = ""
     relationships: int = 0
     sessions: int = 0
@@ -201,11 +202,12 @@ def depeer_target(topology: Topology) -> tuple[str, str] | None:
 
 
 def measure(size: int, seed: int, timeout: float | None = None,
-            log=lambda text: None) -> Result:
+            log=lambda text: None, model: str = "zygote") -> Result:
     """Start a lab of ``size`` generated ASes and measure it; always stops it."""
     from .lab import Lab
 
     result = Result(size=size, seed=seed)
+    result.model = model
     topology = internet(size, seed=seed)
     result.topology = topology.name
     result.relationships = len(topology.relationships)
@@ -223,7 +225,7 @@ def measure(size: int, seed: int, timeout: float | None = None,
         stages.append((stage, time.monotonic()))
         log(f"  {stage}")
 
-    lab = Lab(topology, progress=progress)
+    lab = Lab(topology, progress=progress, process_model=model)
     timeout = timeout if timeout is not None else 60.0 + size
     try:
         with MemorySampler(lab) as sampler:
@@ -287,7 +289,7 @@ def _fmt(value, spec: str = ".2f", unit: str = "") -> str:
     return "-" if value is None else f"{value:{spec}}{unit}"
 
 
-KINDS = ("speaker", "agent", "shell")
+KINDS = ("speaker", "agent", "shell", "zygote")
 
 
 def _per_kind(r: Result, values: dict[str, float], spec: str, unit: str) -> str:
@@ -304,7 +306,7 @@ def table(results: list[Result]):
     grid = Table(title="Lab cost by size (generated Internet topologies)")
     grid.add_column("measure")
     for r in results:
-        grid.add_column(f"{r.size} ASes", justify="right")
+        grid.add_column(f"{r.size} ASes\n{r.model}", justify="right")
     phase_names = list(dict.fromkeys(p for r in results for p in r.phases))
     rows = [
         ("relationships / sessions", lambda r: f"{r.relationships} / {r.sessions}"),
@@ -338,6 +340,34 @@ def table(results: list[Result]):
     return grid
 
 
+RATIOS = (("start → converged", "start_s"), ("PSS per AS", "pss_per_as_mib"),
+          ("idle CPU per AS", "idle_cpu_per_as"), ("depeer → converged", "depeer_s"),
+          ("stop()", "stop_s"))
+
+
+def ratios(results: list[Result]):
+    """The plain model (exec: two interpreters per router) divided by the
+    zygote model, per size: how many times better the default is, measured
+    in the same invocation on the same topology."""
+    from rich.table import Table
+
+    by = {(r.size, r.model): r for r in results}
+    sizes = sorted({r.size for r in results if (r.size, "zygote") in by and (r.size, "exec") in by})
+    if not sizes:
+        return None
+    grid = Table(title="exec (baseline) ÷ zygote (default): times better")
+    grid.add_column("measure")
+    for size in sizes:
+        grid.add_column(f"{size} ASes", justify="right")
+    for label, attr in RATIOS:
+        cells = []
+        for size in sizes:
+            base, ours = getattr(by[(size, "exec")], attr), getattr(by[(size, "zygote")], attr)
+            cells.append("-" if not base or not ours else f"{base / ours:.1f}×")
+        grid.add_row(label, *cells)
+    return grid
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m testbed.benchmark", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[5, 20, 50], help="numbers of ASes")
@@ -346,12 +376,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds each lab may take to converge (default 60 + size)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--models", nargs="+", default=["zygote", "exec"], choices=["zygote", "exec"],
+                        help="process models to measure; exec is the plain baseline (default: both)")
     args = parser.parse_args(argv)
 
     from rich.console import Console
 
     console = Console(stderr=True)
-    out = Console()
+    out = Console(width=None if sys.stdout.isatty() else 140)
     log = (lambda text: None) if args.quiet else (lambda text: console.print(text, highlight=False))
     if os.geteuid() != 0:
         console.print("a lab needs root (network namespaces): run it with sudo")
@@ -359,8 +391,9 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     try:
         for size in args.sizes:
-            log(f"[bold]{size} ASes[/bold]")
-            results.append(measure(size, args.seed, args.timeout, log))
+            for model in args.models:
+                log(f"[bold]{size} ASes, {model} model[/bold]")
+                results.append(measure(size, args.seed, args.timeout, log, model))
     except KeyboardInterrupt:
         console.print("interrupted; the lab was stopped")
     for r in results:
@@ -368,11 +401,15 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"[red]{r.size} ASes failed:[/red] {r.error}", highlight=False)
     if results:
         out.print(table(results))
+        compared = ratios(results)
+        if compared is not None:
+            out.print(compared)
     data = [asdict(r) for r in results]
     if args.json:
         args.json.write_text(json.dumps(data, indent=2) + "\n")
     print("BENCHMARK " + json.dumps(data, separators=(",", ":")), flush=True)
-    failed = any(r.error or r.leftover_processes for r in results) or len(results) < len(args.sizes)
+    failed = any(r.error or r.leftover_processes for r in results) or \
+        len(results) < len(args.sizes) * len(args.models)
     return 1 if failed else 0
 
 

@@ -82,6 +82,9 @@ class AgentClient:
                 chunk = self.sock.recv(1 << 20)
             except socket.timeout as exc:
                 raise LabError(f"route agent of router {self.router} did not answer in time") from exc
+            except OSError as exc:
+                raise LabError(f"route agent of router {self.router} is gone ({exc}): "
+                               "did it or its speaker exit?") from exc
             if not chunk:
                 raise LabError(f"route agent of router {self.router} closed its control socket "
                                "(did it or its speaker exit?)")

@@ -42,6 +42,7 @@ def config_tree(router: RouterPlan, hold_time: int, agent_argv: list[str],
             "peer-as": neighbor.asn,
             "hold-time": hold_time,
             "passive": "true" if neighbor.passive else "false",
+            **({"md5-password": f'"{neighbor.password}"'} if neighbor.password else {}),
             "family": {"ipv4 unicast": None, "ipv6 unicast": None},
             "api": {
                 "processes": f"[ {PROCESS} ]",

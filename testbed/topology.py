@@ -93,7 +93,8 @@ class Relationship:
     ``PEERING`` the order does not matter. ``via`` names the IXP the BGP
     session crosses; ``None`` is a private interconnect (a direct link).
     ``bandwidth`` is in Mbit/s; ``delay`` (e.g. ``"5ms"``) and ``loss`` (%)
-    need the netem qdisc.
+    need the netem qdisc. ``password`` protects the BGP session with TCP MD5
+    (RFC 2385) on both sides.
     """
 
     kind: object
@@ -103,6 +104,7 @@ class Relationship:
     bandwidth: object = None
     delay: object = None
     loss: object = None
+    password: object = None
     where: Where | None = None
 
     def describe(self) -> str:
@@ -156,20 +158,20 @@ class Topology:
 
     def transit(self, provider: ASRef, customer: ASRef, *, via: IXP | str | None = None,
                 bandwidth: float | None = None, delay: str | None = None,
-                loss: float | None = None) -> Relationship:
+                loss: float | None = None, password: str | None = None) -> Relationship:
         """``provider`` sells transit to ``customer``."""
         rel = Relationship(Kind.TRANSIT, _ref_name(provider), _ref_name(customer),
-                           _ref_name(via), bandwidth, delay, loss, _caller())
+                           _ref_name(via), bandwidth, delay, loss, password, _caller())
         self.relationships.append(rel)
         return rel
 
     def peering(self, a: ASRef, b: ASRef, *, via: IXP | str | None = None,
                 bandwidth: float | None = None, delay: str | None = None,
-                loss: float | None = None) -> Relationship:
+                loss: float | None = None, password: str | None = None) -> Relationship:
         """``a`` and ``b`` peer settlement-free (each gives the other its
         own and its customers' routes)."""
         rel = Relationship(Kind.PEERING, _ref_name(a), _ref_name(b),
-                           _ref_name(via), bandwidth, delay, loss, _caller())
+                           _ref_name(via), bandwidth, delay, loss, password, _caller())
         self.relationships.append(rel)
         return rel
 

@@ -27,6 +27,7 @@ HOST_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 RESERVED_ASNS = {0: "reserved (RFC 7607)", 23456: "AS_TRANS (RFC 6793)",
                  65535: "reserved (RFC 7300)", 4294967295: "reserved (RFC 7300)"}
 RESERVED_ASN_RANGES = [(65552, 131071, "reserved by IANA")]
+PASSWORD_RE = re.compile(r"^[!#-&(-:<-\[\]-~]{1,80}$")  # printable, no space ' \" ; \\
 MAX_HOSTS = 64
 MAX_BANDWIDTH = 100_000  # Mbit/s; htb above this is meaningless on a veth
 
@@ -217,6 +218,9 @@ def problems(topo: Topology) -> list[str]:
                 out.append(f"{at}{what}: {attr} {value!r} must be a number in ({low}, {high}]")
         if rel.delay is not None and not (isinstance(rel.delay, str) and re.match(r"^\d+(\.\d+)?(us|ms|s)$", rel.delay)):
             out.append(f"{at}{what}: delay {rel.delay!r} must look like '5ms'")
+        if rel.password is not None and not (isinstance(rel.password, str) and PASSWORD_RE.match(rel.password)):
+            out.append(f"{at}{what}: password must be 1-80 printable characters without quotes, "
+                       f"backslashes, ';' or spaces (TCP MD5 key), not {rel.password!r}")
         if rel.via is not None and any(v is not None for v in (rel.bandwidth, rel.delay, rel.loss)):
             out.append(f"{at}{what}: bandwidth, delay and loss apply to private links, not to a session across an IXP")
         if not ok:

@@ -70,3 +70,34 @@ def test_session_that_never_comes_up_is_named_with_its_notification():
         message = str(info.value)
         assert "router A: session to B" in message and "expected established" in message
         assert "'code': 2" in message and "'subcode': 2" in message, message  # OPEN error, bad peer AS
+
+
+def protected_topology():
+    from testbed import Topology
+
+    topo = Topology("md5", hold_time=3)
+    topo.add_as(64500, "T")
+    topo.add_as(64501, "A")
+    topo.add_as(64502, "B")
+    topo.transit("T", "A", password="s3cr3t!")
+    topo.transit("T", "B")
+    return topo
+
+
+def test_md5_protected_session_and_a_password_mismatch():
+    with Lab(protected_topology()) as lab:
+        assert lab.sessions("A")["T"]["state"] == "established"
+        assert 'md5-password "s3cr3t!";' in (lab.workdir / "A" / "exabgp.conf").read_text()
+        assert lab.as_path("A", "B") == ["T", "B"]
+        # A's operator mistypes the password.
+        conf = lab.workdir / "A" / "exabgp.conf"
+        conf.write_text(conf.read_text().replace('"s3cr3t!"', '"s3cr3t?"'))
+        lab._reload("A")
+        deadline = time.monotonic() + 10
+        while lab.sessions("A")["T"]["state"] == "established":
+            assert time.monotonic() < deadline, "A kept the session after the password changed"
+            time.sleep(0.05)
+        with pytest.raises(ConvergenceTimeout) as info:
+            lab.wait_converged(timeout=4)  # more than a hold time: it never comes back
+        message = str(info.value)
+        assert "router A: session to T" in message and "TCP MD5 password" in message, message

@@ -178,3 +178,27 @@ def test_bad_topology_exits_2_and_creates_nothing(tmp_path):
     assert f"{bad}:" in result.stderr  # says where
     after = set(os.listdir(cleanup.DEFAULT_ROOT)) if cleanup.DEFAULT_ROOT.exists() else set()
     assert after == before
+
+
+def test_exec_process_model_still_works():
+    # The plain model (an exec'd ExaBGP and agent per router) stays available
+    # as the baseline of the benchmark and for debugging.
+    with Lab("triangle", process_model="exec") as lab:
+        lab_id, inodes, workdir = lab.id, namespaces_of(lab), lab.workdir
+        agent = lab.snapshot("A")["pid"]
+        assert agent != lab.speakers["A"].pid  # a process of its own
+        assert lab.as_path("A", "B") == ["B"]
+        lab.depeer("A", "B")
+        assert lab.as_path("A", "B") == ["T", "B"]
+        assert lab.reachable("A", "B", family=6)
+    assert_gone(lab_id, inodes, workdir)
+
+
+def test_zygote_model_runs_one_process_per_router():
+    with Lab("triangle") as lab:
+        assert lab.process_model == "zygote"
+        for router in lab.plan.routers:
+            pid = lab.speakers[router].pid
+            assert lab.snapshot(router)["pid"] == pid  # the agent is a thread of the speaker
+            with open(f"/proc/{pid}/comm") as handle:
+                assert handle.read().strip() == f"exabgp:{router}"
