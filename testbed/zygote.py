@@ -40,6 +40,16 @@ answered by one line:
 - ``{"op": "exit"}`` -> ``{"ok": true}``, then the zygote exits (its
   children live on; ``stop`` first to end them);
 - ``{"op": "ping"}`` -> ``{"pid", "lab"}``.
+
+It relies on ExaBGP 5.0.15 internals (pinned in pyproject.toml; check these
+on an upgrade): the entry point ``exabgp.application.server.cmdline`` that
+``exabgp <conf>`` ends in (``Reactor(...).run()``); the environment being
+read once when ``exabgp.environment.setup`` is imported (each child calls
+``Env.setup`` itself); ``Processes._start`` starting helpers through
+``subprocess.Popen`` (the stand-in provides stdin, stdout, poll, terminate,
+wait, kill); ``Processes._handle_problem`` and the ``silence`` flag for a
+helper that ended; and, for forked agents, ExaBGP binding its listeners
+before it starts helpers (the forked agent closes what it inherits).
 """
 
 from __future__ import annotations
