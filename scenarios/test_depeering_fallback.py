@@ -72,3 +72,4 @@ def test_link_cut_is_noticed_by_the_hold_timer(lab, report):
     lab.repeer("A", "B")
     assert_as_path(lab, "A", "B", ["B"])
     assert_traceroute(lab, "A", "B", ["A", "B"])
+    assert_traceroute(lab, "A", "B", ["A", "B"], family=6)  # the link carries IPv6 again too

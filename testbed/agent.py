@@ -162,6 +162,36 @@ class Agent:
             log.error(message)
             self.errors.append(message)
 
+    def reconcile_kernel(self) -> None:
+        """Put back Loc-RIB routes the kernel dropped.
+
+        When a link goes down the kernel deletes every route through it, BGP
+        or not. If the link comes back before the hold timer expires, the
+        session never dropped and the Loc-RIB never changed, so nothing
+        would reinstall them: the router would blackhole its best paths.
+        Called on every link event, as a routing daemon's kernel interface
+        does."""
+        if self.kernel is None:
+            return
+        try:
+            actual = self.kernel.routes()
+        except Exception as exc:  # keep routing; the next event retries
+            log.error("reading the kernel table failed: %s", exc)
+            return
+        fixed = 0
+        for prefix, route in self.engine.loc_rib().items():
+            if route.next_hop is None or route.neighbor is None or actual.get(prefix) == route.next_hop:
+                continue
+            try:
+                self.kernel.replace(prefix, route.next_hop)
+                self.kernel_routes[prefix] = route.next_hop
+                fixed += 1
+            except Exception:  # the next hop's link is still down: the next event retries
+                self.kernel_routes.pop(prefix, None)
+        if fixed:
+            log.info("reinstalled %d route(s) the kernel had dropped", fixed)
+            self.changed()
+
     def changed(self) -> None:
         self.generation += 1
 
@@ -266,6 +296,9 @@ class Agent:
         selector = selectors.DefaultSelector()
         selector.register(stdin_fd, selectors.EVENT_READ, "stdin")
         selector.register(server, selectors.EVENT_READ, "server")
+        links = link_monitor() if self.kernel is not None else None
+        if links is not None:
+            selector.register(links, selectors.EVENT_READ, "links")
         buffers: dict[int, bytes] = {}
         pending = b""
 
@@ -290,6 +323,13 @@ class Agent:
                     with self.batch():
                         for line in lines:
                             self._stdin_line(line)
+                elif key.data == "links":
+                    try:
+                        while links.recv(1 << 16):  # drain; what changed does not matter
+                            pass
+                    except BlockingIOError:
+                        pass
+                    self.reconcile_kernel()
                 elif key.data == "server":
                     conn, _ = server.accept()
                     conn.setblocking(False)
@@ -314,6 +354,8 @@ class Agent:
             self._answer_watchers()
         selector.close()
         server.close()
+        if links is not None:
+            links.close()
         try:
             os.unlink(path)
         except OSError:
@@ -365,6 +407,21 @@ class Agent:
             pass
         finally:
             conn.setblocking(False)
+
+
+RTMGRP_LINK = 0x1
+
+
+def link_monitor() -> socket.socket | None:
+    """A netlink socket that becomes readable on every link event in this
+    namespace (rtnetlink multicast group RTMGRP_LINK)."""
+    try:
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK, 0)  # NETLINK_ROUTE
+        sock.bind((0, RTMGRP_LINK))
+    except OSError as exc:
+        log.error("cannot watch link events (%s): routes dropped by a link flap stay dropped", exc)
+        return None
+    return sock
 
 
 def main(argv: list[str] | None = None) -> int:

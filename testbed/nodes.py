@@ -55,6 +55,7 @@ def _sysctls(pid: int, values: dict[str, object]) -> None:
             if ifname in ("all", "default"):
                 continue
             for path, value in ((f"/proc/sys/net/ipv6/conf/{ifname}/accept_dad", 0),
+                                (f"/proc/sys/net/ipv6/conf/{ifname}/keep_addr_on_down", 1),
                                 (f"/proc/sys/net/ipv6/conf/{ifname}/accept_ra", 0),
                                 # Re-resolve a neighbour after a link flap in 0.1 s, not 1 s.
                                 (f"/proc/sys/net/ipv6/neigh/{ifname}/retrans_time_ms", 100),
@@ -78,6 +79,10 @@ COMMON_SYSCTLS = {
     "net.ipv6.conf.default.accept_dad": 0,
     "net.ipv6.conf.all.accept_ra": 0,
     "net.ipv6.conf.default.accept_ra": 0,
+    # Linux deletes an interface's IPv6 addresses when its link goes down,
+    # and a cut link that comes back would then carry no IPv6 at all.
+    "net.ipv6.conf.all.keep_addr_on_down": 1,
+    "net.ipv6.conf.default.keep_addr_on_down": 1,
 }
 ROUTER_SYSCTLS = {
     "net.ipv4.ip_forward": 1,

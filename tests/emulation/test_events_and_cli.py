@@ -76,6 +76,11 @@ def test_failing_scenario_keeps_logs_and_rib_dumps(tmp_path):
     files = {p.name for p in artifacts[0].iterdir()}
     assert {"A.rib.json", "A.exabgp.log", "A.agent.log", "T.exabgp.conf"} <= files
     assert "speaker logs and RIB dumps" in result.stdout
+    # The failed test's lab was stopped all the same.
+    assert "testbed lab" in result.stdout
+    lab_id = result.stdout.split("RIB dumps of lab ")[1].split(":")[0]
+    assert lab_id not in cleanup.tagged_processes()
+    assert not (cleanup.DEFAULT_ROOT / lab_id).exists()
 
 
 def test_skipped_emulation_test_fails_the_run_as_root(tmp_path):

@@ -202,3 +202,51 @@ def test_zygote_model_runs_one_process_per_router():
             assert lab.snapshot(router)["pid"] == pid  # the agent is a thread of the speaker
             with open(f"/proc/{pid}/comm") as handle:
                 assert handle.read().strip() == f"exabgp:{router}"
+
+
+KILL_DURING_START = textwrap.dedent("""
+    import sys
+    from testbed.generate import internet
+    from testbed.lab import Lab
+    Lab(internet(20, seed=3)).start()
+""")
+
+
+def test_sigkill_during_start_up_is_cleaned_by_id():
+    before = set(cleanup.tagged_processes())
+    child = subprocess.Popen([sys.executable, "-c", KILL_DURING_START], cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Kill it once its speakers are being started: processes of its own exist.
+    deadline = time.monotonic() + 60
+    mine: list[str] = []
+    while time.monotonic() < deadline:
+        tagged = cleanup.tagged_processes()
+        mine = [lab for lab in tagged if lab not in before and len(tagged[lab]) > 25]
+        if mine:
+            break
+        time.sleep(0.05)
+    assert mine, "the child lab never got to starting its speakers"
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=10)
+    lab_id = mine[0]
+    workdir = cleanup.DEFAULT_ROOT / lab_id
+    assert cleanup.tagged_processes().get(lab_id), "SIGKILL should leave the lab's processes behind"
+    removed = cleanup.clean()
+    assert lab_id in [r.id for r in removed]
+    assert_gone(lab_id, set(), workdir)
+    assert set(cleanup.tagged_processes()) <= before  # nothing else was touched or left
+
+
+def test_flapping_link_settles_back_to_the_initial_routes():
+    with Lab("triangle") as lab:
+        before = {r: lab.loc_rib(r) for r in lab.plan.routers}
+        for _ in range(5):
+            lab.depeer("A", "B", how="link", wait=False)
+            time.sleep(0.3)  # the flap itself: shorter than the hold time
+            lab.repeer("A", "B", wait=False)
+            time.sleep(0.3)
+        lab.wait_converged(timeout=20)
+        for router in lab.plan.routers:
+            assert lab.loc_rib(router) == before[router], router
+        assert lab.reachable("A", "B") and lab.reachable("A", "B", family=6)
+        assert lab.as_traceroute("A-h1", "B-h1") == ["A", "B"]

@@ -1,0 +1,428 @@
+"""Soak test: a lab through many depeer / re-peer cycles, ``python -m testbed.soak``.
+
+It generates an Internet-like topology (``testbed.generate``, 20 ASes by
+default), starts a ``Lab`` on it and records every router's Loc-RIB and
+kernel routes and the memory (PSS and RSS, ``/proc/<pid>/smaps_rollup``) of
+every process of the lab. Then, cycle after cycle, one session is shut down
+administratively and brought back (``Lab.depeer`` then ``Lab.repeer``, each
+waiting until every session is in its expected state and every RIB equals
+the model's prediction); ``schedule`` picks a different session each cycle.
+Every ``--sample-every`` cycles the memory is sampled again and every
+speaker and agent is checked to still run. At the end: every session must
+be established on both sides, every Loc-RIB and kernel table equal to the
+initial one, the memory of speakers and agents must not have grown beyond
+``--max-growth`` percent, and once the lab is stopped none of its processes
+may be left. Output: progress on stderr, a table (rich), a final
+``SOAK {json}`` line and optionally a JSON file; exit 0 only if every check
+held, 1 otherwise, 2 without root. The lab is always stopped (exceptions,
+Ctrl-C, SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import cleanup
+from .benchmark import MIB, kind_of, memory
+from .errors import TestbedError
+from .generate import describe, internet
+
+SPEAKER_KINDS = ("speaker", "agent")  # the processes whose memory must not grow
+
+
+# -- the plan (pure) -----------------------------------------------------------
+
+def _pair(session) -> tuple[str, str]:
+    """(a, b) of a ``SessionPlan`` or of a 2-tuple."""
+    if hasattr(session, "a") and hasattr(session, "b"):
+        return session.a, session.b
+    a, b = session
+    return a, b
+
+
+def schedule(sessions, cycles: int, seed: int) -> list[tuple[str, str]]:
+    """The session to depeer and re-peer at each of ``cycles`` cycles.
+
+    ``sessions``: ``SessionPlan``s or ``(a, b)`` pairs (duplicates, in either
+    order, count once). Round-robin over one shuffle of all sessions made by
+    ``random.Random(seed)``: every session is exercised once per round, and
+    two consecutive cycles never take the same session when there are two or
+    more. The first side of each pair is the one that shuts the session down;
+    odd rounds swap the sides, so both ends of a session get to do it.
+    Deterministic, and independent of the order ``sessions`` come in.
+    """
+    if cycles < 0:
+        raise ValueError(f"cycles must be 0 or more, not {cycles}")
+    unique: dict[frozenset, tuple[str, str]] = {}
+    for session in sessions:
+        a, b = _pair(session)
+        if a == b:
+            raise ValueError(f"a session joins two different ASes, not {a} with itself")
+        unique.setdefault(frozenset((a, b)), tuple(sorted((a, b))))
+    order = sorted(unique.values())
+    if cycles and not order:
+        raise ValueError("no session to depeer")
+    random.Random(seed).shuffle(order)
+    plan = []
+    for cycle in range(cycles):
+        a, b = order[cycle % len(order)]
+        plan.append((b, a) if (cycle // len(order)) % 2 else (a, b))
+    return plan
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The ``q``-th percentile (0 < q <= 100) by the nearest-rank method;
+    None for no values."""
+    if not values:
+        return None
+    ranked = sorted(values)
+    return ranked[max(0, math.ceil(q / 100 * len(ranked)) - 1)]
+
+
+def distribution(values: list[float]) -> dict[str, float | int | None]:
+    """count, median, p95 and max of ``values`` (seconds, rounded to ms)."""
+    if not values:
+        return {"count": 0, "median": None, "p95": None, "max": None}
+    return {"count": len(values), "median": round(statistics.median(values), 3),
+            "p95": round(percentile(values, 95), 3), "max": round(max(values), 3)}
+
+
+def growth(initial: dict[int, tuple[str, int, int]],
+           final: dict[int, tuple[str, int, int]]) -> dict[str, dict[str, float]]:
+    """Memory growth by process kind and in total, over the processes present
+    at both ends. ``initial``/``final``: pid -> (kind, PSS, RSS) in bytes.
+    Result: kind -> processes, initial/final PSS and RSS in MiB, PSS and
+    RSS growth in MiB and in percent."""
+    sums: dict[str, list[int]] = {}
+    for pid, (kind, pss0, rss0) in initial.items():
+        if pid not in final:
+            continue
+        _, pss1, rss1 = final[pid]
+        for key in (kind, "total"):
+            acc = sums.setdefault(key, [0, 0, 0, 0, 0])
+            acc[0] += 1
+            acc[1] += pss0
+            acc[2] += pss1
+            acc[3] += rss0
+            acc[4] += rss1
+    out = {}
+    for kind in sorted(sums, key=lambda k: (k == "total", k)):
+        n, pss0, pss1, rss0, rss1 = sums[kind]
+        out[kind] = {
+            "processes": n,
+            "initial_pss_mib": round(pss0 / MIB, 2), "final_pss_mib": round(pss1 / MIB, 2),
+            "pss_growth_mib": round((pss1 - pss0) / MIB, 2),
+            "pss_growth_pct": round(100.0 * (pss1 - pss0) / pss0, 2) if pss0 else 0.0,
+            "initial_rss_mib": round(rss0 / MIB, 2), "final_rss_mib": round(rss1 / MIB, 2),
+            "rss_growth_mib": round((rss1 - rss0) / MIB, 2),
+            "rss_growth_pct": round(100.0 * (rss1 - rss0) / rss0, 2) if rss0 else 0.0,
+        }
+    return out
+
+
+def rib_differences(router: str, before: dict[str, dict], after: dict[str, dict],
+                    what: str = "Loc-RIB") -> list[str]:
+    """One line per prefix that differs between two tables of ``router``."""
+    lines = []
+    for prefix in sorted(set(before) | set(after)):
+        old, new = before.get(prefix), after.get(prefix)
+        if old == new:
+            continue
+        if new is None:
+            lines.append(f"{router} {what}: {prefix} is gone (was {_brief(old)})")
+        elif old is None:
+            lines.append(f"{router} {what}: {prefix} is new ({_brief(new)})")
+        else:
+            lines.append(f"{router} {what}: {prefix} was {_brief(old)}, is {_brief(new)}")
+    return lines
+
+
+def _brief(route) -> str:
+    if isinstance(route, dict):
+        return f"AS path {route.get('as_path')} via {route.get('next_hop')}"
+    return str(route)
+
+
+# -- the run -------------------------------------------------------------------
+
+@dataclass
+class Result:
+    """Everything a soak run measured and found; times in seconds."""
+
+    size: int
+    seed: int
+    cycles_planned: int
+    topology: str = ""
+    lab_id: str = ""
+    sessions: int = 0
+    max_growth_pct: float = 0.0
+    start_s: float | None = None
+    cycles_done: int = 0
+    depeer_s: list[float] = field(default_factory=list)
+    repeer_s: list[float] = field(default_factory=list)
+    depeer: dict = field(default_factory=dict)   # count, median, p95, max
+    repeer: dict = field(default_factory=dict)
+    process_kinds: dict[str, int] = field(default_factory=dict)
+    memory_samples: list[dict] = field(default_factory=list)  # cycle, PSS/RSS total and by kind (MiB)
+    memory_growth: dict = field(default_factory=dict)  # kind -> see growth(); start to end
+    memory_growth_after_warmup: dict = field(default_factory=dict)  # first sample after start to end
+    process_changes: list[str] = field(default_factory=list)
+    sessions_down: list[str] | None = None      # None: not checked (an earlier failure)
+    loc_rib_differences: list[str] | None = None
+    kernel_differences: list[str] | None = None
+    memory_ok: bool | None = None
+    failures: list[dict] = field(default_factory=list)  # cycle, pair, phase, error
+    stop_s: float | None = None
+    leftover_processes: int | None = None
+    leftover_workdir: bool | None = None
+    ok: bool = False
+
+    def fail(self, cycle: int | None, phase: str, error: str, pair: tuple[str, str] | None = None) -> None:
+        self.failures.append({"cycle": cycle, "pair": "-".join(pair) if pair else None,
+                              "phase": phase, "error": error})
+
+
+def _snapshot_memory(lab_id: str) -> dict[int, tuple[str, int, int]]:
+    """pid -> (kind, PSS, RSS) of every process of the lab."""
+    found = {}
+    for pid in cleanup.tagged_processes().get(lab_id, []):
+        pss, rss = memory(pid)
+        found[pid] = (kind_of(pid), pss, rss)
+    return found
+
+
+def _memory_sample(cycle: int, procs: dict[int, tuple[str, int, int]]) -> dict:
+    by_kind: dict[str, float] = {}
+    for kind, pss, _ in procs.values():
+        by_kind[kind] = by_kind.get(kind, 0.0) + pss
+    return {"cycle": cycle, "processes": len(procs),
+            "pss_mib": round(sum(p for _, p, _ in procs.values()) / MIB, 2),
+            "rss_mib": round(sum(r for _, _, r in procs.values()) / MIB, 2),
+            "pss_by_kind_mib": {k: round(v / MIB, 2) for k, v in sorted(by_kind.items())}}
+
+
+def _final_checks(lab, result: Result, sessions, loc_ribs: dict, kernels: dict) -> None:
+    down = []
+    for session in sessions:
+        for x, y in ((session.a, session.b), (session.b, session.a)):
+            state = lab.sessions(x).get(y)
+            if state is None or state.get("state") != "established":
+                seen = "no such session" if state is None else state.get("state")
+                down.append(f"{x} -> {y}: {seen}")
+    result.sessions_down = down
+    rib_diffs, kernel_diffs = [], []
+    for router in loc_ribs:
+        rib_diffs += rib_differences(router, loc_ribs[router], lab.loc_rib(router))
+        kernel_diffs += rib_differences(router, kernels[router], lab.kernel_routes(router), "kernel")
+    result.loc_rib_differences = rib_diffs
+    result.kernel_differences = kernel_diffs
+    for line in down + rib_diffs + kernel_diffs:
+        result.fail(None, "final check", line)
+
+
+def soak(size: int = 20, cycles: int = 100, seed: int = 1, *, timeout: float = 30.0,
+         sample_every: int = 10, max_growth_pct: float = 10.0, log=lambda text: None) -> Result:
+    """Run the soak test (see the module docstring); always stops its lab.
+    Failures are recorded in the result, not raised; Ctrl-C ends the cycles
+    early and is recorded as a failure of the cycle it interrupted."""
+    from .lab import Lab
+
+    topology = internet(size, seed=seed)
+    result = Result(size=size, seed=seed, cycles_planned=cycles, topology=topology.name,
+                    max_growth_pct=max_growth_pct)
+    log(describe(topology))
+    lab = Lab(topology, progress=lambda stage: log(f"  {stage}"))
+    sessions = list(lab.plan.sessions)
+    result.sessions = len(sessions)
+    plan = schedule(sessions, cycles, seed)
+    cycle, pair, phase = None, None, "start"
+    try:
+        t0 = time.monotonic()
+        lab.start(timeout=60.0 + size)
+        result.start_s = round(time.monotonic() - t0, 3)
+        result.lab_id = lab.id
+        phase = "initial state"
+        routers = sorted(lab.plan.routers)
+        loc_ribs = {r: lab.loc_rib(r) for r in routers}
+        kernels = {r: lab.kernel_routes(r) for r in routers}
+        initial = _snapshot_memory(lab.id)
+        for kind, _, _ in initial.values():
+            result.process_kinds[kind] = result.process_kinds.get(kind, 0) + 1
+        result.memory_samples.append(_memory_sample(0, initial))
+        log(f"  lab {lab.id} converged in {result.start_s:.1f} s; {len(initial)} processes, "
+            f"{result.memory_samples[0]['pss_mib']:.0f} MiB PSS")
+        latest = warm = initial
+        for cycle, pair in enumerate(plan, start=1):
+            a, b = pair
+            phase = "depeer"
+            result.depeer_s.append(lab.depeer(a, b, how="admin", timeout=timeout))
+            phase = "repeer"
+            result.repeer_s.append(lab.repeer(a, b, timeout=timeout))
+            result.cycles_done = cycle
+            log(f"  cycle {cycle}/{cycles} {a}-{b}: depeer {result.depeer_s[-1]:.2f} s, "
+                f"repeer {result.repeer_s[-1]:.2f} s")
+            if cycle % sample_every == 0 or cycle == len(plan):
+                phase = "health check"
+                lab.check_alive()
+                latest = _snapshot_memory(lab.id)
+                result.memory_samples.append(_memory_sample(cycle, latest))
+                if warm is initial:
+                    warm = latest
+                log(f"  memory after cycle {cycle}: {result.memory_samples[-1]['pss_mib']:.1f} MiB PSS")
+        cycle, pair, phase = None, None, "final check"
+        lab.check_alive()
+        _final_checks(lab, result, sessions, loc_ribs, kernels)
+        _memory_verdict(result, initial, latest)
+        if warm is not initial:
+            result.memory_growth_after_warmup = growth(warm, latest)
+    except TestbedError as exc:
+        result.fail(cycle, phase, f"{type(exc).__name__}: {exc}", pair)
+        log(f"[red]{phase} failed[/red]" + (f" at cycle {cycle} ({'-'.join(pair)})" if pair else "")
+            + f": {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    except (KeyboardInterrupt, SystemExit) as exc:  # the lab turns SIGTERM into SystemExit
+        why = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else "terminated (SIGTERM)"
+        result.fail(cycle, phase, why, pair)
+        log(f"{why}; stopping the lab")
+    finally:
+        log("  stopping")
+        t1 = time.monotonic()
+        try:
+            lab.stop()
+        except KeyboardInterrupt:  # a second Ctrl-C: stop() finished, re-raised it
+            result.fail(None, "stop", "interrupted (Ctrl-C) during stop")
+        result.stop_s = round(time.monotonic() - t1, 3)
+        result.leftover_processes = len(cleanup.tagged_processes().get(lab.id, [])) if lab.id else 0
+        result.leftover_workdir = bool(lab.workdir and lab.workdir.exists())
+        if result.leftover_processes:
+            result.fail(None, "stop", f"{result.leftover_processes} processes of lab {lab.id} are left")
+        if result.leftover_workdir:
+            result.fail(None, "stop", f"the work directory {lab.workdir} is left")
+    result.depeer = distribution(result.depeer_s)
+    result.repeer = distribution(result.repeer_s)
+    result.ok = (not result.failures and result.cycles_done == cycles and result.memory_ok is True)
+    return result
+
+
+def _memory_verdict(result: Result, initial, final) -> None:
+    gone = sorted(set(initial) - set(final))
+    new = sorted(set(final) - set(initial))
+    if gone:
+        result.process_changes.append(f"gone since start: {', '.join(f'{p} ({initial[p][0]})' for p in gone)}")
+    if new:
+        result.process_changes.append(f"new since start: {', '.join(f'{p} ({final[p][0]})' for p in new)}")
+    for line in result.process_changes:
+        result.fail(None, "final check", f"lab processes changed: {line}")
+    result.memory_growth = growth(initial, final)
+    grown = [f"{kind} PSS grew {g['pss_growth_mib']:+.2f} MiB ({g['pss_growth_pct']:+.1f} %), "
+             f"more than {result.max_growth_pct:g} %"
+             for kind, g in result.memory_growth.items()
+             if kind in SPEAKER_KINDS and g["pss_growth_pct"] > result.max_growth_pct]
+    result.memory_ok = not grown
+    for line in grown:
+        result.fail(None, "final check", line)
+
+
+# -- output --------------------------------------------------------------------
+
+def _seconds(d: dict) -> str:
+    if not d or not d.get("count"):
+        return "-"
+    return f"{d['median']:.2f} / {d['p95']:.2f} / {d['max']:.2f} s"
+
+
+def _check(found: list[str] | None) -> str:
+    return "not checked" if found is None else ("yes" if not found else f"NO ({len(found)})")
+
+
+def table(r: Result):
+    from rich.table import Table
+
+    grid = Table(title=f"Soak: {r.size} ASes ({r.topology}), {r.cycles_planned} depeer / re-peer cycles")
+    grid.add_column("measure")
+    grid.add_column("value", justify="right")
+    rows = [
+        ("sessions", str(r.sessions)),
+        ("start → converged", "-" if r.start_s is None else f"{r.start_s:.2f} s"),
+        ("cycles done", f"{r.cycles_done} / {r.cycles_planned}"),
+        ("depeer → converged (median/p95/max)", _seconds(r.depeer)),
+        ("repeer → converged (median/p95/max)", _seconds(r.repeer)),
+        ("sessions established (both sides)", _check(r.sessions_down)),
+        ("Loc-RIBs as initially", _check(r.loc_rib_differences)),
+        ("kernel routes as initially", _check(r.kernel_differences)),
+    ]
+    for kind, g in r.memory_growth.items():
+        rows.append((f"PSS {kind} ({g['processes']})",
+                     f"{g['initial_pss_mib']:.1f} → {g['final_pss_mib']:.1f} MiB "
+                     f"({g['pss_growth_mib']:+.2f} MiB, {g['pss_growth_pct']:+.2f} %)"))
+    warm = r.memory_growth_after_warmup.get("total")
+    if warm and len(r.memory_samples) > 1:
+        rows.append((f"PSS total, cycle {r.memory_samples[1]['cycle']} → end",
+                     f"{warm['pss_growth_mib']:+.2f} MiB ({warm['pss_growth_pct']:+.2f} %)"))
+    if "total" in r.memory_growth:
+        g = r.memory_growth["total"]
+        rows.append(("RSS total", f"{g['initial_rss_mib']:.1f} → {g['final_rss_mib']:.1f} MiB "
+                                  f"({g['rss_growth_mib']:+.2f} MiB, {g['rss_growth_pct']:+.2f} %)"))
+    rows += [
+        (f"speaker/agent PSS growth ≤ {r.max_growth_pct:g} %",
+         "not checked" if r.memory_ok is None else ("yes" if r.memory_ok else "NO")),
+        ("stop()", "-" if r.stop_s is None else f"{r.stop_s:.2f} s"),
+        ("leftover processes / workdir",
+         f"{'-' if r.leftover_processes is None else r.leftover_processes} / "
+         f"{'yes' if r.leftover_workdir else 'no'}"),
+        ("failures", str(len(r.failures))),
+        ("verdict", "[green]PASS[/green]" if r.ok else "[red]FAIL[/red]"),
+    ]
+    for label, value in rows:
+        grid.add_row(label, value)
+    return grid
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m testbed.soak", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=20, help="number of ASes (default 20)")
+    parser.add_argument("--cycles", type=int, default=100, help="depeer / re-peer cycles (default 100)")
+    parser.add_argument("--seed", type=int, default=1, help="topology and schedule seed (default 1)")
+    parser.add_argument("--timeout", type=float, default=30.0,
+                        help="seconds each depeering or re-peering may take to converge (default 30)")
+    parser.add_argument("--sample-every", type=int, default=10, metavar="N",
+                        help="sample memory and check every process every N cycles (default 10)")
+    parser.add_argument("--max-growth", type=float, default=10.0, metavar="PCT",
+                        help="largest PSS growth of speakers or agents counted as noise, in %% (default 10)")
+    parser.add_argument("--json", type=Path, help="also write the result to this file")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    args = parser.parse_args(argv)
+    if args.size < 2 or args.cycles < 0 or args.sample_every < 1:
+        parser.error("--size must be 2 or more, --cycles 0 or more, --sample-every 1 or more")
+
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    log = (lambda text: None) if args.quiet else (lambda text: console.print(text, highlight=False))
+    if os.geteuid() != 0:
+        console.print("a lab needs root (network namespaces): run it with sudo")
+        return 2
+    result = soak(args.size, args.cycles, args.seed, timeout=args.timeout,
+                  sample_every=args.sample_every, max_growth_pct=args.max_growth, log=log)
+    for failure in result.failures:
+        where = f"cycle {failure['cycle']} " if failure["cycle"] is not None else ""
+        pair = f"({failure['pair']}) " if failure["pair"] else ""
+        console.print(f"[red]{where}{pair}{failure['phase']}:[/red] {failure['error']}", highlight=False)
+    Console().print(table(result))
+    data = asdict(result)
+    if args.json:
+        args.json.write_text(json.dumps(data, indent=2) + "\n")
+    print("SOAK " + json.dumps(data, separators=(",", ":")), flush=True)
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

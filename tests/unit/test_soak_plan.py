@@ -1,0 +1,118 @@
+"""The soak test's pure parts (testbed.soak): which session each cycle
+depeers (deterministic, every session covered, never the same one twice in a
+row), the convergence-time figures and the memory growth it reports."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from testbed.addressing import plan
+from testbed.generate import internet
+from testbed.soak import MIB, distribution, growth, percentile, rib_differences, schedule
+
+PAIRS = [("t1", "t2"), ("t1", "r1"), ("t2", "r2"), ("r1", "s1"), ("r2", "s2"), ("r1", "r2")]
+
+
+def key(pair):
+    return frozenset(pair)
+
+
+def test_same_arguments_same_schedule():
+    sessions = plan(internet(20, seed=1)).sessions
+    assert schedule(sessions, 100, seed=1) == schedule(sessions, 100, seed=1)
+    assert schedule(PAIRS, 37, seed=5) == schedule(list(reversed(PAIRS)), 37, seed=5)
+
+
+def test_seed_changes_the_order():
+    orders = {tuple(schedule(PAIRS, 6, seed)) for seed in range(10)}
+    assert len(orders) > 1
+
+
+@pytest.mark.parametrize("seed", range(20))
+@pytest.mark.parametrize("cycles", [6, 7, 13, 100])
+def test_every_session_is_exercised_evenly(seed, cycles):
+    counts = Counter(key(p) for p in schedule(PAIRS, cycles, seed))
+    assert set(counts) == {key(p) for p in PAIRS}
+    assert max(counts.values()) - min(counts.values()) <= 1
+
+
+@pytest.mark.parametrize("seed", range(20))
+@pytest.mark.parametrize("pairs", [PAIRS, PAIRS[:2], PAIRS[:3]])
+def test_no_two_consecutive_cycles_take_the_same_session(seed, pairs):
+    cycles = schedule(pairs, 50, seed)
+    assert len(cycles) == 50
+    for before, after in zip(cycles, cycles[1:]):
+        assert key(before) != key(after)
+
+
+def test_the_default_soak_covers_the_20_as_lab():
+    sessions = plan(internet(20, seed=1)).sessions
+    cycles = schedule(sessions, 100, seed=1)
+    assert len(cycles) == 100
+    assert {key(p) for p in cycles} == {s.key for s in sessions}
+    assert all(key(a) != key(b) for a, b in zip(cycles, cycles[1:]))
+    # 100 cycles over 33 sessions: some sessions are shut down from each end
+    assert any(p == (s.a, s.b) for p in cycles for s in sessions)
+    assert any(p == (s.b, s.a) for p in cycles for s in sessions)
+
+
+def test_both_sides_shut_each_session_down_over_two_rounds():
+    cycles = schedule(PAIRS, 2 * len(PAIRS), seed=3)
+    assert len(set(cycles)) == 2 * len(PAIRS)
+    assert {tuple(reversed(p)) for p in cycles} == set(cycles)
+
+
+def test_duplicates_count_once():
+    assert schedule(PAIRS + [("t2", "t1")], 6, seed=1) == schedule(PAIRS, 6, seed=1)
+
+
+def test_edge_cases():
+    assert schedule(PAIRS, 0, seed=1) == []
+    assert schedule([], 0, seed=1) == []
+    assert schedule([("a", "b")], 3, seed=1) == [("a", "b"), ("b", "a"), ("a", "b")]
+    with pytest.raises(ValueError):
+        schedule([], 1, seed=1)
+    with pytest.raises(ValueError):
+        schedule(PAIRS, -1, seed=1)
+    with pytest.raises(ValueError):
+        schedule([("a", "a")], 1, seed=1)
+
+
+def test_percentiles_by_nearest_rank():
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 95) == 95.0
+    assert percentile(values, 50) == 50.0
+    assert percentile([3.0], 95) == 3.0
+    assert percentile([], 95) is None
+    assert distribution([0.5, 0.1, 0.3]) == {"count": 3, "median": 0.3, "p95": 0.5, "max": 0.5}
+    assert distribution([])["median"] is None
+
+
+def test_memory_growth_by_kind_over_processes_present_at_both_ends():
+    initial = {1: ("speaker", 10 * MIB, 20 * MIB), 2: ("speaker", 10 * MIB, 20 * MIB),
+               3: ("shell", 1 * MIB, 2 * MIB), 4: ("shell", 1 * MIB, 2 * MIB)}
+    final = {1: ("speaker", 11 * MIB, 21 * MIB), 2: ("speaker", 10 * MIB, 20 * MIB),
+             3: ("shell", 1 * MIB, 2 * MIB), 5: ("shell", 50 * MIB, 50 * MIB)}
+    g = growth(initial, final)
+    assert list(g) == ["shell", "speaker", "total"]
+    assert g["speaker"]["processes"] == 2
+    assert g["speaker"]["pss_growth_mib"] == 1.0
+    assert g["speaker"]["pss_growth_pct"] == 5.0
+    assert g["shell"]["processes"] == 1 and g["shell"]["pss_growth_mib"] == 0.0
+    assert g["total"]["initial_pss_mib"] == 21.0 and g["total"]["final_pss_mib"] == 22.0
+
+
+def test_rib_differences_name_router_and_prefix():
+    before = {"10.0.1.0/24": {"as_path": [1], "next_hop": "10.0.0.1"},
+              "10.0.2.0/24": {"as_path": [2], "next_hop": "10.0.0.2"}}
+    after = {"10.0.1.0/24": {"as_path": [3, 1], "next_hop": "10.0.0.3"},
+             "10.0.3.0/24": {"as_path": [3], "next_hop": "10.0.0.3"}}
+    lines = rib_differences("A", before, after)
+    assert len(lines) == 3
+    assert lines[0].startswith("A Loc-RIB: 10.0.1.0/24 was AS path [1]")
+    assert "10.0.2.0/24 is gone" in lines[1]
+    assert "10.0.3.0/24 is new" in lines[2]
+    assert rib_differences("A", before, dict(before)) == []
+    assert rib_differences("A", {"p": "x"}, {"p": "y"}, "kernel") == ["A kernel: p was x, is y"]
