@@ -32,7 +32,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="print each stage while a lab starts")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    # A scenario module's tests share one lab and run in order (depeer, then
+    # look, then re-peer): with pytest-xdist they must stay on one worker.
+    if getattr(config.option, "dist", "no") == "load":
+        config.option.dist = "loadfile"
     config.addinivalue_line("markers", "emulation: starts real namespaces and BGP speakers; needs root")
     config._testbed_skipped_emulation = []  # type: ignore[attr-defined]
     config._testbed_measurements = []  # type: ignore[attr-defined]

@@ -1,0 +1,78 @@
+"""What the user sees on a machine that lacks something, and labs run in
+parallel by pytest-xdist."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from testbed import Topology, cleanup
+from testbed.errors import MissingDependency
+from testbed.lab import Lab, netem_available
+
+pytestmark = pytest.mark.emulation
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def run_cli(*args, env=None, user=None):
+    argv = [str(BIN / "testbed"), *args]
+    if user:
+        argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *argv]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+
+
+def test_not_root_is_one_clear_sentence_and_creates_nothing():
+    before = set(os.listdir(cleanup.DEFAULT_ROOT)) if cleanup.DEFAULT_ROOT.exists() else set()
+    result = run_cli("up", "triangle", "--no-cli", user=65534)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stderr.strip() == "error: a lab needs root (network namespaces): run it with sudo"
+    assert (set(os.listdir(cleanup.DEFAULT_ROOT)) if cleanup.DEFAULT_ROOT.exists() else set()) == before
+    # validation alone needs no root
+    assert run_cli("validate", "triangle", user=65534).returncode == 0
+
+
+def test_missing_mnexec_says_which_package():
+    env = {**os.environ, "PATH": str(BIN)}  # no /usr/bin: no mnexec
+    result = run_cli("up", "triangle", "--no-cli", env=env)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "mnexec is missing: install Debian's 'mininet' package" in result.stderr
+
+
+def delayed_topology():
+    topo = Topology("delay")
+    topo.add_as(64500, "T")
+    topo.add_as(64501, "A")
+    topo.transit("T", "A", delay="20ms")
+    return topo
+
+
+def test_link_delay_needs_netem_and_says_so():
+    if netem_available():
+        with Lab(delayed_topology()) as lab:  # the kernel can: the delay is real
+            rtt = min(lab.ping("A", "T-h1", count=3).rtts)
+            assert rtt >= 0.040, rtt
+    else:
+        before = set(cleanup.tagged_processes())
+        with pytest.raises(MissingDependency, match="netem qdisc"):
+            Lab(delayed_topology()).start()
+        assert set(cleanup.tagged_processes()) == before
+
+
+def test_two_scenario_modules_in_parallel_with_xdist(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "-n", "2",
+                             "scenarios/test_settlement_free_peering.py", "scenarios/test_depeering_partition.py"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "10 passed" in result.stdout
+    # Each module (one lab, tests in order) ran on one worker; both workers worked.
+    workers = {}
+    for line in result.stdout.splitlines():
+        if "PASSED scenarios/" in line and line.startswith("[gw"):
+            module = line.split("PASSED ")[1].split("::")[0]
+            workers.setdefault(module, set()).add(line.split("]")[0])
+    assert len(workers) == 2 and all(len(w) == 1 for w in workers.values()), workers
+    assert len(set().union(*workers.values())) == 2, workers
