@@ -164,6 +164,7 @@ class Lab:
         self._watch_pending: dict[str, bool] = {}
         self.summaries: dict[str, dict] = {}
         self.agent_pids: dict[str, int] = {}
+        self.crashed: set[str] = set()
         self.disabled: dict[str, set[str]] = {r: set() for r in self.plan.routers}
         self.cut_links: set[frozenset] = set()
         self._traffic = None
@@ -442,12 +443,14 @@ class Lab:
     def check_alive(self) -> None:
         """Raise ``SpeakerCrashed`` if any speaker or route agent has exited."""
         for name, popen in self.speakers.items():
+            if name in self.crashed:
+                continue
             code = popen.poll()
             if code is not None:
                 raise SpeakerCrashed(f"the BGP speaker of router {name} exited with status {code}"
                                      f"{self._log_tail(name)}")
         for name, pid in self.agent_pids.items():
-            if not cleanup.alive(pid):
+            if name not in self.crashed and not cleanup.alive(pid):
                 raise SpeakerCrashed(f"the route agent of router {name} (pid {pid}) exited"
                                      f"{self._log_tail(name)}")
 
@@ -502,6 +505,8 @@ class Lab:
         selector = selectors.DefaultSelector()
         try:
             for name, client in self.watchers.items():
+                if name in self.crashed:
+                    continue
                 selector.register(client.sock, selectors.EVENT_READ, name)
                 if not self._watch_pending[name]:
                     client.send({"op": "watch", "after": -1})
@@ -509,6 +514,8 @@ class Lab:
             # Start from the agents' present state, asked directly: a watch
             # answer still in flight may describe an older generation.
             for name, client in self.clients.items():
+                if name in self.crashed:
+                    continue
                 try:
                     self.summaries[name] = client.request("summary")
                 except LabError:
@@ -530,7 +537,7 @@ class Lab:
                         self.check_alive()  # a dead agent or speaker is the better message
                         raise
                 self.check_alive()
-                if not any(self._mismatch(r, digests) for r in self.plan.routers):
+                if not any(self._mismatch(r, digests) for r in self.plan.routers if r not in self.crashed):
                     return time.monotonic() - t0
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -545,6 +552,8 @@ class Lab:
         lines = [f"routing did not converge within {timeout:.1f} s:"]
         expected = self.expect.loc_ribs()
         for router in self.plan.routers:
+            if router in self.crashed:
+                continue
             problems = self._mismatch(router, digests)
             lines += [f"  {p}" for p in problems if "Adj-RIB-In" not in p]
             if any("Adj-RIB-In" in p for p in problems):
@@ -609,6 +618,26 @@ class Lab:
         if session.key in self.cut_links:
             self._set_link(session, up=True)
         self.expect.set_session(a, b, up=True)
+        return self.wait_converged(timeout) if wait else None
+
+    def crash(self, router: str, wait: bool = True, timeout: float = 60.0) -> float | None:
+        """Kill the router's BGP speaker and agent (SIGKILL), as a crashed
+        routing daemon: no NOTIFICATION is sent, but the kernel closes its
+        TCP connections, so the neighbors drop their sessions at once and
+        route around it (a silent failure, such as a power loss, is a cut
+        link instead: ``depeer(..., how="link")``). The crash is expected,
+        so it is not reported as a failure. Returns the seconds until the
+        rest of the lab converged (``wait``)."""
+        if router not in self.speakers:
+            raise LabError(f"no router named {router!r}")
+        self.crashed.add(router)
+        for pid in {self.speakers[router].pid, self.agent_pids.get(router)} - {None}:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for neighbor in self.plan.routers[router].neighbors:
+            self.expect.set_session(router, neighbor.name, up=False)
         return self.wait_converged(timeout) if wait else None
 
     def announce(self, system: str, prefix: str, wait: bool = True, timeout: float = 30.0) -> float | None:

@@ -175,6 +175,7 @@ class Result:
     memory_samples: list[dict] = field(default_factory=list)  # cycle, PSS/RSS total and by kind (MiB)
     memory_growth: dict = field(default_factory=dict)  # kind -> see growth(); start to end
     memory_growth_after_warmup: dict = field(default_factory=dict)  # first sample after start to end
+    process_growth: list[dict] = field(default_factory=list)  # speakers/agents, largest PSS growth first
     process_changes: list[str] = field(default_factory=list)
     sessions_down: list[str] | None = None      # None: not checked (an earlier failure)
     loc_rib_differences: list[str] | None = None
@@ -198,6 +199,30 @@ def _snapshot_memory(lab_id: str) -> dict[int, tuple[str, int, int]]:
         pss, rss = memory(pid)
         found[pid] = (kind_of(pid), pss, rss)
     return found
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as handle:
+            return handle.read().strip()
+    except OSError:
+        return "?"
+
+
+def per_process_growth(initial, final, names: dict[int, str], touched: dict[str, int]) -> list[dict]:
+    """Speakers and agents present at both ends, largest PSS growth first:
+    pid, name (``exabgp:<router>``), how many cycles depeered a session of
+    that router, PSS and RSS growth in MiB."""
+    rows = []
+    for pid, (kind, pss0, rss0) in initial.items():
+        if kind not in SPEAKER_KINDS or pid not in final:
+            continue
+        name = names.get(pid, "?")
+        router = name.split(":", 1)[1] if ":" in name else None
+        rows.append({"pid": pid, "name": name, "cycles": touched.get(router, 0),
+                     "pss_growth_mib": round((final[pid][1] - pss0) / MIB, 3),
+                     "rss_growth_mib": round((final[pid][2] - rss0) / MIB, 3)})
+    return sorted(rows, key=lambda row: -row["pss_growth_mib"])
 
 
 def _memory_sample(cycle: int, procs: dict[int, tuple[str, int, int]]) -> dict:
@@ -255,6 +280,7 @@ def soak(size: int = 20, cycles: int = 100, seed: int = 1, *, timeout: float = 3
         loc_ribs = {r: lab.loc_rib(r) for r in routers}
         kernels = {r: lab.kernel_routes(r) for r in routers}
         initial = _snapshot_memory(lab.id)
+        names = {pid: _comm(pid) for pid in initial}
         for kind, _, _ in initial.values():
             result.process_kinds[kind] = result.process_kinds.get(kind, 0) + 1
         result.memory_samples.append(_memory_sample(0, initial))
@@ -282,6 +308,11 @@ def soak(size: int = 20, cycles: int = 100, seed: int = 1, *, timeout: float = 3
         lab.check_alive()
         _final_checks(lab, result, sessions, loc_ribs, kernels)
         _memory_verdict(result, initial, latest)
+        touched: dict[str, int] = {}
+        for a, b in plan[:result.cycles_done]:
+            touched[a] = touched.get(a, 0) + 1
+            touched[b] = touched.get(b, 0) + 1
+        result.process_growth = per_process_growth(initial, latest, names, touched)
         if warm is not initial:
             result.memory_growth_after_warmup = growth(warm, latest)
     except TestbedError as exc:
@@ -371,6 +402,10 @@ def table(r: Result):
         g = r.memory_growth["total"]
         rows.append(("RSS total", f"{g['initial_rss_mib']:.1f} → {g['final_rss_mib']:.1f} MiB "
                                   f"({g['rss_growth_mib']:+.2f} MiB, {g['rss_growth_pct']:+.2f} %)"))
+    if r.process_growth:
+        top = r.process_growth[0]
+        rows.append(("largest growth of one process", f"{top['name']} {top['pss_growth_mib']:+.2f} MiB "
+                                                       f"({top['cycles']} cycles)"))
     rows += [
         (f"speaker/agent PSS growth ≤ {r.max_growth_pct:g} %",
          "not checked" if r.memory_ok is None else ("yes" if r.memory_ok else "NO")),

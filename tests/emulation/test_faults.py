@@ -101,3 +101,39 @@ def test_md5_protected_session_and_a_password_mismatch():
             lab.wait_converged(timeout=4)  # more than a hold time: it never comes back
         message = str(info.value)
         assert "router A: session to T" in message and "TCP MD5 password" in message, message
+
+
+def test_crashed_daemon_is_routed_around_at_once():
+    with Lab("triangle") as lab:
+        elapsed = lab.crash("B")
+        # No NOTIFICATION, but the kernel closed B's TCP connections: the
+        # neighbors need not wait for their hold timers.
+        assert elapsed < lab.plan.hold_time, elapsed
+        for router in ("A", "T"):
+            assert lab.sessions(router)["B"]["state"] != "established"
+            assert lab.route(router, "B") is None
+            assert lab.prefix_of("B") not in lab.kernel_routes(router)
+        assert lab.as_path("A", "T") == ["T"]
+        assert lab.reachable("A", "T") and not lab.reachable("A", "B", timeout=0.3)
+        # An unexpected death elsewhere is still reported.
+        lab.speakers["T"].kill()
+        lab.speakers["T"].wait(timeout=5)
+        with pytest.raises(SpeakerCrashed, match="router T"):
+            lab.wait_converged(timeout=5)
+
+
+def test_wrong_peer_address_is_named():
+    with Lab("triangle") as lab:
+        a_seen_by_b = lab.plan.routers["B"].neighbor("A").address
+        conf = lab.workdir / "B" / "exabgp.conf"
+        conf.write_text(conf.read_text().replace(f"neighbor {a_seen_by_b} {{", "neighbor 10.0.0.99 {"))
+        lab._reload("B")
+        deadline = time.monotonic() + 10
+        while lab.sessions("A")["B"]["state"] == "established":
+            assert time.monotonic() < deadline, "the session survived B forgetting A's address"
+            time.sleep(0.05)
+        with pytest.raises(ConvergenceTimeout) as info:
+            lab.wait_converged(timeout=4)
+        message = str(info.value)
+        assert "router A: session to B" in message and "expected established" in message, message
+        assert "router B: session to A" in message, message

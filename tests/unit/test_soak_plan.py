@@ -10,7 +10,8 @@ import pytest
 
 from testbed.addressing import plan
 from testbed.generate import internet
-from testbed.soak import MIB, distribution, growth, percentile, rib_differences, schedule
+from testbed.soak import (MIB, distribution, growth, per_process_growth, percentile, rib_differences,
+                          schedule)
 
 PAIRS = [("t1", "t2"), ("t1", "r1"), ("t2", "r2"), ("r1", "s1"), ("r2", "s2"), ("r1", "r2")]
 
@@ -102,6 +103,16 @@ def test_memory_growth_by_kind_over_processes_present_at_both_ends():
     assert g["speaker"]["pss_growth_pct"] == 5.0
     assert g["shell"]["processes"] == 1 and g["shell"]["pss_growth_mib"] == 0.0
     assert g["total"]["initial_pss_mib"] == 21.0 and g["total"]["final_pss_mib"] == 22.0
+
+
+def test_per_process_growth_names_the_router_and_its_cycles():
+    initial = {1: ("speaker", 10 * MIB, 20 * MIB), 2: ("speaker", 10 * MIB, 20 * MIB),
+               3: ("shell", 1 * MIB, 2 * MIB), 4: ("speaker", 10 * MIB, 20 * MIB)}
+    final = {1: ("speaker", 10 * MIB, 20 * MIB), 2: ("speaker", 12 * MIB, 21 * MIB),
+             3: ("shell", 9 * MIB, 9 * MIB)}
+    rows = per_process_growth(initial, final, {1: "exabgp:A", 2: "exabgp:B", 3: "bash"}, {"B": 7})
+    assert [(r["pid"], r["name"], r["cycles"], r["pss_growth_mib"], r["rss_growth_mib"]) for r in rows] == \
+        [(2, "exabgp:B", 7, 2.0, 1.0), (1, "exabgp:A", 0, 0.0, 0.0)]
 
 
 def test_rib_differences_name_router_and_prefix():
