@@ -332,7 +332,8 @@ def soak(size: int = 20, cycles: int = 100, seed: int = 1, *, timeout: float = 3
             result.fail(None, "stop", "interrupted (Ctrl-C) during stop")
         result.stop_s = round(time.monotonic() - t1, 3)
         result.leftover_processes = len(cleanup.tagged_processes().get(lab.id, [])) if lab.id else 0
-        result.leftover_workdir = bool(lab.workdir and lab.workdir.exists())
+        # TESTBED_KEEP asks for the work directory (logs) to stay: not a leak.
+        result.leftover_workdir = bool(lab.workdir and lab.workdir.exists() and not lab.keep_workdir)
         if result.leftover_processes:
             result.fail(None, "stop", f"{result.leftover_processes} processes of lab {lab.id} are left")
         if result.leftover_workdir:
