@@ -24,9 +24,11 @@ TOPOLOGY = "triangle"
 RATE = 200  # probe packets per second
 
 
-def test_before_depeering_traffic_uses_the_peering_link(lab):
+def test_before_depeering_traffic_uses_the_peering_link(lab, report):
     assert_as_path(lab, "A", "B", ["B"])
     assert_traceroute(lab, "A", "B", ["A", "B"])
+    report("A's AS path to B", " ".join(lab.as_path("A", "B")))
+    report("packets A -> B cross", " -> ".join(lab.as_traceroute("A", "B")))
 
 
 def test_administrative_depeering_falls_back_to_transit(lab, report):
@@ -42,6 +44,8 @@ def test_administrative_depeering_falls_back_to_transit(lab, report):
     assert_as_path(lab, "B", "A", ["T", "A"])
     assert_as_path(lab, "A", "B", ["T", "B"], family=6)
     assert_traceroute(lab, "A", "B", ["A", "T", "B"])
+    report("A's AS path to B now", " ".join(lab.as_path("A", "B")))
+    report("packets A -> B now cross", " -> ".join(lab.as_traceroute("A", "B")))
     assert result.received > 0
     # A withdrawal, not a timer: the outage is far below the 3 s hold time.
     assert result.longest_outage < 1.0, f"admin depeering interrupted traffic for {result.longest_outage:.2f} s"
@@ -52,6 +56,7 @@ def test_repeering_restores_the_direct_path(lab, report):
     report("re-peering convergence", f"{elapsed:.3f}", " s")
     assert_as_path(lab, "A", "B", ["B"])
     assert_traceroute(lab, "A", "B", ["A", "B"])
+    report("A's AS path to B again", " ".join(lab.as_path("A", "B")))
 
 
 def test_link_cut_is_noticed_by_the_hold_timer(lab, report):
