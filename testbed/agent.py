@@ -63,10 +63,19 @@ def parse_update(message: dict) -> tuple[list[Route], list[str]]:
     return announced, withdrawn
 
 
-def command_for(action) -> str:
-    """The ExaBGP API command of an Announce or Withdraw action."""
+def command_for(action, announced: Route | None = None) -> str:
+    """The ExaBGP API command of an Announce or Withdraw action.
+
+    A withdrawal carries the attributes of the route last announced to that
+    neighbor (``announced``) when there is one: ExaBGP 5.0.15 queues pending
+    changes by attribute set, and a bare withdrawal that follows an
+    announcement of the same prefix within one burst can be sent before it,
+    leaving the peer with the announced route (reproduced in a two-speaker
+    lab; with the same attributes both land in one queue, in order)."""
     if isinstance(action, Withdraw):
-        return f"neighbor {action.neighbor} withdraw route {action.prefix}"
+        if announced is None:
+            return f"neighbor {action.neighbor} withdraw route {action.prefix}"
+        return command_for(Announce(action.neighbor, announced)).replace(" announce route ", " withdraw route ", 1)
     route = action.route
     text = (f"neighbor {action.neighbor} announce route {route.prefix} next-hop {route.next_hop} "
             f"origin {Origin(route.origin).name.lower()} as-path [ {' '.join(map(str, route.as_path))} ]")
@@ -100,6 +109,7 @@ class Agent:
                          for address in self.neighbors}
         self.generation = 0
         self._pending: dict[tuple, object] = {}
+        self._announced: dict[tuple[str, str], Route] = {}  # last sent, for withdrawals
         self._batching = False
         self.watchers: list[tuple[socket.socket, int]] = []
         self.stopping = False
@@ -136,8 +146,11 @@ class Agent:
         pending, self._pending = self._pending, {}
         lines = []
         for action in pending.values():
-            if isinstance(action, (Announce, Withdraw)):
+            if isinstance(action, Announce):
                 lines.append(command_for(action))
+                self._announced[(action.neighbor, action.route.prefix)] = action.route
+            elif isinstance(action, Withdraw):
+                lines.append(command_for(action, self._announced.pop((action.neighbor, action.prefix), None)))
             elif isinstance(action, InstallRoute):
                 self._kernel("replace", action.prefix, action.next_hop)
             elif isinstance(action, RemoveRoute):
@@ -274,6 +287,12 @@ class Agent:
         if op == "withdraw":
             self.apply(self.engine.stop_originating(request["prefix"]))
             return self.summary()
+        if op == "exabgp":
+            # Raw API commands, behind the engine's back: for diagnosing
+            # ExaBGP itself (the tests use it to replay bursts).
+            self.out.write("".join(f"{line}\n" for line in request["lines"]))
+            self.out.flush()
+            return {"sent": len(request["lines"])}
         if op == "admin":
             address = request["neighbor"]
             if address not in self.sessions:

@@ -240,7 +240,10 @@ def test_originated_prefixes_are_announced_to_every_neighbor(agent):
         "neighbor 10.0.2.2 announce route 2001:db8:2::/48 next-hop fd00:0:0:2::1 origin igp as-path [ 65002 ]",
     ]
     agent.handle({"op": "withdraw", "prefix": "192.0.2.0/24"})
-    assert sent(agent) == [f"neighbor {a} withdraw route 192.0.2.0/24" for a in (PROVIDER, CUSTOMER, PEER)]
+    # A withdrawal carries the attributes last announced (see agent.command_for).
+    nh = {PROVIDER: "10.0.0.2", CUSTOMER: "10.0.1.1", PEER: "10.0.2.1"}
+    assert sent(agent) == [f"neighbor {a} withdraw route 192.0.2.0/24 next-hop {nh[a]} origin igp as-path [ 65002 ]"
+                           for a in (PROVIDER, CUSTOMER, PEER)]
 
 
 def test_provider_route_goes_to_customers_only(agent):
@@ -281,7 +284,8 @@ def test_ipv6_route_uses_the_ipv6_next_hop_and_drops_med(agent):
 def test_withdraw_is_passed_on(agent):
     up(agent, PROVIDER, CUSTOMER, PEER)
     feed(agent, announce(PROVIDER, PFX, PROVIDER, [65001, 65009]))
-    assert feed(agent, withdraw(PROVIDER, PFX)) == ["neighbor 10.0.1.2 withdraw route 198.51.100.0/24"]
+    assert feed(agent, withdraw(PROVIDER, PFX)) == [
+        "neighbor 10.0.1.2 withdraw route 198.51.100.0/24 next-hop 10.0.1.1 origin igp as-path [ 65002 65001 65009 ]"]
     assert PFX not in loc_rib(agent)
     assert agent.kernel_routes == {}
     assert feed(agent, withdraw(PROVIDER, PFX)) == []   # withdrawing again changes nothing
@@ -292,7 +296,7 @@ def test_customer_route_wins_over_provider_route(agent):
     feed(agent, announce(PROVIDER, PFX, PROVIDER, [65001, 65009]))
     assert feed(agent, announce(CUSTOMER, PFX, CUSTOMER, [65003, 65009])) == [
         "neighbor 10.0.0.1 announce route 198.51.100.0/24 next-hop 10.0.0.2 origin igp as-path [ 65002 65003 65009 ]",
-        "neighbor 10.0.1.2 withdraw route 198.51.100.0/24",
+        "neighbor 10.0.1.2 withdraw route 198.51.100.0/24 next-hop 10.0.1.1 origin igp as-path [ 65002 65001 65009 ]",
         "neighbor 10.0.2.2 announce route 198.51.100.0/24 next-hop 10.0.2.1 origin igp as-path [ 65002 65003 65009 ]",
     ]
     assert loc_rib(agent)[PFX]["neighbor"] == CUSTOMER
@@ -373,7 +377,7 @@ def test_session_down_forgets_the_neighbor_routes(agent):
     up(agent, PROVIDER, CUSTOMER)
     feed(agent, announce(PROVIDER, PFX, PROVIDER, [65001, 65009]))
     assert feed(agent, state(PROVIDER, "down", "peer reset")) == [
-        "neighbor 10.0.1.2 withdraw route 198.51.100.0/24"]
+        "neighbor 10.0.1.2 withdraw route 198.51.100.0/24 next-hop 10.0.1.1 origin igp as-path [ 65002 65001 65009 ]"]
     snapshot = agent.handle({"op": "snapshot"})
     assert snapshot["adj_rib_in"][PROVIDER] == {}
     assert snapshot["loc_rib"] == {} and snapshot["kernel"] == {}
