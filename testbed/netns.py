@@ -43,6 +43,20 @@ def inside(pid: int) -> Iterator[None]:
         os.close(home)
 
 
+@contextlib.contextmanager
+def inside_fd(target: int) -> Iterator[None]:
+    """Like ``inside`` for a namespace held open as a file descriptor."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        _netns.setns(target)
+        try:
+            yield
+        finally:
+            _netns.setns(home)
+    finally:
+        os.close(home)
+
+
 def write_sysctl(pid: int, name: str, value: str | int) -> None:
     """Set a per-namespace ``net.*`` sysctl in the namespace of ``pid``.
 
