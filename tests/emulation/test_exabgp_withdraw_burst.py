@@ -7,6 +7,7 @@ keeps proving the workaround is needed and effective), the agent's form
 must lose none."""
 
 import time
+import warnings
 
 import pytest
 
@@ -45,5 +46,8 @@ def test_withdrawals_in_a_burst_are_not_lost():
         bare = still_announced(lab, burst(lab, 0, carry=False))
         carried = still_announced(lab, burst(lab, 30, carry=True))
         assert carried == [], f"withdrawals carrying attributes were lost: {carried}"
-        # The ExaBGP bug itself; if a newer ExaBGP fixes it, this says so.
-        assert bare, "bare withdrawals were not lost: the ExaBGP bug may be fixed, the workaround may go"
+        # The ExaBGP bug itself (seen in every run here). Timing-dependent,
+        # so its absence is reported, not failed: it may mean a fixed ExaBGP.
+        if not bare:
+            warnings.warn("bare withdrawals were not lost this time: if this persists, the ExaBGP "
+                          "bug may be fixed and the workaround in agent.command_for may go")
