@@ -30,17 +30,12 @@ def netns_inode(pid: int) -> int:
 @contextlib.contextmanager
 def inside(pid: int) -> Iterator[None]:
     """Run the body with this thread in the network namespace of ``pid``."""
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     target = os.open(netns_path(pid), os.O_RDONLY)
     try:
-        _netns.setns(target)
-        try:
+        with inside_fd(target):
             yield
-        finally:
-            _netns.setns(home)
     finally:
         os.close(target)
-        os.close(home)
 
 
 @contextlib.contextmanager

@@ -15,6 +15,15 @@ from testbed.lab import Lab
 pytestmark = pytest.mark.emulation
 
 
+def wait_until_dropped(lab, router: str, peer: str, timeout: float, why: str) -> None:
+    """Wait for an injected fault to take the session down (it is not
+    instantaneous: a reload, a timer)."""
+    deadline = time.monotonic() + timeout
+    while lab.sessions(router)[peer]["state"] == "established":
+        assert time.monotonic() < deadline, why
+        time.sleep(0.05)  # polling the agent: the test has no event to wait on
+
+
 def root_namespace_state() -> dict[str, str]:
     run = lambda *argv: subprocess.run(argv, capture_output=True, text=True).stdout
     return {"links": run("ip", "-o", "link"), "addresses": run("ip", "-o", "addr"),
@@ -61,10 +70,7 @@ def test_session_that_never_comes_up_is_named_with_its_notification():
         assert f"peer-as {a.asn};" in text
         conf.write_text(text.replace(f"peer-as {a.asn};", "peer-as 65999;"))
         lab._reload("B")
-        deadline = time.monotonic() + 5
-        while lab.sessions("A")["B"]["state"] == "established":  # the reload takes effect
-            assert time.monotonic() < deadline, "B did not drop the session after the reload"
-            time.sleep(0.05)
+        wait_until_dropped(lab, "A", "B", 5, "B did not drop the session after the reload")
         with pytest.raises(ConvergenceTimeout) as info:
             lab.wait_converged(timeout=4)
         message = str(info.value)
@@ -93,10 +99,7 @@ def test_md5_protected_session_and_a_password_mismatch():
         conf = lab.workdir / "A" / "exabgp.conf"
         conf.write_text(conf.read_text().replace('"s3cr3t!"', '"s3cr3t?"'))
         lab._reload("A")
-        deadline = time.monotonic() + 10
-        while lab.sessions("A")["T"]["state"] == "established":
-            assert time.monotonic() < deadline, "A kept the session after the password changed"
-            time.sleep(0.05)
+        wait_until_dropped(lab, "A", "T", 10, "A kept the session after the password changed")
         with pytest.raises(ConvergenceTimeout) as info:
             lab.wait_converged(timeout=4)  # more than a hold time: it never comes back
         message = str(info.value)
@@ -128,10 +131,7 @@ def test_wrong_peer_address_is_named():
         conf = lab.workdir / "B" / "exabgp.conf"
         conf.write_text(conf.read_text().replace(f"neighbor {a_seen_by_b} {{", "neighbor 10.0.0.99 {"))
         lab._reload("B")
-        deadline = time.monotonic() + 10
-        while lab.sessions("A")["B"]["state"] == "established":
-            assert time.monotonic() < deadline, "the session survived B forgetting A's address"
-            time.sleep(0.05)
+        wait_until_dropped(lab, "A", "B", 10, "the session survived B forgetting A's address")
         with pytest.raises(ConvergenceTimeout) as info:
             lab.wait_converged(timeout=4)
         message = str(info.value)
