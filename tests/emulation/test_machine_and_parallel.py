@@ -76,3 +76,17 @@ def test_two_scenario_modules_in_parallel_with_xdist(tmp_path):
             workers.setdefault(module, set()).add(line.split("]")[0])
     assert len(workers) == 2 and all(len(w) == 1 for w in workers.values()), workers
     assert len(set().union(*workers.values())) == 2, workers
+
+
+def test_link_bandwidth_is_shaped_in_the_kernel():
+    topo = Topology("shaped")
+    topo.add_as(64500, "T")
+    topo.add_as(64501, "A")
+    topo.transit("T", "A", bandwidth=10)
+    with Lab(topo) as lab:
+        for router, peer in (("A", "T"), ("T", "A")):
+            ifname = lab.plan.routers[router].neighbor(peer).ifname
+            qdisc = subprocess.run(["nsenter", "-t", str(lab.nodes[router].pid), "-n", "tc", "class", "show",
+                                    "dev", ifname], capture_output=True, text=True).stdout
+            assert "htb" in qdisc and "rate 10Mbit" in qdisc, qdisc
+        assert lab.reachable("A", "T")

@@ -1,0 +1,44 @@
+"""The `testbed` command's offline parts: list, validate, and its exit codes."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+BIN = Path(sys.executable).parent / "testbed"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args, cwd=ROOT):
+    return subprocess.run([str(BIN), *args], capture_output=True, text=True, timeout=60, cwd=cwd)
+
+
+def test_list_names_topologies_and_scenarios_with_their_summaries():
+    result = run("list")
+    assert result.returncode == 0, result.stderr
+    for name in ("triangle", "tier1_partition", "ixp", "depeering_fallback", "settlement_free_peering",
+                 "depeering_partition"):
+        assert name in result.stdout
+    assert "Two regional networks that buy transit from one Tier-1" in result.stdout
+
+
+def test_validate_prints_the_address_plan():
+    result = run("validate", "triangle")
+    assert result.returncode == 0, result.stderr
+    assert "valid" in result.stdout
+    assert "10.255.0.2" in result.stdout and "192.0.2.128/25" in result.stdout  # B's router id, prefix
+
+
+def test_validate_unknown_topology_exits_2_listing_known_ones():
+    result = run("validate", "nonexistent")
+    assert result.returncode == 2
+    assert "known topologies: ixp, tier1_partition, triangle" in result.stderr
+
+
+def test_run_unknown_scenario_exits_2():
+    result = run("run", "no_such_scenario")
+    assert result.returncode == 2
+    assert "no scenario 'no_such_scenario'" in result.stdout
+
+
+def test_usage_error_exits_2():
+    assert run("frobnicate").returncode == 2
