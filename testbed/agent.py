@@ -287,6 +287,19 @@ class Agent:
         if op == "withdraw":
             self.apply(self.engine.stop_originating(request["prefix"]))
             return self.summary()
+        if op == "memory":
+            # Diagnosis of this process's growth: with PYTHONTRACEMALLOC set,
+            # the allocations that grew since the previous call, by line.
+            import tracemalloc
+
+            if not tracemalloc.is_tracing():
+                return {"tracing": False}
+            snapshot = tracemalloc.take_snapshot()
+            previous, self._memory_snapshot = getattr(self, "_memory_snapshot", None), snapshot
+            stats = snapshot.compare_to(previous, "lineno") if previous else snapshot.statistics("lineno")
+            return {"tracing": True, "top": [[str(st.traceback), getattr(st, "size_diff", st.size),
+                                              getattr(st, "count_diff", st.count)]
+                                             for st in stats[:int(request.get("limit", 15))]]}
         if op == "exabgp":
             # Raw API commands, behind the engine's back: for diagnosing
             # ExaBGP itself (the tests use it to replay bursts).
