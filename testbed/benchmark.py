@@ -90,13 +90,8 @@ def memory(pid: int) -> tuple[int, int]:
 
 def cpu_ticks(pid: int) -> int | None:
     """utime + stime of ``pid`` in clock ticks; None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return None
-    fields = data[data.rindex(b")") + 2:].split()
-    return int(fields[11]) + int(fields[12])
+    fields = cleanup.proc_stat(pid)
+    return None if fields is None else int(fields[11]) + int(fields[12])
 
 
 def kind_of(pid: int) -> str:

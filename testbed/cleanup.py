@@ -18,18 +18,26 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-LAB_ENV = b"TESTBED_LAB="
+LAB_ENV = "TESTBED_LAB"  # the environment variable that tags a lab's processes
+_TAG = LAB_ENV.encode() + b"="
 DEFAULT_ROOT = Path(os.environ.get("TESTBED_WORKDIR", "/run/testbed"))
 
 
-def process_start_time(pid: int) -> int | None:
-    """Start time of ``pid`` in clock ticks since boot (tells pid reuse apart)."""
+def proc_stat(pid: int) -> list[bytes] | None:
+    """The fields of /proc/<pid>/stat after the command name (field 3, the
+    state, is index 0); None if the process is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             data = handle.read()
     except OSError:
         return None
-    return int(data[data.rindex(b")") + 2:].split()[19])
+    return data[data.rindex(b")") + 2:].split()
+
+
+def process_start_time(pid: int) -> int | None:
+    """Start time of ``pid`` in clock ticks since boot (tells pid reuse apart)."""
+    fields = proc_stat(pid)
+    return None if fields is None else int(fields[19])
 
 
 def lab_of(pid: int) -> str | None:
@@ -40,8 +48,8 @@ def lab_of(pid: int) -> str | None:
     except OSError:
         return None
     for entry in environ.split(b"\0"):
-        if entry.startswith(LAB_ENV):
-            return entry[len(LAB_ENV):].decode(errors="replace")
+        if entry.startswith(_TAG):
+            return entry[len(_TAG):].decode(errors="replace")
     return None
 
 
@@ -96,12 +104,8 @@ def _alive(pid: int) -> bool:
             return False
     except ChildProcessError:
         pass
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return False
-    return data[data.rindex(b")") + 2:data.rindex(b")") + 3] != b"Z"
+    fields = proc_stat(pid)
+    return fields is not None and fields[0] != b"Z"
 
 
 MANIFEST_GRACE = 10.0  # seconds a new work directory may lack its manifest

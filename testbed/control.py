@@ -100,10 +100,6 @@ class AgentClient:
         self.send({"op": op, **fields})
         return self.receive(timeout)
 
-    def fileno(self) -> int:
-        assert self.sock is not None
-        return self.sock.fileno()
-
     def close(self) -> None:
         if self.sock is not None:
             self.sock.close()

@@ -33,8 +33,8 @@ from .addressing import Plan, plan
 from .control import AgentClient
 from .errors import ConvergenceTimeout, LabError, MissingDependency, SpeakerCrashed
 from .expect import Expectation
-from .nodes import LAB_ENV, configure_host, configure_ixp, configure_router, node_class, prepare_namespace
-from .speaker_config import agent_config, config_tree, render, speaker_environment
+from .nodes import configure_host, configure_ixp, configure_router, node_class, prepare_namespace
+from .speaker_config import agent_config, config_tree, quote_argv, render, speaker_environment
 from .topology import Topology, load
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -302,10 +302,11 @@ class Lab:
                                   str(directory / "agent.log"))
             (directory / "agent.json").write_text(json.dumps(config, indent=2))
             paths.append(str(directory / "exabgp.conf"))
-        result = subprocess.run([_exabgp(), "validate", *paths], capture_output=True, text=True,
+        command = [_exabgp(), "validate", *paths]
+        result = subprocess.run(command, capture_output=True, text=True,
                                 env={**os.environ, "exabgp_log_destination": "stdout"})
         if result.returncode != 0:
-            raise LabError("ExaBGP refused a generated configuration:\n"
+            raise LabError(f"ExaBGP refused a generated configuration ({quote_argv(command)}):\n"
                            + (result.stderr or result.stdout).strip())
 
     def _start_speakers(self, deadline: float) -> None:
@@ -688,16 +689,10 @@ class Lab:
         if session.via is not None:
             raise LabError(f"the session {session.a}-{session.b} crosses IXP {session.via}: "
                            "cutting a port there would cut every session on it; depeer it with how='admin'")
-        from pyroute2 import IPRoute
-
         for router, peer in ((session.a, session.b), (session.b, session.a)):
             ifname = self.plan.routers[router].neighbor(peer).ifname
-            with netns.inside(self.nodes[router].pid):
-                ipr = IPRoute()
-            try:
+            with netns.iproute(self.nodes[router].pid) as ipr:
                 ipr.link("set", index=ipr.link_lookup(ifname=ifname)[0], state="up" if up else "down")
-            finally:
-                ipr.close()
         (self.cut_links.discard if up else self.cut_links.add)(session.key)
 
     # -- queries -----------------------------------------------------------
@@ -745,16 +740,10 @@ class Lab:
 
     def kernel_routes(self, router: str) -> dict[str, str]:
         """prefix -> next hop of the BGP routes in the router's kernel table."""
-        from pyroute2 import IPRoute
-
         from .kernel import read_bgp_routes
 
-        with netns.inside(self.nodes[router].pid):
-            ipr = IPRoute()
-        try:
+        with netns.iproute(self.nodes[router].pid) as ipr:
             return read_bgp_routes(ipr)
-        finally:
-            ipr.close()
 
     # -- traffic -----------------------------------------------------------
     @property

@@ -52,12 +52,30 @@ def inside_fd(target: int) -> Iterator[None]:
         os.close(home)
 
 
+@contextlib.contextmanager
+def iproute(pid: int):
+    """A pyroute2 ``IPRoute`` bound to the namespace of ``pid``, closed after."""
+    from pyroute2 import IPRoute
+
+    with inside(pid):
+        ipr = IPRoute()
+    try:
+        yield ipr
+    finally:
+        ipr.close()
+
+
 def write_sysctl(pid: int, name: str, value: str | int) -> None:
-    """Set a per-namespace ``net.*`` sysctl in the namespace of ``pid``.
+    """Set a per-namespace ``net.*`` sysctl in the namespace of ``pid``."""
+    write_sysctls(pid, {name: value})
+
+
+def write_sysctls(pid: int, values: dict[str, object]) -> None:
+    """Set several sysctls in the namespace of ``pid``, entering it once.
 
     /proc/sys/net resolves to the namespace of the thread that opens it.
     """
-    path = "/proc/sys/" + name.replace(".", "/")
     with inside(pid):
-        with open(path, "w") as handle:
-            handle.write(f"{value}\n")
+        for name, value in values.items():
+            with open("/proc/sys/" + name.replace(".", "/"), "w") as handle:
+                handle.write(f"{value}\n")

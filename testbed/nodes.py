@@ -20,9 +20,9 @@ import socket
 from mininet.node import Host
 
 from . import netns
+from .cleanup import LAB_ENV
 from .addressing import HOST_IFNAME, IXP_BRIDGE, LAN_BRIDGE, HostPlan, IXPPlan, RouterPlan
 
-LAB_ENV = "TESTBED_LAB"
 IFA_F_NODAD = 0x02
 
 
@@ -43,14 +43,12 @@ def node_class(lab_id: str) -> type[LabNode]:
 
 
 def _sysctls(pid: int, values: dict[str, object]) -> None:
+    netns.write_sysctls(pid, values)
+    # Interfaces exist already (Mininet made the links): "default" no
+    # longer applies to them, and for DAD the kernel takes the larger of
+    # "all" and the interface's own value. A tentative link-local
+    # address blocks neighbour discovery for a second or more.
     with netns.inside(pid):
-        for name, value in values.items():
-            with open("/proc/sys/" + name.replace(".", "/"), "w") as handle:
-                handle.write(f"{value}\n")
-        # Interfaces exist already (Mininet made the links): "default" no
-        # longer applies to them, and for DAD the kernel takes the larger of
-        # "all" and the interface's own value. A tentative link-local
-        # address blocks neighbour discovery for a second or more.
         for ifname in os.listdir("/proc/sys/net/ipv6/conf"):
             if ifname in ("all", "default"):
                 continue

@@ -13,6 +13,7 @@ import shlex
 from collections.abc import Iterable
 
 from .addressing import Plan, RouterPlan
+from .cleanup import LAB_ENV
 
 PROCESS = "agent"
 
@@ -89,7 +90,7 @@ def speaker_environment(router: RouterPlan, lab_id: str) -> dict[str, str]:
         # two thirds (1.5 % to 0.5 % of a core measured) at no cost to
         # message latency, which is event-driven.
         "exabgp_reactor_speed": "5.0",
-        "TESTBED_LAB": lab_id,
+        LAB_ENV: lab_id,
     }
 
 

@@ -163,6 +163,7 @@ def problems(topo: Topology) -> list[str]:
                            f"it needs at least {needed} addresses")
 
     ixps: dict[str, IXP] = {}
+    ixp_lans: dict[tuple[str, str], object] = {}  # (IXP, "lan4"/"lan6") -> declared network
     for ixp in topo.ixps:
         at = _at(ixp.where)
         problem = _name_problem("IXP", ixp.name)
@@ -186,6 +187,7 @@ def problems(topo: Topology) -> list[str]:
                 out.append(f"{at}IXP {ixp.name!r}: {attr} {text} is not an IPv{version} prefix")
             else:
                 owned.append((net, f"IXP {ixp.name!r} LAN", ixp.where))
+                ixp_lans[(ixp.name, attr)] = net
 
     # Relationships -------------------------------------------------------
     pairs: dict[frozenset, Relationship] = {}
@@ -255,8 +257,8 @@ def problems(topo: Topology) -> list[str]:
                        f"more than {addressing.MAX_IXP_MEMBERS}")
         else:
             for attr in ("lan4", "lan6"):
-                net, problem = _prefix(getattr(ixp, attr)) if getattr(ixp, attr) else (None, None)
-                if net is not None and not problem and net.num_addresses - 2 < len(ixp_members[name]):
+                net = ixp_lans.get((name, attr))
+                if net is not None and net.num_addresses - 2 < len(ixp_members[name]):
                     out.append(f"{_at(ixp.where)}IXP {name!r}: {attr} {net} is too small for its "
                                f"{len(ixp_members[name])} members")
     try:

@@ -68,7 +68,8 @@ import time
 import traceback
 from pathlib import Path
 
-LAB_ENV = "TESTBED_LAB"
+from testbed.cleanup import LAB_ENV
+
 AGENT_MODES = ("thread", "fork")
 SPAWN_TIMEOUT = 10.0  # seconds a child may take to enter its namespace
 CLONE_NEWNET = 0x40000000

@@ -4,7 +4,6 @@ parallel by pytest-xdist."""
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
