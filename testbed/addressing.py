@@ -37,6 +37,10 @@ INFRASTRUCTURE = [
 MAX_SYSTEMS = ROUTER_IDS.num_addresses - 2
 MAX_LINKS = LINKS4.num_addresses // 4
 MAX_IXP_MEMBERS = 250
+PAID_PEERING_LOCAL_PREF = 90
+"""What the paying side of a paid peering gives its routes: below a free
+peer's 100, above a provider's 50."""
+
 HOST_OFFSET = 10  # hosts are .10, .11, ... of their AS LAN; the router is .1
 
 HOST_IFNAME = "eth0"
@@ -74,6 +78,7 @@ class NeighborPlan:
     passive: bool        # we wait for the peer to connect
     via: str | None      # IXP name, or None for a private interconnect
     password: str | None = None   # TCP MD5 key of the session
+    policy: dict | None = None    # our policy on the session (testbed.bgp.rules), as data
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,7 @@ class RouterPlan:
     ports: tuple[Port, ...]
     host_ports: tuple[str, ...]         # interfaces enslaved to the LAN bridge
     neighbors: tuple[NeighborPlan, ...]
+    route_server: bool = False          # an IXP route server: no kernel routes
 
     def neighbor(self, name: str) -> NeighborPlan:
         for neighbor in self.neighbors:
@@ -184,6 +190,7 @@ class Plan:
     links: tuple[LinkPlan, ...]
     sessions: tuple[SessionPlan, ...]
     owners: dict[str, str] = field(default_factory=dict)   # address -> AS name
+    roas: tuple[dict, ...] = ()        # {"prefix", "asn", "max_length"?}
 
     def session(self, a: str, b: str) -> SessionPlan:
         """The session between ASes ``a`` and ``b``."""
@@ -276,11 +283,16 @@ def plan(topo: Topology) -> Plan:
 
     ixps = sorted(topo.ixps, key=lambda x: x.name)
     ixp_members: dict[str, list[str]] = {x.name: [] for x in ixps}
+
+    def via_of(rel) -> str | None:
+        return by_name[rel.b].route_server if rel.kind == Kind.ROUTE_SERVER else rel.via
+
     for rel in topo.relationships:
-        if rel.via is not None:
+        via = via_of(rel)
+        if via is not None:
             for end in (rel.a, rel.b):
-                if end not in ixp_members[rel.via]:
-                    ixp_members[rel.via].append(end)
+                if end not in ixp_members[via]:
+                    ixp_members[via].append(end)
     ixp_plans: dict[str, IXPPlan] = {}
     ixp_address: dict[tuple[str, str], tuple[str, str]] = {}
     for j, ixp in enumerate(ixps):
@@ -300,10 +312,37 @@ def plan(topo: Topology) -> Plan:
         a, b = by_name[rel.a], by_name[rel.b]
         return (min(a.asn, b.asn), max(a.asn, b.asn))
 
+    # Partial transit: the provider keeps its providers' routes from the
+    # customer, and the customer's routes from its providers.
+    partial: dict[str, list[int]] = {}
+    for rel in topo.relationships:
+        if rel.kind == Kind.PARTIAL_TRANSIT:
+            partial.setdefault(rel.a, []).append(by_name[rel.b].asn)
+
+    def session_policy(rel, me: str, role: str) -> dict | None:
+        data = dict((rel.policy or {}).get(me) or {})
+        system = by_name[me]
+        for flag in ("rov", "otc"):
+            if getattr(system, flag):
+                data.setdefault(flag, True)
+        extra: list[dict] = []
+        if rel.kind == Kind.PAID_PEERING and me == rel.a:
+            data.setdefault("local_pref", PAID_PEERING_LOCAL_PREF)
+        if rel.kind == Kind.PARTIAL_TRANSIT and me == rel.a:
+            extra.append({"match": {"learned_from": ["provider"]}, "action": "reject"})
+        if role == "provider" and me in partial:
+            extra.append({"match": {"from_asn": sorted(partial[me])}, "action": "reject"})
+        if role == "rs-client":
+            data.setdefault("blackhole", True)  # a route server passes blackholes on
+        if extra:
+            data["export"] = extra + list(data.get("export") or [])
+        return data or None
+
     link_index = 0
     for rel in sorted(topo.relationships, key=ordered):
         low, high = sorted((rel.a, rel.b), key=lambda n: by_name[n].asn)
-        if rel.via is None:
+        via = via_of(rel)
+        if via is None:
             net4, net6 = _nth(LINKS4, 30, link_index), _nth(LINKS6, 64, link_index)
             link_index += 1
             addr = {low: (_iface(net4, 1), _iface(net6, 1)), high: (_iface(net4, 2), _iface(net6, 2))}
@@ -315,11 +354,13 @@ def plan(topo: Topology) -> Plan:
             links.append(LinkPlan(low, ifname[low], high, ifname[high], "private",
                                   rel.bandwidth, rel.delay, rel.loss))
         else:
-            addr = {end: ixp_address[(rel.via, end)] for end in (low, high)}
-            ifname = {end: f"ix-{rel.via}" for end in (low, high)}
+            addr = {end: ixp_address[(via, end)] for end in (low, high)}
+            ifname = {end: f"ix-{via}" for end in (low, high)}
         for me, other in ((low, high), (high, low)):
-            if rel.kind == Kind.PEERING:
+            if rel.kind in (Kind.PEERING, Kind.PAID_PEERING):
                 role = "peer"
+            elif rel.kind == Kind.ROUTE_SERVER:
+                role = "route-server" if me == rel.a else "rs-client"
             else:
                 role = "customer" if me == rel.a else "provider"
             neighbors[me].append(NeighborPlan(
@@ -327,9 +368,10 @@ def plan(topo: Topology) -> Plan:
                 address=addr[other][0].split("/")[0], address6=addr[other][1].split("/")[0],
                 local_address=addr[me][0].split("/")[0], local_address6=addr[me][1].split("/")[0],
                 router_id=router_ids[other], ifname=ifname[me],
-                passive=(me == high), via=rel.via, password=rel.password))
+                passive=(me == high), via=via, password=rel.password,
+                policy=session_policy(rel, me, role)))
         sessions.append(SessionPlan(low, addr[low][0].split("/")[0], high, addr[high][0].split("/")[0],
-                                    rel.kind.value, rel.via))
+                                    rel.kind.value, via))
 
     routers: dict[str, RouterPlan] = {}
     hosts: dict[str, HostPlan] = {}
@@ -368,7 +410,10 @@ def plan(topo: Topology) -> Plan:
             prefixes=tuple(str(n) for n in nets), lan4=lan4, lan6=lan6,
             loopbacks=tuple(loopbacks), ports=tuple(ports[system.name]),
             host_ports=tuple(host_ports),
-            neighbors=tuple(sorted(neighbors[system.name], key=lambda n: by_name[n.name].asn)))
+            neighbors=tuple(sorted(neighbors[system.name], key=lambda n: by_name[n.name].asn)),
+            route_server=system.route_server is not None)
 
+    roas = tuple({k: v for k, v in entry.items() if k != "where"} for entry in topo.roas)
     return Plan(topology=topo.name, hold_time=topo.hold_time, routers=routers, hosts=hosts,
-                ixps=ixp_plans, links=tuple(links), sessions=tuple(sessions), owners=owners)
+                ixps=ixp_plans, links=tuple(links), sessions=tuple(sessions), owners=owners,
+                roas=roas)

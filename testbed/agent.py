@@ -24,7 +24,9 @@ import sys
 import time
 
 from .bgp import (Announce, InstallRoute, Neighbor, Origin, Relationship, RemoveRoute, Route,
-                  RouterEngine, Withdraw)
+                  RouterEngine, RouteServerEngine, Teardown, Withdraw, parse_policy, parse_roas)
+from .bgp.community import community_text, large_text
+from .bgp.engine import kernel_target
 from .control import state_digest
 
 log = logging.getLogger("testbed.agent")
@@ -42,6 +44,43 @@ def parse_as_path(attribute: object) -> tuple[int, ...]:
     return tuple(path)
 
 
+OTC_CODE = 35
+"""The Only-to-Customer path attribute of RFC 9234: optional transitive,
+four octets, an ASN. ExaBGP 5.0.15 has no support for it, so it travels as
+a generic attribute: sent with ``attribute [ 0x23 0xc0 0x<asn> ]`` and
+reported back as ``"attribute-0x23-0xC0": "0x<asn>"``."""
+
+
+def _community(item) -> int:
+    if isinstance(item, (list, tuple)):
+        return int(item[0]) << 16 | int(item[1])
+    high, low = str(item).split(":")
+    return int(high) << 16 | int(low)
+
+
+def _otc(attributes: dict) -> int | None:
+    for key, value in attributes.items():
+        if key.startswith(f"attribute-0x{OTC_CODE:02X}-"):
+            return int(str(value), 16)
+    return None
+
+
+def engine_from_config(config: dict) -> RouterEngine:
+    """The engine of the router an agent configuration describes (a route
+    server's for ``route_server``): its neighbors with their relationship
+    and session policy, its ROA table. ``testbed.expect`` builds its model
+    with this very function, so lab and model never disagree."""
+    neighbors = [Neighbor(address=n["address"], asn=n["asn"],
+                          relationship=Relationship(n["relationship"]),
+                          router_id=n["router_id"], local_address=n["local_address"],
+                          local_address6=n.get("local_address6"),
+                          policy=parse_policy(n.get("policy"), f"policy towards {n['name']}")
+                          if n.get("policy") else None)
+                 for n in config["neighbors"]]
+    kind = RouteServerEngine if config.get("route_server") else RouterEngine
+    return kind(config["asn"], config["router_id"], neighbors, parse_roas(config.get("roas") or []))
+
+
 def parse_update(message: dict) -> tuple[list[Route], list[str]]:
     """Routes announced and prefixes withdrawn in one ExaBGP ``update`` event."""
     update = message.get("update", {})
@@ -50,6 +89,10 @@ def parse_update(message: dict) -> tuple[list[Route], list[str]]:
     origin = Origin.parse(attributes.get("origin", "igp"))
     med = attributes.get("med")
     local_pref = attributes.get("local-preference")
+    communities = tuple(_community(c) for c in attributes.get("community") or ())
+    large = tuple(tuple(int(x) for x in c) if isinstance(c, (list, tuple)) else c
+                  for c in attributes.get("large-community") or ())
+    otc = _otc(attributes)
     announced: list[Route] = []
     for family, by_next_hop in update.get("announce", {}).items():
         if family not in ("ipv4 unicast", "ipv6 unicast"):
@@ -57,7 +100,8 @@ def parse_update(message: dict) -> tuple[list[Route], list[str]]:
         for next_hop, entries in by_next_hop.items():
             for entry in entries:
                 announced.append(Route(prefix=entry["nlri"], next_hop=next_hop, as_path=path,
-                                       origin=origin, med=med, local_pref=local_pref))
+                                       origin=origin, med=med, local_pref=local_pref,
+                                       communities=communities, large_communities=large, otc=otc))
     withdrawn = [entry["nlri"] for family, entries in update.get("withdraw", {}).items()
                  if family in ("ipv4 unicast", "ipv6 unicast") for entry in entries]
     return announced, withdrawn
@@ -83,6 +127,12 @@ def command_for(action, announced: Route | None = None) -> str:
         text += f" med {route.med}"
     if route.local_pref is not None:
         text += f" local-preference {route.local_pref}"
+    if route.communities:
+        text += f" community [ {' '.join(community_text(c) for c in route.communities)} ]"
+    if route.large_communities:
+        text += f" large-community [ {' '.join(large_text(c) for c in route.large_communities)} ]"
+    if route.otc is not None:
+        text += f" attribute [ 0x{OTC_CODE:02x} 0xc0 0x{route.otc:08x} ]"
     return text
 
 
@@ -92,14 +142,14 @@ class Agent:
     def __init__(self, config: dict, kernel=None, out=None):
         self.config = config
         self.name = config["router"]
-        self.neighbors = {
-            n["address"]: Neighbor(address=n["address"], asn=n["asn"],
-                                   relationship=Relationship(n["relationship"]),
-                                   router_id=n["router_id"], local_address=n["local_address"],
-                                   local_address6=n.get("local_address6"))
-            for n in config["neighbors"]}
+        self.engine = engine_from_config(config)
+        self.neighbors = self.engine.neighbors
         self.names = {n["address"]: n["name"] for n in config["neighbors"]}
-        self.engine = RouterEngine(config["asn"], config["router_id"], self.neighbors.values())
+        if config.get("route_server"):
+            # A route server forwards nothing: its next hops are the members'.
+            if kernel is not None and hasattr(kernel, "close"):
+                kernel.close()
+            kernel = None
         self.kernel = kernel
         self.out = out if out is not None else sys.stdout
         self.kernel_routes: dict[str, str] = {}
@@ -126,6 +176,9 @@ class Agent:
             if isinstance(action, (Announce, Withdraw)):
                 prefix = action.route.prefix if isinstance(action, Announce) else action.prefix
                 self._pending[("bgp", action.neighbor, prefix)] = action
+            elif isinstance(action, Teardown):
+                # After what the engine sent before it (withdrawals to others).
+                self._pending[("teardown", action.neighbor, len(self._pending))] = action
             else:
                 self._pending[("kernel", action.prefix)] = action
         if not self._batching:
@@ -151,8 +204,13 @@ class Agent:
                 self._announced[(action.neighbor, action.route.prefix)] = action.route
             elif isinstance(action, Withdraw):
                 lines.append(command_for(action, self._announced.pop((action.neighbor, action.prefix), None)))
+            elif isinstance(action, Teardown):
+                # Cease, subcode 1: maximum number of prefixes reached (RFC 4486).
+                log.warning("tearing down the session with %s: %s", action.neighbor, action.reason)
+                self.sessions[action.neighbor]["reason"] = action.reason
+                lines.append(f"neighbor {action.neighbor} teardown {action.subcode}")
             elif isinstance(action, InstallRoute):
-                self._kernel("replace", action.prefix, action.next_hop)
+                self._kernel("replace", action.prefix, "blackhole" if action.blackhole else action.next_hop)
             elif isinstance(action, RemoveRoute):
                 self._kernel("delete", action.prefix, None)
         if lines:
@@ -193,11 +251,12 @@ class Agent:
             return
         fixed = 0
         for prefix, route in self.engine.loc_rib().items():
-            if route.next_hop is None or route.neighbor is None or actual.get(prefix) == route.next_hop:
+            target = kernel_target(route)
+            if target is None or actual.get(prefix) == target:
                 continue
             try:
-                self.kernel.replace(prefix, route.next_hop)
-                self.kernel_routes[prefix] = route.next_hop
+                self.kernel.replace(prefix, target)
+                self.kernel_routes[prefix] = target
                 fixed += 1
             except Exception:  # the next hop's link is still down: the next event retries
                 self.kernel_routes.pop(prefix, None)
@@ -253,6 +312,7 @@ class Agent:
                 "sessions": self.sessions_json(), "loc_rib_size": len(loc),
                 "state_digest": state_digest(loc, {a: {p: r.to_json() for p, r in self.engine.adj_rib_in(a).items()}
                                                    for a in self.neighbors}),
+                "shut": dict(self.engine.shut),
                 "errors": self.errors[-20:]}
 
     def sessions_json(self) -> dict:
@@ -282,7 +342,9 @@ class Agent:
         if op == "watch":
             return self.summary() if self.generation > int(request.get("after", -1)) else None
         if op == "originate":
-            self.apply(self.engine.originate(request["prefix"]))
+            self.apply(self.engine.originate(request["prefix"],
+                                             communities=request.get("communities") or (),
+                                             large_communities=request.get("large_communities") or ()))
             return self.summary()
         if op == "withdraw":
             self.apply(self.engine.stop_originating(request["prefix"]))
@@ -311,6 +373,8 @@ class Agent:
             if address not in self.sessions:
                 return {"error": f"no neighbor {address}"}
             self.sessions[address]["admin_down"] = bool(request["down"])
+            if not request["down"]:
+                self.engine.clear_shut(address)  # a re-peer also clears a max-prefix shutdown
             self.changed()
             return self.summary()
         return {"error": f"unknown request {op!r}"}

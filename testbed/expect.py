@@ -1,7 +1,7 @@
 """The routing state a lab should converge to, predicted without running it.
 
 ``Expectation`` builds one pure ``RouterEngine`` per router from the address
-plan, connects them in memory along the sessions that are up, and runs them
+plan (through the agent's own configuration, so with the same policies), connects them in memory along the sessions that are up, and runs them
 to a fixpoint (``testbed.bgp.simulate``). The lab waits until every real
 router's Loc-RIB equals this prediction, which makes "converged" an exact,
 event-driven condition rather than "nothing changed for a while". The same
@@ -12,9 +12,10 @@ engine runs inside each route agent, so a difference means the real path
 from __future__ import annotations
 
 from .addressing import Plan
-from .bgp import Neighbor, Relationship, RouterEngine
+from .agent import engine_from_config
 from .bgp.simulate import Session, SessionEnd, converge
 from .control import state_digest
+from .speaker_config import agent_config
 
 
 class Expectation:
@@ -23,7 +24,9 @@ class Expectation:
     def __init__(self, plan: Plan):
         self.plan = plan
         self.up: set[frozenset] = {s.key for s in plan.sessions}
-        self.originated: dict[str, set[str]] = {r.name: set(r.prefixes) for r in plan.routers.values()}
+        # router -> prefix -> (communities, large communities) it is originated with
+        self.originated: dict[str, dict[str, tuple]] = {
+            r.name: {p: ((), ()) for p in r.prefixes} for r in plan.routers.values()}
         self._cache: dict[str, dict] | None = None
 
     def set_session(self, a: str, b: str, up: bool) -> None:
@@ -31,8 +34,12 @@ class Expectation:
         (self.up.add if up else self.up.discard)(key)
         self._cache = None
 
-    def set_origin(self, router: str, prefix: str, on: bool) -> None:
-        (self.originated[router].add if on else self.originated[router].discard)(prefix)
+    def set_origin(self, router: str, prefix: str, on: bool, communities=(),
+                   large_communities=()) -> None:
+        if on:
+            self.originated[router][prefix] = (tuple(communities), tuple(large_communities))
+        else:
+            self.originated[router].pop(prefix, None)
         self._cache = None
 
     def session_up(self, a: str, b: str) -> bool:
@@ -43,14 +50,9 @@ class Expectation:
         if self._cache is None:
             engines = {}
             for router in self.plan.routers.values():
-                neighbors = [Neighbor(address=n.address, asn=n.asn,
-                                      relationship=Relationship(n.relationship),
-                                      router_id=n.router_id, local_address=n.local_address,
-                                      local_address6=n.local_address6)
-                             for n in router.neighbors]
-                engine = RouterEngine(router.asn, router.router_id, neighbors)
-                for prefix in sorted(self.originated[router.name]):
-                    engine.originate(prefix)
+                engine = engine_from_config(agent_config(self.plan, router, "", ""))
+                for prefix, (communities, large) in sorted(self.originated[router.name].items()):
+                    engine.originate(prefix, communities=communities, large_communities=large)
                 engines[router.name] = engine
             sessions = [Session(SessionEnd(s.a, s.address_b), SessionEnd(s.b, s.address_a))
                         for s in self.plan.sessions]

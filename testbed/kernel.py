@@ -13,6 +13,9 @@ import os
 import socket
 
 RTPROT_BGP = 186
+RTN_BLACKHOLE = 6
+BLACKHOLE = "blackhole"
+"""The next hop of a route that discards its traffic (RFC 7999 blackholing)."""
 
 
 class KernelTable:
@@ -46,11 +49,17 @@ class KernelTable:
             self._operations = 0
 
     def replace(self, prefix: str, next_hop: str) -> None:
-        """Install or move the route for ``prefix`` via ``next_hop``."""
+        """Install or move the route for ``prefix`` via ``next_hop``
+        (``BLACKHOLE``: a route that discards the traffic)."""
         self._count()
         net = ipaddress.ip_network(prefix)
-        self._ipr.route("replace", dst=str(net), gateway=next_hop, proto=RTPROT_BGP,
-                        family=socket.AF_INET if net.version == 4 else socket.AF_INET6)
+        family = socket.AF_INET if net.version == 4 else socket.AF_INET6
+        if next_hop == BLACKHOLE:
+            self._ipr.route("replace", dst=str(net), type=RTN_BLACKHOLE, proto=RTPROT_BGP,
+                            family=family)
+        else:
+            self._ipr.route("replace", dst=str(net), gateway=next_hop, proto=RTPROT_BGP,
+                            family=family)
 
     def delete(self, prefix: str) -> None:
         """Remove the BGP route for ``prefix`` if there is one."""
@@ -76,7 +85,8 @@ class KernelTable:
 
 
 def read_bgp_routes(ipr) -> dict[str, str]:
-    """prefix -> next hop of the ``proto bgp`` routes visible through ``ipr``."""
+    """prefix -> next hop (or ``BLACKHOLE``) of the ``proto bgp`` routes
+    visible through ``ipr``."""
     found: dict[str, str] = {}
     for family in (socket.AF_INET, socket.AF_INET6):
         for msg in ipr.get_routes(family=family, proto=RTPROT_BGP):
@@ -84,5 +94,6 @@ def read_bgp_routes(ipr) -> dict[str, str]:
             length = msg["dst_len"]
             if dst is None:
                 dst = "0.0.0.0" if family == socket.AF_INET else "::"
-            found[f"{dst}/{length}"] = msg.get_attr("RTA_GATEWAY")
+            found[f"{dst}/{length}"] = (BLACKHOLE if msg["type"] == RTN_BLACKHOLE
+                                        else msg.get_attr("RTA_GATEWAY"))
     return found

@@ -641,10 +641,23 @@ class Lab:
             self.expect.set_session(router, neighbor.name, up=False)
         return self.wait_converged(timeout) if wait else None
 
-    def announce(self, system: str, prefix: str, wait: bool = True, timeout: float = 30.0) -> float | None:
-        """AS ``system`` starts originating ``prefix``."""
-        self._client(system).request("originate", prefix=prefix)
-        self.expect.set_origin(system, _normal(prefix), True)
+    def announce(self, system: str, prefix: str, wait: bool = True, timeout: float = 30.0, *,
+                 communities=(), large_communities=()) -> float | None:
+        """AS ``system`` starts originating ``prefix``, tagged with
+        ``communities`` (``"65000:1"``, ``"blackhole"``, ...) and
+        ``large_communities`` (``"64500:0:64502"``). Any prefix may be
+        announced, also another AS's (a hijack)."""
+        from .bgp.community import community_set, community_text, large_set, large_text
+
+        try:
+            tags = community_set(communities)
+            large = large_set(large_communities)
+        except ValueError as exc:
+            raise LabError(f"announce {prefix} from {system}: {exc}") from None
+        self._client(system).request("originate", prefix=prefix,
+                                     communities=[community_text(c) for c in tags],
+                                     large_communities=[large_text(c) for c in large])
+        self.expect.set_origin(system, _normal(prefix), True, tags, large)
         return self.wait_converged(timeout) if wait else None
 
     def withdraw(self, system: str, prefix: str, wait: bool = True, timeout: float = 30.0) -> float | None:

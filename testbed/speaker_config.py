@@ -103,11 +103,14 @@ def agent_config(plan: Plan, router: RouterPlan, socket_path: str, log_path: str
         "prefixes": list(router.prefixes),
         "control_socket": socket_path,
         "log": log_path,
+        "route_server": router.route_server,
+        "roas": [dict(roa) for roa in plan.roas],
         "neighbors": [
             {
                 "name": n.name, "address": n.address, "address6": n.address6, "asn": n.asn,
                 "relationship": n.relationship, "router_id": n.router_id,
                 "local_address": n.local_address, "local_address6": n.local_address6,
+                "policy": n.policy,
             }
             for n in router.neighbors
         ],

@@ -26,6 +26,9 @@ class Kind(str, Enum):
 
     TRANSIT = "transit"  # a provider sells transit to a customer
     PEERING = "peering"  # settlement-free peering: each side's customers only
+    PAID_PEERING = "paid-peering"  # peering routes, but a pays b for it
+    PARTIAL_TRANSIT = "partial-transit"  # a gives b its peers' and customers' routes only
+    ROUTE_SERVER = "route-server"  # a is a client of route server b at b's IXP
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,12 @@ class AutonomousSystem:
     hosts: object = 1
     description: str = ""
     where: Where | None = None
+    # Whether its router drops RPKI-invalid routes (RFC 6811) and applies
+    # the Only-to-Customer rules of RFC 9234 on every eBGP session.
+    rov: object = False
+    otc: object = False
+    # The IXP this AS is the route server of (``add_route_server``).
+    route_server: object = None
 
     def __str__(self) -> str:
         return f"AS{self.asn} '{self.name}'"
@@ -94,7 +103,8 @@ class Relationship:
     session crosses; ``None`` is a private interconnect (a direct link).
     ``bandwidth`` is in Mbit/s; ``delay`` (e.g. ``"5ms"``) and ``loss`` (%)
     need the netem qdisc. ``password`` protects the BGP session with TCP MD5
-    (RFC 2385) on both sides.
+    (RFC 2385) on both sides. ``policy`` maps an end's AS name to the
+    policy its router applies on this session (``testbed.bgp.rules``).
     """
 
     kind: object
@@ -106,11 +116,14 @@ class Relationship:
     loss: object = None
     password: object = None
     where: Where | None = None
+    policy: object = None
 
     def describe(self) -> str:
         a, b = _ref_name(self.a), _ref_name(self.b)
-        if self.kind == Kind.TRANSIT:
-            text = f"transit {a} -> {b}"
+        if self.kind in (Kind.TRANSIT, Kind.PARTIAL_TRANSIT, Kind.PAID_PEERING):
+            text = f"{self.kind.value} {a} -> {b}"
+        elif self.kind == Kind.ROUTE_SERVER:
+            text = f"route-server client {a} of {b}"
         else:
             text = f"{getattr(self.kind, 'value', self.kind)} {a} -- {b}"
         if self.via is not None:
@@ -134,6 +147,7 @@ class Topology:
     systems: list[AutonomousSystem] = field(default_factory=list)
     ixps: list[IXP] = field(default_factory=list)
     relationships: list[Relationship] = field(default_factory=list)
+    roas: list = field(default_factory=list)
     source: str | None = None
     where: Where | None = None
 
@@ -143,11 +157,35 @@ class Topology:
 
     # -- declaring ---------------------------------------------------------
     def add_as(self, asn: int, name: str, prefixes: list[str] | None = None,
-               hosts: int | list[str] = 1, description: str = "") -> AutonomousSystem:
-        """Declare an AS. ``hosts`` is a count or a list of host names."""
-        system = AutonomousSystem(asn, name, prefixes, hosts, description, _caller())
+               hosts: int | list[str] = 1, description: str = "", *, rov: bool = False,
+               otc: bool = False) -> AutonomousSystem:
+        """Declare an AS. ``hosts`` is a count or a list of host names.
+        ``rov``: its router drops routes whose origin is RPKI-invalid
+        against the topology's ROAs; ``otc``: it applies RFC 9234's
+        Only-to-Customer rules (roles from the relationships)."""
+        system = AutonomousSystem(asn, name, prefixes, hosts, description, _caller(),
+                                  rov=rov, otc=otc)
         self.systems.append(system)
         return system
+
+    def add_route_server(self, asn: int, name: str, ixp: IXP | str, *,
+                         otc: bool = False) -> AutonomousSystem:
+        """Declare the route server of ``ixp``: a router on its peering LAN,
+        in its own AS, that originates nothing and forwards no traffic
+        (RFC 7947). Members connect with ``route_server_client``."""
+        system = AutonomousSystem(asn, name, [], 0, f"route server of {_ref_name(ixp)}",
+                                  _caller(), otc=otc, route_server=_ref_name(ixp))
+        self.systems.append(system)
+        return system
+
+    def roa(self, prefix: str, asn: int, max_length: int | None = None) -> None:
+        """Publish a ROA: ``asn`` may originate ``prefix`` and its
+        more-specifics up to ``max_length`` (default: the prefix's own
+        length). Routers with ``rov`` validate against every ROA."""
+        entry = {"prefix": prefix, "asn": asn, "where": _caller()}
+        if max_length is not None:
+            entry["max_length"] = max_length
+        self.roas.append(entry)
 
     def add_ixp(self, name: str, lan4: str | None = None,
                 lan6: str | None = None) -> IXP:
@@ -158,25 +196,60 @@ class Topology:
 
     def transit(self, provider: ASRef, customer: ASRef, *, via: IXP | str | None = None,
                 bandwidth: float | None = None, delay: str | None = None,
-                loss: float | None = None, password: str | None = None) -> Relationship:
+                loss: float | None = None, password: str | None = None,
+                policy: dict | None = None) -> Relationship:
         """``provider`` sells transit to ``customer``."""
-        rel = Relationship(Kind.TRANSIT, _ref_name(provider), _ref_name(customer),
-                           _ref_name(via), bandwidth, delay, loss, password, _caller())
-        self.relationships.append(rel)
-        return rel
+        return self._relate(Kind.TRANSIT, provider, customer, via, bandwidth, delay, loss,
+                            password, policy)
 
     def peering(self, a: ASRef, b: ASRef, *, via: IXP | str | None = None,
                 bandwidth: float | None = None, delay: str | None = None,
-                loss: float | None = None, password: str | None = None) -> Relationship:
+                loss: float | None = None, password: str | None = None,
+                policy: dict | None = None) -> Relationship:
         """``a`` and ``b`` peer settlement-free (each gives the other its
         own and its customers' routes)."""
-        rel = Relationship(Kind.PEERING, _ref_name(a), _ref_name(b),
-                           _ref_name(via), bandwidth, delay, loss, password, _caller())
+        return self._relate(Kind.PEERING, a, b, via, bandwidth, delay, loss, password, policy)
+
+    def paid_peering(self, payer: ASRef, payee: ASRef, *, via: IXP | str | None = None,
+                     bandwidth: float | None = None, delay: str | None = None,
+                     loss: float | None = None, password: str | None = None,
+                     policy: dict | None = None) -> Relationship:
+        """``payer`` pays ``payee`` for peering: routes are exchanged as in
+        settlement-free peering (each side's own and customers' routes), but
+        the payer prefers a free peer's route to it (local_pref 90 instead
+        of 100, still above any transit route)."""
+        return self._relate(Kind.PAID_PEERING, payer, payee, via, bandwidth, delay, loss,
+                            password, policy)
+
+    def partial_transit(self, provider: ASRef, customer: ASRef, *, via: IXP | str | None = None,
+                        bandwidth: float | None = None, delay: str | None = None,
+                        loss: float | None = None, password: str | None = None,
+                        policy: dict | None = None) -> Relationship:
+        """``provider`` sells ``customer`` partial transit: the routes of its
+        peers and customers (not those of its own providers), and carries
+        the customer's routes to its peers and customers only."""
+        return self._relate(Kind.PARTIAL_TRANSIT, provider, customer, via, bandwidth, delay,
+                            loss, password, policy)
+
+    def route_server_client(self, member: ASRef, route_server: ASRef, *,
+                            password: str | None = None,
+                            policy: dict | None = None) -> Relationship:
+        """``member`` peers multilaterally through ``route_server`` (declared
+        with ``add_route_server``) on the route server's IXP."""
+        rel = Relationship(Kind.ROUTE_SERVER, _ref_name(member), _ref_name(route_server),
+                           None, None, None, None, password, _caller(2), policy)
+        self.relationships.append(rel)
+        return rel
+
+    def _relate(self, kind, a, b, via, bandwidth, delay, loss, password, policy) -> Relationship:
+        rel = Relationship(kind, _ref_name(a), _ref_name(b), _ref_name(via), bandwidth, delay,
+                           loss, password, _caller(3), policy)
         self.relationships.append(rel)
         return rel
 
     def relate(self, kind: str, a: ASRef, b: ASRef, **options) -> Relationship:
-        """Declare a relationship by kind name (``"transit"``, ``"peering"``);
+        """Declare a relationship by kind name (``"transit"``, ``"peering"``,
+        ``"paid-peering"``, ``"partial-transit"``, ``"route-server"``);
         unknown kinds are reported by validation."""
         try:
             parsed: object = Kind(kind)

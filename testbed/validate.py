@@ -15,7 +15,12 @@ from collections import defaultdict
 import networkx as nx
 
 from . import addressing
+from .bgp.rules import PolicyError, parse_policy, parse_roas
 from .topology import IXP, AutonomousSystem, Kind, Relationship, Topology
+
+# Relationships in which ``a`` sells ``b`` transit of some kind: they must
+# not form a cycle.
+TRANSIT_KINDS = (Kind.TRANSIT, Kind.PARTIAL_TRANSIT)
 
 # Interface and node names become kernel interface names ("to-<AS>",
 # "ix-<IXP>"), so 15 - 3 characters, and nothing a shell or ip(8) treats
@@ -113,6 +118,11 @@ def problems(topo: Topology) -> list[str]:
             continue
         by_name[system.name] = system
         node_names[system.name] = label
+        for flag in ("rov", "otc"):
+            if not isinstance(getattr(system, flag), bool):
+                out.append(f"{at}{label}: {flag} must be True or False, not {getattr(system, flag)!r}")
+        if system.route_server is not None:
+            continue  # no prefixes, no hosts; its IXP is checked below
 
         hosts = system.hosts
         host_names: list[str] = []
@@ -208,6 +218,37 @@ def problems(topo: Topology) -> list[str]:
             if not isinstance(end, str) or end not in by_name:
                 out.append(f"{at}{what}: no AS named {end!r}")
                 ok = False
+        if ok:
+            servers = [end for end in (rel.a, rel.b) if by_name[end].route_server is not None]
+            if rel.kind == Kind.ROUTE_SERVER:
+                if by_name[rel.b].route_server is None:
+                    out.append(f"{at}{what}: {rel.b!r} is not a route server (declare it with add_route_server)")
+                    ok = False
+                elif by_name[rel.a].route_server is not None:
+                    out.append(f"{at}{what}: a route server cannot be the client of another")
+                    ok = False
+                else:
+                    rel_via = by_name[rel.b].route_server
+                    if isinstance(rel_via, str) and rel_via not in ixps:
+                        ok = False  # reported with the route server
+            elif servers:
+                out.append(f"{at}{what}: {servers[0]!r} is a route server: it only has "
+                           f"route-server clients (route_server_client)")
+                ok = False
+        if rel.policy is not None:
+            if not isinstance(rel.policy, dict):
+                out.append(f"{at}{what}: policy must map an AS name of the relationship to its "
+                           f"policy, not {rel.policy!r}")
+            else:
+                for end, data in rel.policy.items():
+                    if end not in (rel.a, rel.b):
+                        out.append(f"{at}{what}: policy for {end!r}, which is not an end of this "
+                                   f"relationship ({rel.a!r} or {rel.b!r})")
+                        continue
+                    try:
+                        parse_policy(data, f"policy of {end}")
+                    except PolicyError as exc:
+                        out.append(f"{at}{what}: {exc}")
         if rel.via is not None:
             if not isinstance(rel.via, str) or rel.via not in ixps:
                 out.append(f"{at}{what}: no IXP named {rel.via!r}")
@@ -239,14 +280,18 @@ def problems(topo: Topology) -> list[str]:
             continue
         pairs[key] = rel
         linked.update((rel.a, rel.b))
-        if rel.via is not None:
-            used_ixps.add(rel.via)
-            ixp_members[rel.via].update((rel.a, rel.b))
-        if rel.kind == Kind.TRANSIT:
+        via = by_name[rel.b].route_server if rel.kind == Kind.ROUTE_SERVER else rel.via
+        if via is not None:
+            used_ixps.add(via)
+            ixp_members[via].update((rel.a, rel.b))
+        if rel.kind in TRANSIT_KINDS:
             providers.add_edge(rel.a, rel.b)
             transit_at[(rel.a, rel.b)] = rel.where
 
     for name, system in by_name.items():
+        if system.route_server is not None and (
+                not isinstance(system.route_server, str) or system.route_server not in ixps):
+            out.append(f"{_at(system.where)}route server {name!r}: no IXP named {system.route_server!r}")
         if name not in linked:
             out.append(f"{_at(system.where)}AS {name!r} has no link: relate it to another AS")
     for name, ixp in ixps.items():
@@ -270,6 +315,14 @@ def problems(topo: Topology) -> list[str]:
         places = ", ".join(str(transit_at[edge]) for edge in cycle[1:])
         out.append(f"{_at(transit_at[cycle[0]])}transit relationships form a cycle (each a provider "
                    f"of the next): {loop} (see also {places})")
+
+    # ROAs ----------------------------------------------------------------
+    for entry in topo.roas:
+        data = {k: v for k, v in entry.items() if k != "where"}
+        try:
+            parse_roas([data], "roa")
+        except PolicyError as exc:
+            out.append(f"{_at(entry.get('where'))}{str(exc).replace('roa[0]', 'ROA', 1)}")
 
     # Address space -------------------------------------------------------
     infrastructure = [(net, f"the lab's {what}", None) for net, what in addressing.INFRASTRUCTURE]

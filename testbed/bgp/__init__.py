@@ -2,14 +2,17 @@
 
 ``route`` holds the values (``Neighbor``, ``Route``), ``decision`` picks the
 best route to a prefix, ``policy`` applies Gao-Rexford import and export
-rules, ``engine`` keeps one router's RIBs and turns events into actions, and
+rules and the per-session knobs of ``rules`` (the policy language, route
+origin validation), ``community`` reads and writes communities, ``engine`` keeps one router's RIBs and turns events into actions, and
 ``simulate`` runs many engines against each other to predict the converged
 state of a lab. Nothing here does I/O: the route agent feeds the engine from
 ExaBGP and carries its actions out, and tests run it directly.
 """
 
 from .decision import STEPS, best_route, effective_local_pref, explain
-from .engine import Action, Announce, InstallRoute, RemoveRoute, RouterEngine, Withdraw
+from .community import BLACKHOLE, NO_ADVERTISE, NO_EXPORT, parse_community, parse_large
+from .engine import (Action, Announce, InstallRoute, RemoveRoute, RouterEngine, RouteServerEngine,
+                     Teardown, Withdraw)
 from .policy import LOCAL_PREF, customer_class, export_route, import_route, may_export
 from .route import (
     Neighbor,
@@ -20,9 +23,23 @@ from .route import (
     normalise_prefix,
     prefix_sort_key,
 )
+from .rules import PolicyError, Roa, SessionPolicy, parse_policy, parse_roas, rpki_state
 from .simulate import Network, Session, SessionEnd, converge
 
 __all__ = [
+    "BLACKHOLE",
+    "NO_ADVERTISE",
+    "NO_EXPORT",
+    "PolicyError",
+    "Roa",
+    "RouteServerEngine",
+    "SessionPolicy",
+    "Teardown",
+    "parse_community",
+    "parse_large",
+    "parse_policy",
+    "parse_roas",
+    "rpki_state",
     "Action",
     "Announce",
     "InstallRoute",

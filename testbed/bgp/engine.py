@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Union
 
 from . import policy
+from .community import BLACKHOLE
 from .decision import best_route, explain
 from .route import (
     Neighbor,
@@ -38,8 +39,10 @@ __all__ = [
     "Withdraw",
     "InstallRoute",
     "RemoveRoute",
+    "Teardown",
     "Action",
     "RouterEngine",
+    "RouteServerEngine",
 ]
 
 
@@ -61,10 +64,13 @@ class Withdraw:
 
 @dataclass(frozen=True)
 class InstallRoute:
-    """Program the kernel route to ``prefix`` via ``next_hop`` (add or replace)."""
+    """Program the kernel route to ``prefix`` via ``next_hop`` (add or
+    replace); with ``blackhole`` a route that discards the traffic instead
+    (RFC 7999)."""
 
     prefix: str
     next_hop: str
+    blackhole: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,28 @@ class RemoveRoute:
     prefix: str
 
 
-Action = Union[Announce, Withdraw, InstallRoute, RemoveRoute]
+@dataclass(frozen=True)
+class Teardown:
+    """Close the session with ``neighbor`` and keep it down (a maximum-prefix
+    limit was exceeded): a Cease NOTIFICATION, subcode ``subcode``."""
+
+    neighbor: str
+    reason: str
+    subcode: int = 1
+
+
+Action = Union[Announce, Withdraw, InstallRoute, RemoveRoute, Teardown]
+
+
+def kernel_target(route: Route | None) -> str | None:
+    """What the kernel should hold for ``route`` as the best: its next hop,
+    ``"blackhole"`` for a route carrying BLACKHOLE, ``None`` for none (no
+    route, or a locally originated one)."""
+    if route is None or route.neighbor is None:
+        return None
+    if route.communities and BLACKHOLE in route.communities:
+        return "blackhole"
+    return route.next_hop
 
 
 def _prefix_or_text(prefix: str) -> str:
@@ -97,9 +124,10 @@ class RouterEngine:
     different policy.
     """
 
-    def __init__(self, asn: int, router_id: str, neighbors: Iterable[Neighbor]):
+    def __init__(self, asn: int, router_id: str, neighbors: Iterable[Neighbor], roas=()):
         self.asn = asn
         self.router_id = router_id
+        self.roas = tuple(roas)
         self.neighbors: dict[str, Neighbor] = {}
         problems = []
         for neighbor in sorted(neighbors, key=lambda n: address_sort_key(n.address)):
@@ -122,27 +150,30 @@ class RouterEngine:
         self._candidates: dict[str, dict[str | None, Route]] = {}
         self._loc_rib: dict[str, Route] = {}
         self._established: set[str] = set()
+        self._accepted: dict[str, int] = {a: 0 for a in self.neighbors}
+        # neighbor -> why its session is kept down (maximum prefixes)
+        self.shut: dict[str, str] = {}
 
     # -- policy hooks --------------------------------------------------------
     def import_route(self, neighbor: Neighbor, route: Route) -> Route:
         """``route`` as received from ``neighbor``, annotated (and possibly
         rejected) by import policy. Default: ``policy.import_route``."""
-        return policy.import_route(self.asn, neighbor, route)
+        return policy.import_route(self.asn, neighbor, route, self.roas)
 
     def export_route(self, route: Route, to: Neighbor) -> Route | None:
         """The route to advertise to ``to`` when ``route`` is the best, or
-        ``None`` to advertise nothing. Default: ``policy.may_export`` and
-        ``policy.export_route``."""
-        if not policy.may_export(route, to):
-            return None
-        return policy.export_route(self.asn, route, to)
+        ``None`` to advertise nothing. Default: ``policy.export``."""
+        return policy.export(self.asn, route, to, self.roas)
 
     # -- events --------------------------------------------------------------
-    def originate(self, prefix: str, origin: Origin = Origin.IGP) -> list[Action]:
-        """Originate ``prefix`` from this router (raises ``ValueError`` for a
-        bad prefix). Originating it again with another origin replaces it."""
+    def originate(self, prefix: str, origin: Origin = Origin.IGP, communities=(),
+                  large_communities=()) -> list[Action]:
+        """Originate ``prefix`` from this router, tagged with ``communities``
+        and ``large_communities`` (raises ``ValueError`` for a bad prefix or
+        community). Originating it again with other attributes replaces it."""
         prefix = normalise_prefix(prefix)
-        route = Route(prefix=prefix, next_hop=None, origin=Origin.parse(origin))
+        route = Route(prefix=prefix, next_hop=None, origin=Origin.parse(origin),
+                      communities=tuple(communities), large_communities=tuple(large_communities))
         self._local[prefix] = route
         self._candidates.setdefault(prefix, {})[None] = route
         return self._decide({prefix})
@@ -163,11 +194,16 @@ class RouterEngine:
         route to the same prefix. Raises ``ValueError`` for an unknown
         neighbor; bad routes are kept as rejected, never raised."""
         peer = self._neighbor(neighbor)
+        if neighbor in self.shut:
+            return []
         rib = self._rib_in[neighbor]
         touched: set[str] = set()
+        accepted = self._accepted[neighbor]
         for prefix in withdrawn:
             prefix = _prefix_or_text(prefix)
-            if rib.pop(prefix, None) is not None:
+            old = rib.pop(prefix, None)
+            if old is not None:
+                accepted -= old.rejected is None
                 self._drop_candidate(prefix, neighbor)
                 touched.add(prefix)
         for route in announced:
@@ -175,18 +211,32 @@ class RouterEngine:
             if prefix != route.prefix:
                 route = replace(route, prefix=prefix)
             imported = self.import_route(peer, route)
+            old = rib.get(prefix)
+            if old is not None:
+                accepted -= old.rejected is None
             rib[prefix] = imported
             if imported.rejected is None:
+                accepted += 1
                 self._candidates.setdefault(prefix, {})[neighbor] = imported
             else:
                 self._drop_candidate(prefix, neighbor)
             touched.add(prefix)
+        self._accepted[neighbor] = accepted
+        limit = peer.policy.max_prefix if peer.policy is not None else None
+        if limit is not None and accepted > limit:
+            reason = (f"maximum prefixes exceeded: {accepted} accepted from {neighbor} "
+                      f"(AS{peer.asn}), limit {limit}")
+            self.shut[neighbor] = reason
+            actions = self.session_down(neighbor)
+            return actions + [Teardown(neighbor, reason)]
         return self._decide(touched)
 
     def session_up(self, neighbor: str) -> list[Action]:
         """The session with ``neighbor`` is established: an ``Announce`` for
         every route of its Adj-RIB-Out, sorted by prefix."""
         self._neighbor(neighbor)
+        if neighbor in self.shut:
+            return [Teardown(neighbor, self.shut[neighbor])]
         self._established.add(neighbor)
         out = self._rib_out[neighbor]
         return [Announce(neighbor, out[p]) for p in sorted(out, key=prefix_sort_key)]
@@ -201,7 +251,14 @@ class RouterEngine:
         for prefix in touched:
             self._drop_candidate(prefix, neighbor)
         rib.clear()
+        self._accepted[neighbor] = 0
         return self._decide(touched)
+
+    def clear_shut(self, neighbor: str) -> None:
+        """Allow the session with ``neighbor`` again after a maximum-prefix
+        teardown (an operator's "clear bgp")."""
+        self._neighbor(neighbor)
+        self.shut.pop(neighbor, None)
 
     # -- queries -------------------------------------------------------------
     def loc_rib(self) -> dict[str, Route]:
@@ -277,12 +334,14 @@ class RouterEngine:
                 del self._loc_rib[prefix]
             else:
                 self._loc_rib[prefix] = best
-            old_learned = old is not None and not old.local
-            if best is not None and not best.local:
-                if not old_learned or old.next_hop != best.next_hop:
-                    kernel.append(InstallRoute(prefix, best.next_hop))
-            elif old_learned:
-                kernel.append(RemoveRoute(prefix))
+            target, old_target = kernel_target(best), kernel_target(old)
+            if target != old_target:
+                if target is None:
+                    kernel.append(RemoveRoute(prefix))
+                elif target == "blackhole":
+                    kernel.append(InstallRoute(prefix, best.next_hop, blackhole=True))
+                else:
+                    kernel.append(InstallRoute(prefix, target))
             for address, neighbor in neighbors:
                 out = self._rib_out[address]
                 new = None if best is None else self.export_route(best, neighbor)
@@ -297,3 +356,106 @@ class RouterEngine:
         for actions in sent.values():
             kernel.extend(actions)
         return kernel
+
+
+class RouteServerEngine(RouterEngine):
+    """An IXP route server (RFC 7947): it forwards no traffic and installs
+    no kernel route; it gives each client (``RS_CLIENT`` neighbors) the best
+    of the routes that may go to that client, chosen per client so that a
+    route filtered for one member hides no alternative from it (no path
+    hiding). Routes go out transparently: AS path, next hop, MED and
+    communities as the announcing member sent them.
+
+    Members steer their routes with control communities (standard form,
+    and large form of RFC 8092 with the route server's ASN ``RS``):
+
+    =====================  ==================  ====================================
+    standard               large               meaning
+    =====================  ==================  ====================================
+    ``0:peer``             ``RS:0:peer``       do not announce to ``peer``
+    ``0:RS``               ``RS:0:0``          do not announce to anyone...
+    ``RS:peer``            ``RS:1:peer``       ...but to ``peer``
+    ``65501..65503:peer``  ``RS:101..103:peer``  prepend the member's AS 1-3 times towards ``peer``
+    =====================  ==================  ====================================
+
+    Control communities are removed from what the route server sends
+    (standard ones whose first half is 0, ``RS`` or 65501-65503 when they
+    fit 16 bits, large ones whose first part is ``RS``).
+    """
+
+    def _controls(self, route: Route, to: Neighbor) -> tuple[bool, int]:
+        """(whether ``route`` may go to ``to``, how many prepends)."""
+        rs, peer = self.asn, to.asn
+        standard = set(route.communities)
+        large = set(route.large_communities)
+        small_rs = rs <= 0xFFFF
+        small_peer = peer <= 0xFFFF
+        if (rs, 0, peer) in large or (small_peer and peer in standard):  # 0:peer is the number peer
+            return False, 0
+        allowed = (rs, 1, peer) in large or (small_rs and small_peer and (rs << 16 | peer) in standard)
+        if not allowed and ((rs, 0, 0) in large or (small_rs and rs in standard)):
+            return False, 0
+        prepend = 0
+        for count in (1, 2, 3):
+            if (rs, 100 + count, peer) in large or (small_peer and ((65500 + count) << 16 | peer) in standard):
+                prepend = max(prepend, count)
+        return True, prepend
+
+    def _strip(self, communities: tuple[int, ...], large) -> tuple[tuple[int, ...], tuple]:
+        rs = self.asn
+        kept = tuple(c for c in communities
+                     if not (c >> 16 == 0 or (rs <= 0xFFFF and c >> 16 == rs)
+                             or 65501 <= c >> 16 <= 65503))
+        kept_large = tuple(c for c in large if c[0] != rs)
+        return kept, kept_large
+
+    def export_route(self, route: Route, to: Neighbor) -> Route | None:
+        """``route`` as the route server sends it to client ``to``, or
+        ``None`` if it may not go there."""
+        if route.rejected is not None or route.local:
+            return None
+        if route.neighbor == to.address or to.asn in route.as_path:
+            return None
+        if route.family == 6 and to.local_address6 is None:
+            return None
+        allowed, prepend = self._controls(route, to)
+        if not allowed:
+            return None
+        communities, large = self._strip(route.communities, route.large_communities)
+        path = route.as_path
+        if prepend and path:
+            path = (path[0],) * prepend + path
+        otc = route.otc
+        if otc is None and to.policy is not None and to.policy.otc:
+            otc = self.asn  # RFC 9234: towards an RS-client
+        return Route(prefix=route.prefix, next_hop=route.next_hop, as_path=path,
+                     origin=route.origin, med=route.med, communities=communities,
+                     large_communities=large, otc=otc)
+
+    def _decide(self, touched: Iterable[str]) -> list[Action]:
+        sent: dict[str, list[Action]] = {address: [] for address in self.neighbors}
+        neighbors = list(self.neighbors.items())
+        for prefix in sorted(touched, key=prefix_sort_key):
+            routes = list((self._candidates.get(prefix) or {}).values())
+            best = best_route(routes) if routes else None
+            if best is None:
+                self._loc_rib.pop(prefix, None)
+            else:
+                self._loc_rib[prefix] = best
+            for address, neighbor in neighbors:
+                out = self._rib_out[address]
+                eligible = [r for r in routes if self.export_route(r, neighbor) is not None]
+                chosen = best_route(eligible) if eligible else None
+                new = None if chosen is None else self.export_route(chosen, neighbor)
+                if new == out.get(prefix):
+                    continue
+                if new is None:
+                    del out[prefix]
+                    sent[address].append(Withdraw(address, prefix))
+                else:
+                    out[prefix] = new
+                    sent[address].append(Announce(address, new))
+        actions: list[Action] = []
+        for items in sent.values():
+            actions.extend(items)
+        return actions

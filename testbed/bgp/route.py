@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from functools import lru_cache
 
+from .community import community_name, community_set, community_text, large_set, large_text
+
 __all__ = [
     "Relationship",
     "Origin",
@@ -38,6 +40,11 @@ class Relationship(str, Enum):
     PEER = "peer"
     PROVIDER = "provider"
     INTERNAL = "internal"
+    # The neighbor is an IXP route server: treated as a peer, except that
+    # the first AS of its routes is the announcing member's, not its own.
+    ROUTE_SERVER = "route-server"
+    # We are the route server and the neighbor is a member (a client).
+    RS_CLIENT = "rs-client"
 
 
 class Origin(IntEnum):
@@ -168,6 +175,10 @@ class Neighbor:
     router_id: str
     local_address: str
     local_address6: str | None = None
+    # What the local router's policy does on this session (the knobs of
+    # ``testbed.bgp.rules.SessionPolicy``); ``None`` is the plain
+    # relationship policy.
+    policy: object = None
 
     # Whether this is an iBGP neighbor (same AS). Derived from
     # ``relationship``; kept as a field rather than a property because policy
@@ -204,12 +215,22 @@ class Route:
     relationship: Relationship | None = None
     ebgp: bool = True
     rejected: str | None = None
+    # Standard communities as sorted 32-bit numbers, large ones as sorted
+    # triples (``testbed.bgp.community``); ``otc`` is the Only-to-Customer
+    # attribute of RFC 9234 (an ASN), ``None`` when absent.
+    communities: tuple[int, ...] = ()
+    large_communities: tuple[tuple[int, int, int], ...] = ()
+    otc: int | None = None
 
     def __post_init__(self) -> None:
         # Callers parsing JSON hand over lists and strings; coerce them here so
         # that equal routes compare equal and routes stay hashable.
         if type(self.as_path) is not tuple:
             object.__setattr__(self, "as_path", tuple(int(a) for a in self.as_path))
+        if self.communities:
+            object.__setattr__(self, "communities", community_set(self.communities))
+        if self.large_communities:
+            object.__setattr__(self, "large_communities", large_set(self.large_communities))
         if type(self.origin) is not Origin:
             object.__setattr__(self, "origin", Origin.parse(self.origin))
         if self.relationship is not None and type(self.relationship) is not Relationship:
@@ -240,6 +261,9 @@ class Route:
             "relationship": None if self.relationship is None else self.relationship.value,
             "ebgp": self.ebgp,
             "rejected": self.rejected,
+            "communities": [community_text(c) for c in self.communities],
+            "large_communities": [large_text(c) for c in self.large_communities],
+            "otc": self.otc,
         }
 
     @classmethod
@@ -260,6 +284,9 @@ class Route:
             relationship=None if relationship is None else Relationship(relationship),
             ebgp=bool(data.get("ebgp", True)),
             rejected=data.get("rejected"),
+            communities=tuple(data.get("communities") or ()),
+            large_communities=tuple(data.get("large_communities") or ()),
+            otc=data.get("otc"),
         )
 
     def __str__(self) -> str:
@@ -275,6 +302,12 @@ class Route:
             text += f" local_pref {self.local_pref}"
         if self.med is not None:
             text += f" med {self.med}"
+        if self.communities:
+            text += " communities " + " ".join(community_name(c) for c in self.communities)
+        if self.large_communities:
+            text += " large " + " ".join(large_text(c) for c in self.large_communities)
+        if self.otc is not None:
+            text += f" otc {self.otc}"
         if self.rejected is not None:
             text += f" REJECTED: {self.rejected}"
         return text

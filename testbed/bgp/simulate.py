@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..errors import NoConvergence
-from .engine import Action, Announce, RouterEngine, Withdraw
+from .engine import Action, Announce, RouterEngine, Teardown, Withdraw
 from .route import Origin, Route, address_sort_key, prefix_sort_key
 
 __all__ = ["SessionEnd", "Session", "Network", "converge", "DEFAULT_MAX_MESSAGES"]
@@ -167,6 +167,12 @@ class Network:
                 raise NoConvergence(self._giving_up(delivered))
             end = hop[0]
             engine = self.engines[end.router]
+            if isinstance(action, Teardown):
+                # A maximum-prefix limit closed the session; the sender has
+                # already forgotten the routes and keeps it down.
+                self._up.discard(hop[1])
+                self._queue(end.router, engine.session_down(end.neighbor))
+                continue
             if isinstance(action, Announce):
                 out = engine.receive(end.neighbor, [action.route], ())
             else:
@@ -183,7 +189,7 @@ class Network:
     # -- internals -----------------------------------------------------------
     def _queue(self, router: str, actions: Iterable[Action]) -> None:
         self._pending.extend((router, a) for a in actions
-                             if isinstance(a, (Announce, Withdraw)))
+                             if isinstance(a, (Announce, Withdraw, Teardown)))
 
     def _engine(self, router: str) -> RouterEngine:
         try:
@@ -236,6 +242,8 @@ class Network:
         for sender, action in self._pending:
             hop = self._other.get((sender, action.neighbor))
             if hop is None or hop[1] not in self._up:
+                continue
+            if isinstance(action, Teardown):
                 continue
             prefix = action.route.prefix if isinstance(action, Announce) else action.prefix
             changing.setdefault(prefix, set()).add(hop[0].router)

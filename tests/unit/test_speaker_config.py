@@ -164,7 +164,8 @@ def test_agent_config_agrees_with_the_exabgp_config():
     assert config["neighbors"][1] == {
         "name": "B", "address": "10.1.0.2", "address6": "fd00:1::2", "asn": 64602,
         "relationship": "peer", "router_id": "10.255.0.3", "local_address": "10.1.0.1",
-        "local_address6": "fd00:1::1"}
+        "local_address6": "fd00:1::1", "policy": None}
+    assert (config["route_server"], config["roas"]) == (False, [])
     tree = config_tree(router, p.hold_time, GOLDEN_ARGV)
     in_exabgp = {key.split()[1]: (v["peer-as"], v["local-address"]) for key, v in tree.items()
                  if key.startswith("neighbor ")}

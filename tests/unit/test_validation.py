@@ -132,7 +132,7 @@ CASES = [
     Case("rel-transit-both-ways", lambda t: (three(t), t.transit("C", "D"), t.transit("D", "C")), "transit D -> C: D and C are related in a way that contradicts 'transit C -> D'"),
     Case("rel-peering-twice", lambda t: t.peering("B", "A"), "peering B -- A: B and A are related again"),
     Case("rel-transit-twice", lambda t: (three(t), t.transit("C", "D"), t.transit("C", "D")), "transit C -> D: C and D are related again"),
-    Case("rel-unknown-kind", lambda t: t.relate("customer", "A", "B"), "customer A -- B: unknown relationship kind 'customer' (known: transit, peering)"),
+    Case("rel-unknown-kind", lambda t: t.relate("customer", "A", "B"), "customer A -- B: unknown relationship kind 'customer' (known: transit, peering, paid-peering, partial-transit, route-server)"),
     Case("rel-kind-wrong-case", lambda t: t.relate("Transit", "A", "B"), "unknown relationship kind 'Transit'"),
     Case("rel-missing-ixp", lambda t: (three(t), t.peering("C", "D", via="nowhere")), "peering C -- D via nowhere: no IXP named 'nowhere'"),
     Case("rel-transit-cycle", lambda t: (three(t), t.transit("C", "D"), t.transit("D", "E"), t.transit("E", "C")), "transit relationships form a cycle (each a provider of the next): C -> D -> E -> C"),
