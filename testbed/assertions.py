@@ -111,3 +111,176 @@ def assert_traceroute(lab: Lab, src: str, dst: str, expected: list[str], family:
         detail = ", ".join(f"{h.ttl}:{h.address or '*'}" for h in hops)
         raise AssertionError(f"traffic {src} -> {dst} crossed ASes {actual}, expected {list(expected)} "
                              f"(hops {detail})")
+
+
+# -- assertions that know about relationships ---------------------------------
+
+def _relation(plan, x: str, y: str) -> str | None:
+    """What ``y`` is to ``x`` ("customer", "peer", "provider"), with two
+    clients of one route server counting as peers; None if unrelated."""
+    router = plan.routers.get(x)
+    if router is None:
+        return None
+    servers = set()
+    for neighbor in router.neighbors:
+        if neighbor.name == y:
+            return "peer" if neighbor.relationship == "route-server" else neighbor.relationship
+        if neighbor.relationship == "route-server":
+            servers.add(neighbor.name)
+    other = plan.routers.get(y)
+    if other is not None and any(n.name in servers for n in other.neighbors):
+        return "peer"
+    return None
+
+
+def _collapse(names: list[str]) -> list[str]:
+    out: list[str] = []
+    for name in names:
+        if not out or out[-1] != name:
+            out.append(name)
+    return out
+
+
+def valley(plan, path: list[str]) -> str | None:
+    """Why the AS path ``path`` (AS names, from the router holding the route
+    to the origin) is not valley-free, or None if it is.
+
+    The route travelled from the origin (last) to the router (first); each
+    hop went up (customer to provider), across (peer to peer, at most once)
+    or down (provider to customer), and valley-free means up*, across?,
+    down* (Gao-Rexford)."""
+    hops = _collapse(path)
+    phase = "up"
+    for i in range(len(hops) - 1, 0, -1):
+        sender, receiver = hops[i], hops[i - 1]
+        what = _relation(plan, sender, receiver)
+        if what is None:
+            return f"{sender} and {receiver} are not neighbors"
+        step = {"provider": "up", "peer": "across", "customer": "down"}[what]
+        if step == "up" and phase != "up":
+            return f"{sender} gave {receiver} (its provider) a route it learned from a peer or provider"
+        if step == "across":
+            if phase != "up":
+                return f"{sender} gave {receiver} (its peer) a route it learned from a peer or provider"
+            phase = "across"
+        elif step == "down":
+            phase = "down"
+    return None
+
+
+def assert_valley_free(lab: Lab, routers: list[str] | None = None) -> None:
+    """Every best path at every router (or at ``routers``) is valley-free."""
+    offences = []
+    for router in routers or lab.plan.routers:
+        if lab.plan.routers[router].route_server:
+            continue
+        for prefix, route in sorted(lab.loc_rib(router).items()):
+            if route.get("neighbor") is None:
+                continue
+            path = [router] + lab.names(route["as_path"])
+            why = valley(lab.plan, path)
+            if why:
+                offences.append(f"  at {router}: {prefix} via {' '.join(path[1:])}: {why}")
+    if offences:
+        raise AssertionError("best paths that are not valley-free:\n" + "\n".join(offences))
+
+
+def leaks(lab: Lab) -> list[str]:
+    """Every route a router sent to a peer, provider or route server that it
+    had learned from a peer, provider or route server: one line each."""
+    found = []
+    for router, plan in lab.plan.routers.items():
+        if plan.route_server:
+            continue
+        snap = lab.snapshot(router)
+        best = snap["loc_rib"]
+        for neighbor in plan.neighbors:
+            if neighbor.relationship not in ("peer", "provider", "route-server"):
+                continue
+            for prefix in sorted(snap["adj_rib_out"].get(neighbor.address, {})):
+                source = best.get(prefix)
+                learned = None if source is None or source.get("neighbor") is None else source.get("relationship")
+                if learned in ("peer", "provider", "route-server"):
+                    found.append(f"  {router} sent {prefix} (AS path {lab.names(source['as_path'])}, learned "
+                                 f"from its {learned}) to its {neighbor.relationship} {neighbor.name}")
+    return found
+
+
+def assert_no_leak(lab: Lab) -> None:
+    """No router sent a route learned from a peer or provider to another peer
+    or provider (RFC 7908 route leak, type 1-4)."""
+    found = leaks(lab)
+    if found:
+        raise AssertionError("route leaks:\n" + "\n".join(found))
+
+
+def assert_prefers(lab: Lab, router: str, target: str, chosen: str, over: str, family: int = 4) -> None:
+    """At ``router``, the best route to ``target`` was learned from a
+    neighbor of relationship ``chosen`` although one from ``over`` is
+    available (e.g. ``chosen="customer", over="peer"``)."""
+    prefix = lab.prefix_of(target, family)
+    snap = lab.snapshot(router)
+    best = snap["loc_rib"].get(prefix)
+    kinds = {}
+    for address, rib in snap["adj_rib_in"].items():
+        route = rib.get(prefix)
+        if route is not None and not route.get("rejected"):
+            kinds.setdefault(route["relationship"], []).append(snap["sessions"][address]["name"])
+    if over not in kinds:
+        raise AssertionError(f"at {router}, no route to {prefix} ({target}) from a {over} to compare "
+                             f"with; candidates:\n{_candidates(lab, router, prefix)}")
+    if best is None or best.get("relationship") != chosen:
+        got = "no route" if best is None else (
+            f"the route from its {best.get('relationship')} (AS path {lab.names(best['as_path'])})")
+        raise AssertionError(f"at {router}, the best route to {prefix} ({target}) is {got}, expected the "
+                             f"one from its {chosen}; candidates:\n{_candidates(lab, router, prefix)}")
+
+
+def assert_forwarding_follows_bgp(lab: Lab, src: str, dst: str, family: int = 4) -> list[str]:
+    """The ASes the packets from ``src`` to ``dst`` cross (traceroute) are
+    the AS path of the best route at ``src``'s router (prepending ignored).
+    Returns that path."""
+    system = lab.host(src).system
+    target = lab.host(dst).system if (dst in lab.plan.hosts or lab.plan.hosts_of(dst)) else dst
+    route = lab.route(system, target, family)
+    if route is None:
+        raise AssertionError(f"{system} has no route to {target} over IPv{family}")
+    control = _collapse([system] + lab.names(route["as_path"]))
+    data = lab.as_traceroute(src, dst, family=family)
+    if data != control:
+        raise AssertionError(f"traffic {src} -> {dst} crossed {data}, but the BGP best path at {system} "
+                             f"is {control}")
+    return control
+
+
+def reachability(lab: Lab, family: int = 4, systems: list[str] | None = None) -> dict[tuple[str, str], bool]:
+    """(source AS, destination AS) -> whether a ping from the source's first
+    host gets an answer from the destination's, for every ordered pair of
+    ASes with hosts (or of ``systems``)."""
+    names = systems or [name for name in lab.plan.routers if lab.plan.hosts_of(name)]
+    return {(a, b): lab.reachable(a, b, family=family) for a in names for b in names if a != b}
+
+
+def format_matrix(matrix: dict[tuple[str, str], bool]) -> str:
+    """A reachability matrix as a table: rows are sources, columns destinations."""
+    names = sorted({a for a, _ in matrix} | {b for _, b in matrix})
+    width = max(len(n) for n in names) + 1
+    lines = [" " * width + " ".join(n.rjust(width) for n in names)]
+    for a in names:
+        cells = ["-" if a == b else ("ok" if matrix.get((a, b)) else "NO") for b in names]
+        lines.append(a.ljust(width) + " ".join(c.rjust(width) for c in cells))
+    return "\n".join(lines)
+
+
+def assert_reachability(lab: Lab, expected: dict[tuple[str, str], bool] | None = None,
+                        family: int = 4) -> dict[tuple[str, str], bool]:
+    """Every pair of ASes reaches each other (or as ``expected`` says, for
+    the pairs it lists); a failure prints the whole matrix."""
+    matrix = reachability(lab, family)
+    wrong = [(pair, ok) for pair, ok in matrix.items()
+             if (expected.get(pair, True) if expected is not None else True) != ok]
+    if wrong:
+        listed = ", ".join(f"{a}->{b} {'reachable' if ok else 'unreachable'}" for (a, b), ok in wrong)
+        raise AssertionError(f"IPv{family} reachability differs from what was expected ({listed}):\n"
+                             + format_matrix(matrix))
+    return matrix

@@ -758,6 +758,41 @@ class Lab:
         with netns.iproute(self.nodes[router].pid) as ipr:
             return read_bgp_routes(ipr)
 
+    def counters(self, router: str, neighbor: str) -> dict[str, int]:
+        """Interface counters of ``router``'s port towards AS ``neighbor``:
+        ``tx_bytes``, ``rx_bytes``, ``tx_packets``, ``rx_packets``. A
+        session across an IXP shares the router's one port on the peering
+        LAN with every other IXP session, as on a real exchange."""
+        ifname = self.plan.routers[router].neighbor(neighbor).ifname
+        with netns.iproute(self.nodes[router].pid) as ipr:
+            link = ipr.get_links(ipr.link_lookup(ifname=ifname)[0])[0]
+        stats = link.get_attr("IFLA_STATS64")
+        return {key: int(stats[key]) for key in ("tx_bytes", "rx_bytes", "tx_packets", "rx_packets")}
+
+    def send(self, src: str, dst: str, packets: int = 100, size: int = 1000, family: int = 4) -> int:
+        """Send ``packets`` UDP datagrams of ``size`` payload bytes from host
+        (or AS) ``src`` to ``dst``'s discard port, as fast as the host can;
+        returns the payload bytes sent. The traffic goes one way (at most a
+        rate-limited ICMP error comes back), for measuring volumes and
+        ratios on the links it crosses."""
+        import socket as _socket
+
+        address = self.address(dst, family)
+        with netns.inside(self._src_pid(src)):
+            sock = _socket.socket(_socket.AF_INET if family == 4 else _socket.AF_INET6,
+                                  _socket.SOCK_DGRAM)
+        sent = 0
+        payload = bytes(size)
+        try:
+            for _ in range(packets):
+                try:
+                    sent += sock.sendto(payload, (address, 9))
+                except OSError:  # an ICMP error from an earlier datagram, or no route
+                    continue
+        finally:
+            sock.close()
+        return sent
+
     # -- traffic -----------------------------------------------------------
     @property
     def traffic(self):
