@@ -349,6 +349,14 @@ class Agent:
         if op == "withdraw":
             self.apply(self.engine.stop_originating(request["prefix"]))
             return self.summary()
+        if op == "policy":
+            address = request["neighbor"]
+            if address not in self.neighbors:
+                return {"error": f"no neighbor {address}"}
+            data = request.get("policy")
+            new = parse_policy(data, f"policy towards {self.names[address]}") if data else None
+            self.apply(self.engine.set_policy(address, new))
+            return self.summary()
         if op == "memory":
             # Diagnosis of this process's growth: with PYTHONTRACEMALLOC set,
             # the allocations that grew since the previous call, by line.

@@ -27,7 +27,13 @@ class Expectation:
         # router -> prefix -> (communities, large communities) it is originated with
         self.originated: dict[str, dict[str, tuple]] = {
             r.name: {p: ((), ()) for p in r.prefixes} for r in plan.routers.values()}
+        self.policies: dict[tuple[str, str], dict | None] = {}  # (router, peer name) -> policy
         self._cache: dict[str, dict] | None = None
+
+    def set_policy(self, router: str, peer: str, policy: dict | None) -> None:
+        """``router`` now applies ``policy`` on its session with ``peer``."""
+        self.policies[(router, peer)] = policy
+        self._cache = None
 
     def set_session(self, a: str, b: str, up: bool) -> None:
         key = frozenset((a, b))
@@ -50,7 +56,11 @@ class Expectation:
         if self._cache is None:
             engines = {}
             for router in self.plan.routers.values():
-                engine = engine_from_config(agent_config(self.plan, router, "", ""))
+                config = agent_config(self.plan, router, "", "")
+                for neighbor in config["neighbors"]:
+                    if (router.name, neighbor["name"]) in self.policies:
+                        neighbor["policy"] = self.policies[(router.name, neighbor["name"])]
+                engine = engine_from_config(config)
                 for prefix, (communities, large) in sorted(self.originated[router.name].items()):
                     engine.originate(prefix, communities=communities, large_communities=large)
                 engines[router.name] = engine

@@ -660,6 +660,35 @@ class Lab:
         self.expect.set_origin(system, _normal(prefix), True, tags, large)
         return self.wait_converged(timeout) if wait else None
 
+    def set_policy(self, router: str, peer: str, policy: dict | None, wait: bool = True,
+                   timeout: float = 30.0) -> float | None:
+        """Replace the policy ``router`` applies on its session with ``peer``
+        (the policy language of ``testbed.bgp.rules``; ``None`` for the plain
+        relationship policy), as an operator changing the configuration.
+        Export changes take effect at once; an import change resets the
+        session so that the peer sends its routes again. Returns the seconds
+        until routing converged (``wait``)."""
+        from .bgp.rules import PolicyError, parse_policy
+
+        neighbor = self.plan.routers[router].neighbor(peer) if router in self.plan.routers else None
+        if neighbor is None:
+            raise LabError(f"no router named {router!r}")
+        try:
+            parse_policy(policy, f"policy of {router} towards {peer}")
+        except PolicyError as exc:
+            raise LabError(str(exc)) from None
+        reply = self._client(router).request("policy", neighbor=neighbor.address, policy=policy)
+        if "error" in reply:
+            raise LabError(f"router {router}: {reply['error']}")
+        self.expect.set_policy(router, peer, policy)
+        return self.wait_converged(timeout) if wait else None
+
+    def policy(self, router: str, peer: str) -> dict | None:
+        """The policy ``router`` applies on its session with ``peer`` now."""
+        if (router, peer) in self.expect.policies:
+            return self.expect.policies[(router, peer)]
+        return self.plan.routers[router].neighbor(peer).policy
+
     def withdraw(self, system: str, prefix: str, wait: bool = True, timeout: float = 30.0) -> float | None:
         """AS ``system`` stops originating ``prefix``."""
         self._client(system).request("withdraw", prefix=prefix)

@@ -1,8 +1,9 @@
 """pytest plugin: lab fixtures, scenario measurements, artifacts on failure.
 
 A scenario module names its topology in ``TOPOLOGY`` (a name from
-``topologies/``, a path, or a ``Topology``) and asks for the ``lab``
-fixture: one lab per module, started before its first test and stopped
+``topologies/``, a path, or a ``Topology``; or a list of them, to run the
+module's tests once per topology) and asks for the ``lab`` fixture: one lab
+per module (and topology), started before its first test and stopped
 after its last, also when a test fails or the run is interrupted. Tests
 that use a lab are marked ``emulation``. Without root they are skipped with
 the reason; as root (CI) a skipped emulation test fails the run, so a green
@@ -51,8 +52,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="emulation test: needs root (sudo ./run.sh test)"))
 
 
-def _topology_of(module) -> Topology | Path:
-    ref = getattr(module, "TOPOLOGY", None)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    refs = getattr(metafunc.module, "TOPOLOGY", None)
+    if "lab" in metafunc.fixturenames and isinstance(refs, (list, tuple)):
+        ids = [r.name if isinstance(r, Topology) else Path(str(r)).stem for r in refs]
+        metafunc.parametrize("lab", list(refs), indirect=True, scope="module", ids=ids)
+
+
+def _topology_of(module, ref=None) -> Topology | Path:
+    ref = getattr(module, "TOPOLOGY", None) if ref is None else ref
     if ref is None:
         raise pytest.UsageError(f"{module.__file__}: the lab fixture needs a module-level TOPOLOGY "
                                 "(a topology name, path or Topology)")
@@ -72,7 +80,7 @@ def lab(request: pytest.FixtureRequest):
         def progress(stage: str) -> None:
             reporter.write_line(f"  lab: {stage} ({time.monotonic() - started:.1f} s)")
 
-    instance = Lab(_topology_of(request.module), progress=progress)
+    instance = Lab(_topology_of(request.module, getattr(request, "param", None)), progress=progress)
     request.addfinalizer(instance.stop)  # registered before start: a half-started lab is stopped too
     instance.start(timeout=getattr(request.module, "START_TIMEOUT", 60.0))
     request.node.stash[_LAB_KEY] = instance

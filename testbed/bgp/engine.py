@@ -82,8 +82,10 @@ class RemoveRoute:
 
 @dataclass(frozen=True)
 class Teardown:
-    """Close the session with ``neighbor`` and keep it down (a maximum-prefix
-    limit was exceeded): a Cease NOTIFICATION, subcode ``subcode``."""
+    """Close the session with ``neighbor``: a Cease NOTIFICATION, subcode
+    ``subcode`` (1: a maximum-prefix limit was exceeded, and the engine
+    keeps the session down; 6: a configuration change, and the session may
+    come back at once)."""
 
     neighbor: str
     reason: str
@@ -91,6 +93,13 @@ class Teardown:
 
 
 Action = Union[Announce, Withdraw, InstallRoute, RemoveRoute, Teardown]
+
+
+def _import_side(session_policy) -> tuple:
+    if session_policy is None:
+        return ()
+    p = session_policy
+    return (p.import_terms, p.local_pref, p.max_prefix, p.blackhole, p.rov, p.otc)
 
 
 def kernel_target(route: Route | None) -> str | None:
@@ -253,6 +262,43 @@ class RouterEngine:
         rib.clear()
         self._accepted[neighbor] = 0
         return self._decide(touched)
+
+    def set_policy(self, neighbor: str, new_policy) -> list[Action]:
+        """Replace the session policy towards ``neighbor`` (a
+        ``SessionPolicy`` or ``None``), as an operator changing a router's
+        configuration: what is advertised to it is evaluated again at once
+        (a soft reset outbound). If the import side changed, the routes it
+        sent must be evaluated again too; the engine keeps no copy of them as
+        received, so it resets the session (Cease, "other configuration
+        change") and the neighbor sends them again when it comes back."""
+        from dataclasses import replace as _replace
+
+        peer = self._neighbor(neighbor)
+        old = peer.policy
+        updated = _replace(peer, policy=new_policy)
+        self.neighbors[neighbor] = updated
+        actions = self._export_again(neighbor)
+        if _import_side(old) != _import_side(new_policy) and neighbor in self._established:
+            actions += self.session_down(neighbor)
+            actions.append(Teardown(neighbor, "import policy changed", subcode=6))
+        return actions
+
+    def _export_again(self, neighbor: str) -> list[Action]:
+        to = self.neighbors[neighbor]
+        out = self._rib_out[neighbor]
+        actions: list[Action] = []
+        for prefix in sorted(set(self._loc_rib) | set(out), key=prefix_sort_key):
+            best = self._loc_rib.get(prefix)
+            new = None if best is None else self.export_route(best, to)
+            if new == out.get(prefix):
+                continue
+            if new is None:
+                del out[prefix]
+                actions.append(Withdraw(neighbor, prefix))
+            else:
+                out[prefix] = new
+                actions.append(Announce(neighbor, new))
+        return actions
 
     def clear_shut(self, neighbor: str) -> None:
         """Allow the session with ``neighbor`` again after a maximum-prefix
@@ -431,6 +477,10 @@ class RouteServerEngine(RouterEngine):
         return Route(prefix=route.prefix, next_hop=route.next_hop, as_path=path,
                      origin=route.origin, med=route.med, communities=communities,
                      large_communities=large, otc=otc)
+
+    def _export_again(self, neighbor: str) -> list[Action]:
+        touched = set(self._candidates) | set(self._rib_out[neighbor])
+        return [a for a in self._decide(touched) if a.neighbor == neighbor]
 
     def _decide(self, touched: Iterable[str]) -> list[Action]:
         sent: dict[str, list[Action]] = {address: [] for address in self.neighbors}

@@ -168,10 +168,15 @@ class Network:
             end = hop[0]
             engine = self.engines[end.router]
             if isinstance(action, Teardown):
-                # A maximum-prefix limit closed the session; the sender has
-                # already forgotten the routes and keeps it down.
-                self._up.discard(hop[1])
+                # The sender closed the session and has already forgotten
+                # the routes. After a maximum-prefix teardown it keeps the
+                # session down; after a configuration change it comes back.
                 self._queue(end.router, engine.session_down(end.neighbor))
+                if hop[0].router in self.engines and action.neighbor in self.engines[sender].shut:
+                    self._up.discard(hop[1])
+                else:
+                    self._queue(sender, self.engines[sender].session_up(action.neighbor))
+                    self._queue(end.router, engine.session_up(end.neighbor))
                 continue
             if isinstance(action, Announce):
                 out = engine.receive(end.neighbor, [action.route], ())
