@@ -236,8 +236,9 @@ class RouterEngine:
             reason = (f"maximum prefixes exceeded: {accepted} accepted from {neighbor} "
                       f"(AS{peer.asn}), limit {limit}")
             self.shut[neighbor] = reason
-            actions = self.session_down(neighbor)
-            return actions + [Teardown(neighbor, reason)]
+            # The prefixes this update withdrew are no longer in the
+            # Adj-RIB-In: decide them with the ones the teardown drops.
+            return self._forget(neighbor, touched) + [Teardown(neighbor, reason)]
         return self._decide(touched)
 
     def session_up(self, neighbor: str) -> list[Action]:
@@ -254,11 +255,16 @@ class RouterEngine:
         """The session with ``neighbor`` is gone: forget every route it sent
         and decide those prefixes again."""
         self._neighbor(neighbor)
+        return self._forget(neighbor, set())
+
+    def _forget(self, neighbor: str, touched: set[str]) -> list[Action]:
+        """Drop every route ``neighbor`` sent and decide those prefixes and
+        ``touched`` again."""
         self._established.discard(neighbor)
         rib = self._rib_in[neighbor]
-        touched = set(rib)
-        for prefix in touched:
+        for prefix in rib:
             self._drop_candidate(prefix, neighbor)
+        touched = touched | set(rib)
         rib.clear()
         self._accepted[neighbor] = 0
         return self._decide(touched)

@@ -236,7 +236,8 @@ MAX_PREPEND = 10
 
 
 def _unknown(where: str, got, known) -> None:
-    extra = sorted(set(got) - set(known))
+    # repr as the key: keys read from data may be of any, mixed types.
+    extra = sorted(set(got) - set(known), key=repr)
     if extra:
         raise PolicyError(f"{where}: unknown key {extra[0]!r} (known: {', '.join(sorted(known))})")
 
@@ -421,6 +422,9 @@ def parse_roas(data, where: str = "roas") -> tuple[Roa, ...]:
             raise PolicyError(f"{at}: {item!r} must be a dict with prefix, asn and max_length")
         _unknown(at, item, {"prefix", "asn", "max_length"})
         try:
+            if not isinstance(item.get("prefix"), str):
+                # ip_network would take a number as a /32 host route
+                raise ValueError("not a prefix like '203.0.113.0/24'")
             net = ipaddress.ip_network(item.get("prefix"), strict=True)
         except (TypeError, ValueError) as exc:
             raise PolicyError(f"{at}.prefix: {item.get('prefix')!r}: {exc}") from None
