@@ -107,7 +107,10 @@ class Match:
 
     ``community``/``large_community`` match when the route carries any of
     the listed ones; ``origin_as`` is the last AS of the path; ``rpki`` is
-    ``"valid"``, ``"invalid"`` or ``"not-found"``; ``learned_from`` (the
+    ``"valid"``, ``"invalid"`` or ``"not-found"``. ``as_path`` (a regular
+    expression over the ASNs separated by spaces, ``_`` matching a boundary)
+    and ``origin_as`` look at the path as the router holds it, so on export
+    before the local AS is prepended; ``learned_from`` (the
     relationship of the neighbor the route was learned from, or
     ``"local"``) and ``from_asn`` (that neighbor's AS) look at the route as
     the router holds it, also on export.
@@ -137,9 +140,12 @@ class Match:
             return False
         if self.prefix is not None and not any(r.contains(route.prefix) for r in self.prefix):
             return False
-        if self._path is not None and not self._path.search(" ".join(map(str, route.as_path))):
+        # The AS path as the router holds it: on export, before the local AS
+        # is prepended, as on common routers.
+        path = source.as_path
+        if self._path is not None and not self._path.search(" ".join(map(str, path))):
             return False
-        if self.origin_as is not None and (not route.as_path or route.as_path[-1] not in self.origin_as):
+        if self.origin_as is not None and (not path or path[-1] not in self.origin_as):
             return False
         if self.community is not None and not set(self.community) & set(route.communities):
             return False
