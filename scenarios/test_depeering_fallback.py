@@ -12,13 +12,18 @@ it in two ways and measure what the customers notice:
   notices when the BGP hold timer (3 s here) expires, and packets sent into
   the dead link are lost until then.
 
+- by policy: the session stays up, but A stops announcing its routes on
+  it. Only B's traffic *towards A* moves to T; A still uses the direct path
+  towards B, which B still announces. Routing is now asymmetric until B
+  answers in kind.
+
 Because both networks still buy transit, nobody loses reachability: the
 traffic just takes the longer, paid path through T. Re-peering brings the
 direct path back.
 """
 
-from testbed.assertions import (assert_as_path, assert_reachable, assert_session_down,
-                                assert_traceroute)
+from testbed.assertions import (assert_as_path, assert_established, assert_reachable,
+                                assert_session_down, assert_traceroute)
 
 TOPOLOGY = "triangle"
 RATE = 200  # probe packets per second
@@ -78,3 +83,29 @@ def test_link_cut_is_noticed_by_the_hold_timer(lab, report):
     assert_as_path(lab, "A", "B", ["B"])
     assert_traceroute(lab, "A", "B", ["A", "B"])
     assert_traceroute(lab, "A", "B", ["A", "B"], family=6)  # the link carries IPv6 again too
+
+
+ANNOUNCE_NOTHING = {"export": [{"action": "reject"}]}
+
+
+def test_policy_depeering_keeps_the_session_but_not_the_traffic(lab, report):
+    with lab.stream("B", "A", rate=RATE) as stream:
+        shift = lab.set_policy("A", "B", ANNOUNCE_NOTHING)
+        assert_reachable(lab, "B", "A")
+    result = stream.result
+    report("control-plane shift (policy depeer)", f"{shift:.3f}", " s")
+    report("probes lost (policy depeer)", f"{len(result.lost)}/{result.sent}")
+    report("longest outage (policy depeer)", f"{result.longest_outage:.3f}", " s")
+    assert_established(lab, "A", "B")  # nothing is torn down...
+    assert_as_path(lab, "B", "A", ["T", "A"])  # ...but B no longer hears A's routes over it
+    assert_traceroute(lab, "B", "A", ["B", "T", "A"])
+    # A still hears B's routes and uses the direct path: asymmetric routing.
+    assert_as_path(lab, "A", "B", ["B"])
+    assert_traceroute(lab, "A", "B", ["A", "B"])
+    assert result.longest_outage < 1.0, f"policy depeering interrupted traffic for {result.longest_outage:.2f} s"
+    lab.set_policy("B", "A", ANNOUNCE_NOTHING)  # B answers in kind
+    assert_as_path(lab, "A", "B", ["T", "B"])
+    assert_traceroute(lab, "A", "B", ["A", "T", "B"])
+    lab.set_policy("A", "B", None, wait=False)
+    lab.set_policy("B", "A", None)
+    assert_as_path(lab, "A", "B", ["B"])
