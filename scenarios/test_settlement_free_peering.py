@@ -15,6 +15,9 @@ What to watch:
   only A and B, never T.
 - Peering is not transit: A does not pass B's routes on to its provider T,
   so T never reaches B through A.
+- The bytes follow: counted on the routers' interfaces, A's traffic to B
+  crossed A's (paid) transit link while there was no peering, and crosses
+  the peering link instead once there is.
 """
 
 from testbed.assertions import (assert_as_path, assert_established, assert_reachable, assert_route,
@@ -59,3 +62,30 @@ def test_peering_is_not_transit(lab):
     assert lab.prefix_of("B") not in towards_t, "A leaks its peer B's prefix to its provider T"
     assert lab.prefix_of("A") in towards_t
     assert_as_path(lab, "T", "B", ["B"])
+
+
+VOLUME = 1000  # datagrams of 1,000 bytes: 1 MB from A's customer to B's
+
+
+def _sent_per_link(lab) -> dict[str, int]:
+    """Bytes A's router sent on its links to T and to B while A's customer
+    sent VOLUME kB to B's."""
+    before = {peer: lab.counters("A", peer)["tx_bytes"] for peer in ("T", "B")}
+    lab.send("A", "B", packets=VOLUME, size=1000)
+    return {peer: lab.counters("A", peer)["tx_bytes"] - before[peer] for peer in before}
+
+
+def test_peering_takes_the_traffic_off_the_transit_link(lab, report):
+    lab.depeer("A", "B")  # first, as if A and B had never peered
+    try:
+        without = _sent_per_link(lab)
+    finally:
+        lab.repeer("A", "B")
+    with_peering = _sent_per_link(lab)
+    report("bytes on A's transit link, without peering", without["T"])
+    report("bytes on A's transit link, with peering", with_peering["T"])
+    report("bytes on the peering link, with peering", with_peering["B"])
+    assert without["T"] >= VOLUME * 1000, without
+    assert with_peering["B"] >= VOLUME * 1000, with_peering
+    # What is left on the transit link is BGP keepalives, not customer traffic.
+    assert with_peering["T"] < VOLUME * 1000 * 0.02, with_peering
