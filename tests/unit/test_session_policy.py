@@ -265,6 +265,21 @@ def test_export_terms_see_the_route_as_sent():
     assert engine.best(PFX).communities == (64500 << 16 | 1, 64500 << 16 | 2)
 
 
+def test_export_terms_match_the_path_as_held_before_prepending():
+    engine = router(U={"export": [{"match": {"as_path": "^65020$"}, "action": "accept"},
+                                  {"match": {"origin_as": [65010]}, "action": "reject"}]},
+                    P={"prepend": 2, "export": [{"match": {"as_path": "_65001_"}, "action": "reject"}]})
+    engine.receive(P, [wire(P, [65020])])
+    engine.receive(C, [wire(C, [65010], prefix="198.51.100.0/24")])
+    engine.originate("192.0.2.0/24")
+    # "^65020$" saw the peer's route as held, not "65001 65020" as sent.
+    assert set(engine.adj_rib_out(U)) == {PFX, "192.0.2.0/24"}
+    assert engine.adj_rib_out(U)[PFX].as_path == (65001, 65020)
+    # Neither the local AS nor its prepends are part of the path matched.
+    assert set(engine.adj_rib_out(P)) == {"198.51.100.0/24", "192.0.2.0/24"}
+    assert engine.adj_rib_out(P)["192.0.2.0/24"].as_path == (65001, 65001, 65001)
+
+
 def test_import_term_rejects_by_as_path():
     engine = router(C={"import": [{"match": {"as_path": "_64666_"}, "action": "reject"}]})
     engine.receive(C, [wire(C, [65010, 64666, 65011]), wire(C, [65010, 64667], prefix="198.51.100.0/24")])

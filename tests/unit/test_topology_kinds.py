@@ -258,14 +258,14 @@ def test_members_reach_each_other_through_the_route_server():
     assert b_at_c["as_path"] == [64602]                  # the route server adds no AS
     assert b_at_c["next_hop"] == "100.64.0.2"            # B itself, not the route server
     assert b_at_c["neighbor"] == "100.64.0.4" and b_at_c["relationship"] == "route-server"
-    # A's prefix at C: bilateral (first by router id among equals? no: both
-    # are peers with path [A]; the bilateral one has the lower router id A).
-    assert all_ribs["C"][prefixes["A"]]["as_path"] == [64601]
-    # B reaches T through A? No: A gives the route server only its own and
-    # customers' routes.
-    assert prefixes["T"] not in all_ribs["B"]
+    # A's prefix at C comes both bilaterally and through the route server,
+    # equal up to the router id: A's (10.255.0.2) beats the route server's.
+    a_at_c = all_ribs["C"][prefixes["A"]]
+    assert (a_at_c["as_path"], a_at_c["neighbor"]) == ([64601], "100.64.0.1")
+    # A gives the route server only its own and its customers' routes, not
+    # its provider's; and gives its provider nothing learned at the IXP.
     assert all_ribs["A"][prefixes["T"]]["as_path"] == [64600]
-    # T reaches B only if A exported B's route to its provider: it must not.
+    assert prefixes["T"] not in all_ribs["B"]
     assert prefixes["B"] not in all_ribs["T"]
     # The route server itself holds every member's route and originates nothing.
     assert sorted(all_ribs["RS"]) == sorted(prefixes[m] for m in "ABC")

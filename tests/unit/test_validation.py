@@ -178,6 +178,29 @@ CASES = [
     Case("hold-time-2", lambda t: two_linked(Topology("h", hold_time=2)), "hold_time 2 must be 0 or 3..65535 seconds"),
     Case("hold-time-text", lambda t: two_linked(Topology("h", hold_time="9")), "hold_time '9' must be 0 or 3..65535"),
     Case("topology-name", lambda t: two_linked(Topology("my lab")), "topology name 'my lab' must be 1-64 letters"),
+    # -- session policy ----------------------------------------------------------------------
+    Case("policy-for-other-as", lambda t: (three(t), t.peering("C", "D", policy={"E": {"med": 1}})), "peering C -- D: policy for 'E', which is not an end of this relationship ('C' or 'D')"),
+    Case("policy-not-a-mapping", lambda t: (three(t), t.peering("C", "D", policy=["C"])), "peering C -- D: policy must map an AS name of the relationship to its policy, not ['C']"),
+    Case("policy-unknown-key", lambda t: (three(t), t.transit("C", "D", policy={"C": {"weight": 1}})), "transit C -> D: policy of C: unknown key 'weight'"),
+    Case("policy-bad-range", lambda t: (three(t), t.transit("C", "D", policy={"D": {"announce": ["192.0.2.0/24 le 8"]}})), "transit C -> D: policy of D.announce[0]: '192.0.2.0/24 le 8': lengths must satisfy 24 <= ge <= le <= 32"),
+    Case("policy-bad-action", lambda t: (three(t), t.paid_peering("C", "D", policy={"C": {"import": [{"action": "drop"}]}})), "paid-peering C -> D: policy of C.import[0].action: 'drop' must be 'accept' or 'reject'"),
+    Case("policy-bad-match", lambda t: (three(t), t.partial_transit("C", "D", policy={"C": {"export": [{"match": {"learned_from": ["transit"]}, "action": "reject"}]}})), "partial-transit C -> D: policy of C.export[0].match.learned_from[0]: 'transit' is not one of"),
+    # -- route servers -----------------------------------------------------------------------
+    Case("rs-related-by-transit", lambda t: (t.add_ixp("ix"), t.add_route_server(64700, "RS", "ix"), t.route_server_client("A", "RS"), t.transit("RS", "B")), "transit RS -> B: 'RS' is a route server: it only has route-server clients (route_server_client)"),
+    Case("rs-peering", lambda t: (t.add_ixp("ix"), t.add_route_server(64700, "RS", "ix"), t.route_server_client("A", "RS"), t.peering("B", "RS", via="ix")), "peering B -- RS via ix: 'RS' is a route server"),
+    Case("rs-client-of-non-rs", lambda t: t.route_server_client("A", "B"), "route-server client A of B: 'B' is not a route server (declare it with add_route_server)"),
+    Case("rs-client-of-rs", lambda t: (t.add_ixp("ix"), t.add_route_server(64700, "RS", "ix"), t.add_route_server(64701, "RS2", "ix"), t.route_server_client("A", "RS"), t.route_server_client("RS2", "RS")), "route-server client RS2 of RS: a route server cannot be the client of another"),
+    Case("rs-unknown-ixp", lambda t: (t.add_route_server(64700, "RS", "nowhere"), t.route_server_client("A", "RS")), "route server 'RS': no IXP named 'nowhere'"),
+    # -- ROAs and the rov/otc flags ----------------------------------------------------------
+    Case("roa-host-bits", lambda t: t.roa("192.0.2.1/24", 65001), "ROA.prefix: '192.0.2.1/24': 192.0.2.1/24 has host bits set"),
+    Case("roa-prefix-number", lambda t: t.roa(3221225984, 65001), "ROA.prefix: 3221225984"),
+    Case("roa-max-length-too-long", lambda t: t.roa("192.0.2.0/24", 65001, 33), "ROA.max_length: 33 must be a whole number in 24..32"),
+    Case("roa-max-length-too-short", lambda t: t.roa("192.0.2.0/24", 65001, 23), "ROA.max_length: 23 must be a whole number in 24..32"),
+    Case("roa-max-length-v6", lambda t: t.roa("2001:db8::/32", 65001, 129), "ROA.max_length: 129 must be a whole number in 32..128"),
+    Case("roa-asn-negative", lambda t: t.roa("192.0.2.0/24", -1), "ROA.asn: -1 must be a whole number in 0..4294967294"),
+    Case("roa-asn-text", lambda t: t.roa("192.0.2.0/24", "AS65001"), "ROA.asn: 'AS65001' must be a whole number"),
+    Case("rov-not-bool", lambda t: t.add_as(65003, "C", rov="yes"), "AS 'C': rov must be True or False, not 'yes'"),
+    Case("otc-not-bool", lambda t: t.add_as(65003, "C", otc=1), "AS 'C': otc must be True or False, not 1"),
 ]
 
 
