@@ -52,13 +52,33 @@ def _caller(depth: int = 2) -> Where:
     return Where(frame.f_code.co_filename, frame.f_lineno)
 
 
+@dataclass(frozen=True)
+class PopRef:
+    """A point of presence of an AS: where one of its routers stands."""
+
+    system: str
+    pop: str
+
+
+def router_name(system: str, pop: str | None) -> str:
+    """The name of the router of AS ``system`` at ``pop`` (the AS's own name
+    for an AS with a single router)."""
+    return system if pop is None else f"{system}-{pop}"
+
+
 @dataclass
 class AutonomousSystem:
-    """An AS with one border router and end hosts standing for its customers.
+    """An AS with its routers and end hosts standing for its customers.
 
     ``prefixes`` are the IPv4/IPv6 prefixes it originates; ``None`` means
     "give me one of each from the lab's default pools". The first prefix of
     each family holds the LAN of its end hosts.
+
+    ``pops`` names its points of presence: one router each, named
+    ``<AS>-<pop>``, joined by iBGP (a full mesh over loopbacks) and an IGP
+    over the internal links (``Topology.internal_link``). ``None`` is a
+    single router named like the AS. The end hosts hang off the first PoP,
+    whose router originates the prefixes.
     """
 
     asn: object
@@ -73,9 +93,33 @@ class AutonomousSystem:
     otc: object = False
     # The IXP this AS is the route server of (``add_route_server``).
     route_server: object = None
+    pops: object = None
 
     def __str__(self) -> str:
         return f"AS{self.asn} '{self.name}'"
+
+    def pop(self, name: str) -> PopRef:
+        """This AS at its point of presence ``name``, to say where a
+        relationship's session runs: ``t.peering(a.pop("west"), b)``."""
+        return PopRef(self.name, name)
+
+    @property
+    def routers(self) -> list[str]:
+        """The names of its routers, the first PoP's first."""
+        if not isinstance(self.pops, (list, tuple)) or not self.pops:
+            return [router_name(self.name, None)]
+        return [router_name(self.name, pop) for pop in self.pops]
+
+
+@dataclass
+class InternalLink:
+    """A link between two routers of one AS, with its IGP cost."""
+
+    system: object
+    a: object
+    b: object
+    cost: object = 10
+    where: Where | None = None
 
 
 @dataclass
@@ -117,9 +161,17 @@ class Relationship:
     password: object = None
     where: Where | None = None
     policy: object = None
+    # AS name -> the PoP of that AS where the session runs (ASes with pops).
+    at: object = None
+
+    def pop_of(self, system: str) -> str | None:
+        return (self.at or {}).get(system)
 
     def describe(self) -> str:
         a, b = _ref_name(self.a), _ref_name(self.b)
+        if self.at:
+            a = router_name(a, self.pop_of(a)) if isinstance(a, str) else a
+            b = router_name(b, self.pop_of(b)) if isinstance(b, str) else b
         if self.kind in (Kind.TRANSIT, Kind.PARTIAL_TRANSIT, Kind.PAID_PEERING):
             text = f"{self.kind.value} {a} -> {b}"
         elif self.kind == Kind.ROUTE_SERVER:
@@ -134,7 +186,14 @@ class Relationship:
 def _ref_name(ref: object) -> object:
     if isinstance(ref, (AutonomousSystem, IXP)):
         return ref.name
+    if isinstance(ref, PopRef):
+        return ref.system
     return ref
+
+
+def _at(*refs: object) -> dict | None:
+    found = {ref.system: ref.pop for ref in refs if isinstance(ref, PopRef)}
+    return found or None
 
 
 @dataclass
@@ -147,6 +206,7 @@ class Topology:
     systems: list[AutonomousSystem] = field(default_factory=list)
     ixps: list[IXP] = field(default_factory=list)
     relationships: list[Relationship] = field(default_factory=list)
+    internal_links: list[InternalLink] = field(default_factory=list)
     roas: list = field(default_factory=list)
     source: str | None = None
     where: Where | None = None
@@ -158,15 +218,24 @@ class Topology:
     # -- declaring ---------------------------------------------------------
     def add_as(self, asn: int, name: str, prefixes: list[str] | None = None,
                hosts: int | list[str] = 1, description: str = "", *, rov: bool = False,
-               otc: bool = False) -> AutonomousSystem:
+               otc: bool = False, pops: list[str] | None = None) -> AutonomousSystem:
         """Declare an AS. ``hosts`` is a count or a list of host names.
-        ``rov``: its router drops routes whose origin is RPKI-invalid
-        against the topology's ROAs; ``otc``: it applies RFC 9234's
-        Only-to-Customer rules (roles from the relationships)."""
+        ``rov``: its routers drop routes whose origin is RPKI-invalid
+        against the topology's ROAs; ``otc``: they apply RFC 9234's
+        Only-to-Customer rules (roles from the relationships). ``pops``:
+        one router per point of presence (see ``AutonomousSystem``)."""
         system = AutonomousSystem(asn, name, prefixes, hosts, description, _caller(),
-                                  rov=rov, otc=otc)
+                                  rov=rov, otc=otc, pops=pops)
         self.systems.append(system)
         return system
+
+    def internal_link(self, system: ASRef, a: str, b: str, cost: int = 10) -> InternalLink:
+        """A link inside AS ``system`` between its PoPs ``a`` and ``b``, with
+        IGP cost ``cost``: routers reach each other over the cheapest path,
+        and prefer the BGP exit closest to them (hot potato)."""
+        link = InternalLink(_ref_name(system), a, b, cost, _caller())
+        self.internal_links.append(link)
+        return link
 
     def add_route_server(self, asn: int, name: str, ixp: IXP | str, *,
                          otc: bool = False) -> AutonomousSystem:
@@ -237,13 +306,14 @@ class Topology:
         """``member`` peers multilaterally through ``route_server`` (declared
         with ``add_route_server``) on the route server's IXP."""
         rel = Relationship(Kind.ROUTE_SERVER, _ref_name(member), _ref_name(route_server),
-                           None, None, None, None, password, _caller(2), policy)
+                           None, None, None, None, password, _caller(2), policy,
+                           _at(member, route_server))
         self.relationships.append(rel)
         return rel
 
     def _relate(self, kind, a, b, via, bandwidth, delay, loss, password, policy) -> Relationship:
         rel = Relationship(kind, _ref_name(a), _ref_name(b), _ref_name(via), bandwidth, delay,
-                           loss, password, _caller(3), policy)
+                           loss, password, _caller(3), policy, _at(a, b))
         self.relationships.append(rel)
         return rel
 
@@ -255,7 +325,8 @@ class Topology:
             parsed: object = Kind(kind)
         except ValueError:
             parsed = kind
-        rel = Relationship(parsed, _ref_name(a), _ref_name(b), where=_caller(), **options)
+        rel = Relationship(parsed, _ref_name(a), _ref_name(b), where=_caller(), at=_at(a, b),
+                           **options)
         self.relationships.append(rel)
         return rel
 

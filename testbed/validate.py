@@ -16,7 +16,7 @@ import networkx as nx
 
 from . import addressing
 from .bgp.rules import PolicyError, parse_policy, parse_roas
-from .topology import IXP, AutonomousSystem, Kind, Relationship, Topology
+from .topology import IXP, AutonomousSystem, Kind, Relationship, Topology, router_name
 
 # Relationships in which ``a`` sells ``b`` transit of some kind: they must
 # not form a cycle.
@@ -77,6 +77,25 @@ def _prefix(text: object) -> tuple[object, str | None]:
     return net, None
 
 
+SYMMETRIC_KINDS = (Kind.PEERING,)
+POP_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,10}$")
+
+
+def _pop_problem(rel: Relationship, by_name: dict) -> str | None:
+    at = rel.at or {}
+    if not isinstance(at, dict):
+        return f"at must map an AS name to one of its PoPs, not {at!r}"
+    for system, pop in at.items():
+        if system not in (rel.a, rel.b):
+            return f"PoP given for {system!r}, which is not an end of this relationship"
+        pops = by_name[system].pops
+        if not isinstance(pops, (list, tuple)):
+            return f"AS {system!r} has no PoPs (declare pops=[...]) but the session is placed at {pop!r}"
+        if pop not in pops:
+            return f"AS {system!r} has no PoP {pop!r} (its PoPs: {', '.join(map(str, pops))})"
+    return None
+
+
 def problems(topo: Topology) -> list[str]:
     """Every problem of ``topo``, as messages naming where it is."""
     out: list[str] = []
@@ -118,6 +137,32 @@ def problems(topo: Topology) -> list[str]:
             continue
         by_name[system.name] = system
         node_names[system.name] = label
+        if system.pops is not None:
+            pops = system.pops
+            if isinstance(pops, str) or not isinstance(pops, (list, tuple)) or not pops:
+                out.append(f"{at}{label}: pops must be a non-empty list of PoP names, not {pops!r}")
+            elif system.route_server is not None:
+                out.append(f"{at}{label}: a route server has one router: no pops")
+            else:
+                seen_pops: set = set()
+                for pop in pops:
+                    if not isinstance(pop, str) or not POP_RE.match(pop):
+                        out.append(f"{at}{label}: PoP name {pop!r} must be letters, digits, '-' or '_', "
+                                   "starting with a letter")
+                    elif pop in seen_pops:
+                        out.append(f"{at}{label}: PoP {pop!r} is listed twice")
+                    else:
+                        seen_pops.add(pop)
+                        router = router_name(system.name, pop)
+                        if not NAME_RE.match(router):
+                            out.append(f"{at}{label}: router name {router!r} (AS name, '-', PoP name) "
+                                       "cannot become an interface name: keep both short (12 "
+                                       "characters in all)")
+                        elif router in all_names or router in node_names:
+                            out.append(f"{at}{label}: router name {router!r} is already the name of "
+                                       f"{all_names.get(router) or node_names.get(router)}")
+                        else:
+                            node_names[router] = f"router {router!r} of {label}"
         for flag in ("rov", "otc"):
             if not isinstance(getattr(system, flag), bool):
                 out.append(f"{at}{label}: {flag} must be True or False, not {getattr(system, flag)!r}")
@@ -201,6 +246,7 @@ def problems(topo: Topology) -> list[str]:
 
     # Relationships -------------------------------------------------------
     pairs: dict[frozenset, Relationship] = {}
+    kinds_between: dict[frozenset, Relationship] = {}  # AS pair -> its first relationship
     linked: set[str] = set()
     used_ixps: set[str] = set()
     ixp_members: dict[str, set[str]] = defaultdict(set)
@@ -221,7 +267,11 @@ def problems(topo: Topology) -> list[str]:
         if ok:
             servers = [end for end in (rel.a, rel.b) if by_name[end].route_server is not None]
             if rel.kind == Kind.ROUTE_SERVER:
-                if by_name[rel.b].route_server is None:
+                if rel.via is not None:
+                    out.append(f"{at}{what}: a route-server session runs on the route server's own "
+                               f"IXP; leave via out (got {rel.via!r})")
+                    ok = False
+                elif by_name[rel.b].route_server is None:
                     out.append(f"{at}{what}: {rel.b!r} is not a route server (declare it with add_route_server)")
                     ok = False
                 elif by_name[rel.a].route_server is not None:
@@ -271,14 +321,21 @@ def problems(topo: Topology) -> list[str]:
         if rel.a == rel.b:
             out.append(f"{at}{what}: an AS cannot be related to itself")
             continue
-        key = frozenset((rel.a, rel.b))
-        if key in pairs:
-            first = pairs[key]
-            same = first.kind == rel.kind and (rel.kind == Kind.PEERING or (first.a, first.b) == (rel.a, rel.b))
-            how = "again" if same else f"in a way that contradicts '{first.describe()}'"
-            out.append(f"{at}{what}: {rel.a} and {rel.b} are related {how} ({first.where})")
+        at_problem = _pop_problem(rel, by_name)
+        if at_problem:
+            out.append(f"{at}{what}: {at_problem}")
             continue
+        key = frozenset(((rel.a, rel.pop_of(rel.a)), (rel.b, rel.pop_of(rel.b))))
+        pair = frozenset((rel.a, rel.b))
+        first = pairs.get(key) or kinds_between.get(pair)
+        if first is not None:
+            same = first.kind == rel.kind and (rel.kind in SYMMETRIC_KINDS or (first.a, first.b) == (rel.a, rel.b))
+            if key in pairs or not same:
+                how = "again" if same else f"in a way that contradicts '{first.describe()}'"
+                out.append(f"{at}{what}: {rel.a} and {rel.b} are related {how} ({first.where})")
+                continue
         pairs[key] = rel
+        kinds_between.setdefault(pair, rel)
         linked.update((rel.a, rel.b))
         via = by_name[rel.b].route_server if rel.kind == Kind.ROUTE_SERVER else rel.via
         if via is not None:
@@ -315,6 +372,42 @@ def problems(topo: Topology) -> list[str]:
         places = ", ".join(str(transit_at[edge]) for edge in cycle[1:])
         out.append(f"{_at(transit_at[cycle[0]])}transit relationships form a cycle (each a provider "
                    f"of the next): {loop} (see also {places})")
+
+    # Internal links and the IGP ----------------------------------------------
+    internal = defaultdict(lambda: nx.Graph())
+    for link in topo.internal_links:
+        at = _at(link.where)
+        system = by_name.get(link.system) if isinstance(link.system, str) else None
+        what = f"internal link {link.system}:{link.a}--{link.b}"
+        if system is None:
+            out.append(f"{at}{what}: no AS named {link.system!r}")
+            continue
+        pops = system.pops if isinstance(system.pops, (list, tuple)) else []
+        bad = [p for p in (link.a, link.b) if p not in pops]
+        if bad:
+            out.append(f"{at}{what}: AS {system.name!r} has no PoP {bad[0]!r} (its PoPs: "
+                       f"{', '.join(map(str, pops)) or 'none'})")
+            continue
+        if link.a == link.b:
+            out.append(f"{at}{what}: a link needs two different PoPs")
+            continue
+        if isinstance(link.cost, bool) or not isinstance(link.cost, int) or not 1 <= link.cost <= 65535:
+            out.append(f"{at}{what}: cost {link.cost!r} must be a whole number in 1..65535")
+            continue
+        if internal[system.name].has_edge(link.a, link.b):
+            out.append(f"{at}{what}: PoPs {link.a} and {link.b} are linked twice")
+            continue
+        internal[system.name].add_edge(link.a, link.b)
+    for name, system in by_name.items():
+        pops = system.pops if isinstance(system.pops, (list, tuple)) else []
+        if len(pops) > 1:
+            graph = internal[name]
+            graph.add_nodes_from(p for p in pops if isinstance(p, str))
+            if not nx.is_connected(graph):
+                parts = sorted(sorted(c) for c in nx.connected_components(graph))
+                out.append(f"{_at(system.where)}AS {name!r}: its PoPs are not all joined by internal "
+                           f"links (separate groups: {'; '.join(', '.join(p) for p in parts)}); "
+                           "add Topology.internal_link")
 
     # ROAs ----------------------------------------------------------------
     for entry in topo.roas:

@@ -310,9 +310,12 @@ def export(local_asn: int, route: Route, to: Neighbor, roas=()) -> Route | None:
     if changes:
         sent = Route(**{**_fields(sent), **changes})
     if policy.export_terms:
+        # Validation state and prepending as for the route the router holds:
+        # a local route's origin is the local AS; no prepending over iBGP.
+        origin = origin_as(route) or local_asn
         sent, verdict = run_terms(policy.export_terms, sent,
-                                  lambda r: rpki_state(roas, r.prefix, origin_as(r)), local_asn,
-                                  source=route)
+                                  lambda r: rpki_state(roas, r.prefix, origin),
+                                  None if to.ibgp else local_asn, source=route)
         if verdict == "reject":
             return None
         if verdict == "accept":

@@ -430,7 +430,7 @@ def parse_roas(data, where: str = "roas") -> tuple[Roa, ...]:
         try:
             if not isinstance(item.get("prefix"), str):
                 # ip_network would take a number as a /32 host route
-                raise ValueError("not a prefix like '203.0.113.0/24'")
+                raise TypeError("not a prefix like '203.0.113.0/24'")
             net = ipaddress.ip_network(item.get("prefix"), strict=True)
         except (TypeError, ValueError) as exc:
             raise PolicyError(f"{at}.prefix: {item.get('prefix')!r}: {exc}") from None

@@ -316,14 +316,14 @@ def test_members_learn_each_other_through_the_route_server():
 
 
 def test_a_member_takes_a_blackhole_from_the_route_server_only_if_it_honours_it():
-    engines, sessions, prefixes = ixp()
+    engines, sessions, _ = ixp()
     engines["A"].originate("203.0.113.128/25", communities=("blackhole",))
     Network(engines, sessions)
     assert "203.0.113.128/25" not in engines["B"].loc_rib()
     rejected = engines["B"].adj_rib_in(RS_ADDRESS)["203.0.113.128/25"].rejected
     assert "BLACKHOLE" in rejected
 
-    engines, sessions, prefixes = ixp(member_policy={"blackhole": True})
+    engines, sessions, _ = ixp(member_policy={"blackhole": True})
     engines["A"].originate("203.0.113.128/25", communities=("blackhole",))
     Network(engines, sessions)
     route = engines["B"].best("203.0.113.128/25")
@@ -333,8 +333,8 @@ def test_a_member_takes_a_blackhole_from_the_route_server_only_if_it_honours_it(
 
 
 def test_member_routes_towards_the_route_server_are_peer_routes():
-    # A member gives the route server its own and customers' routes, not
-    # what it learned from it (that would be a loop through the IXP anyway).
-    engines, sessions, prefixes = ixp()
+    # A member gives the route server its own routes, not the other
+    # members' routes it learned from the route server.
+    engines, sessions, _ = ixp()
     Network(engines, sessions)
     assert set(engines["A"].adj_rib_out(RS_ADDRESS)) == {PFX}

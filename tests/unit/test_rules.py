@@ -91,8 +91,8 @@ def test_the_documented_example_parses_to_every_knob():
 # Each row: the policy, and the exact message (field path first, then the value).
 BAD_POLICIES = [
     ("not-a-dict", ["import"], "policy: ['import'] must be a dict"),
-    ("unknown-key", {"imports": []}, "policy: unknown key 'imports' (known: announce, blackhole, "
-     "export, import, local_pref, max_prefix, med, otc, prepend, rov)"),
+    ("unknown-key", {"imports": []}, ("policy: unknown key 'imports' (known: announce, blackhole, "
+                                      "export, import, local_pref, max_prefix, med, otc, prepend, rov)")),
     ("import-not-list", {"import": {"action": "reject"}}, "policy.import: {'action': 'reject'} must be a list"),
     ("import-a-string", {"import": "reject"}, "policy.import: 'reject' must be a list"),
     ("term-not-dict", {"export": ["reject"]}, "policy.export[0]: 'reject' must be a dict with"),

@@ -17,7 +17,6 @@ from testbed.bgp import (
     BLACKHOLE,
     NO_ADVERTISE,
     NO_EXPORT,
-    Announce,
     InstallRoute,
     Neighbor,
     Network,

@@ -12,6 +12,7 @@ reach, and how".
 from __future__ import annotations
 
 import re
+import sys
 
 import pytest
 
@@ -347,8 +348,8 @@ def test_policy_for_an_as_not_in_the_relationship():
     topo.add_as(65003, "C")
     topo.transit("A", "C")
     topo.peering("A", "B", policy={"C": {"med": 1}})
-    assert texts(topo) == ["peering A -- B: policy for 'C', which is not an end of this "
-                           "relationship ('A' or 'B')"]
+    assert texts(topo) == [("peering A -- B: policy for 'C', which is not an end of this "
+                            "relationship ('A' or 'B')")]
 
 
 def test_policy_that_is_not_a_mapping():
@@ -452,7 +453,7 @@ def test_bad_roas(roa, message):
 def test_roa_problems_start_with_the_roa_s_line():
     topo = pair()
     topo.peering("A", "B")
-    topo.roa("192.0.2.0/24", 65001, 8); line = __import__("sys")._getframe().f_lineno  # noqa: E702
+    topo.roa("192.0.2.0/24", 65001, 8); line = sys._getframe().f_lineno  # noqa: E702
     (problem,) = problems(topo)
     assert re.match(rf"^[^:]+test_topology_kinds\.py:{line}: ROA\.max_length", problem), problem
 
