@@ -10,6 +10,7 @@ Address pools (AS prefixes must stay outside them):
   10.0.0.0/16      private interconnects, one /30 each
   10.1.0.0/16      IXP peering LANs, one /24 each (unless declared)
   10.255.0.0/16    router ids (also on each router's loopback)
+  fd00:255::/64    IPv6 loopbacks of the routers of ASes with several PoPs
   fd00::/48        private interconnects, one /64 each
   fd00:1::/48      IXP peering LANs, one /64 each
   172.16.0.0/12, 2001:db8::/32   default AS prefixes (/24 and /48)
@@ -20,11 +21,14 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from .topology import Kind, Topology
+import networkx as nx
+
+from .topology import Kind, Topology, router_name
 
 LINKS4 = ipaddress.ip_network("10.0.0.0/16")
 IXPS4 = ipaddress.ip_network("10.1.0.0/16")
 ROUTER_IDS = ipaddress.ip_network("10.255.0.0/16")
+LOOPBACKS6 = ipaddress.ip_network("fd00:255::/64")
 LINKS6 = ipaddress.ip_network("fd00::/48")
 IXPS6 = ipaddress.ip_network("fd00:1::/48")
 DEFAULT_PREFIXES4 = ipaddress.ip_network("172.16.0.0/12")
@@ -32,7 +36,7 @@ DEFAULT_PREFIXES6 = ipaddress.ip_network("2001:db8::/32")
 
 INFRASTRUCTURE = [
     (LINKS4, "private-link pool"), (IXPS4, "IXP LAN pool"), (ROUTER_IDS, "router-id pool"),
-    (LINKS6, "private-link pool"), (IXPS6, "IXP LAN pool"),
+    (LINKS6, "private-link pool"), (IXPS6, "IXP LAN pool"), (LOOPBACKS6, "loopback pool"),
 ]
 MAX_SYSTEMS = ROUTER_IDS.num_addresses - 2
 MAX_LINKS = LINKS4.num_addresses // 4
@@ -66,7 +70,7 @@ class Port:
 class NeighborPlan:
     """One BGP session as seen from one router."""
 
-    name: str            # the peer AS's name
+    name: str            # the peer router's name (its AS's name if it has one router)
     asn: int
     relationship: str    # what the peer is to us: customer, peer or provider
     address: str         # peer's IPv4 address: the session address
@@ -79,11 +83,29 @@ class NeighborPlan:
     via: str | None      # IXP name, or None for a private interconnect
     password: str | None = None   # TCP MD5 key of the session
     policy: dict | None = None    # our policy on the session (testbed.bgp.rules), as data
+    system: str | None = None     # the peer's AS name (None: the same as ``name``)
+
+    @property
+    def peer_system(self) -> str:
+        return self.system or self.name
+
+
+@dataclass(frozen=True)
+class IgpRoute:
+    """A route of the IGP: another router's loopbacks, via a neighbour
+    router of the same AS on an internal link, at a total cost."""
+
+    router: str
+    loopback4: str
+    loopback6: str
+    via4: str
+    via6: str
+    cost: int
 
 
 @dataclass(frozen=True)
 class RouterPlan:
-    """The border router of one AS."""
+    """One router of an AS (the border router of an AS with one router)."""
 
     name: str
     asn: int
@@ -96,6 +118,13 @@ class RouterPlan:
     host_ports: tuple[str, ...]         # interfaces enslaved to the LAN bridge
     neighbors: tuple[NeighborPlan, ...]
     route_server: bool = False          # an IXP route server: no kernel routes
+    system: str | None = None           # its AS's name (None: the same as ``name``)
+    loopback6: str | None = None        # IPv6 loopback (routers of ASes with PoPs)
+    igp: tuple[IgpRoute, ...] = ()      # routes to the other routers of the AS
+
+    @property
+    def as_name(self) -> str:
+        return self.system or self.name
 
     def neighbor(self, name: str) -> NeighborPlan:
         for neighbor in self.neighbors:
@@ -191,13 +220,29 @@ class Plan:
     sessions: tuple[SessionPlan, ...]
     owners: dict[str, str] = field(default_factory=dict)   # address -> AS name
     roas: tuple[dict, ...] = ()        # {"prefix", "asn", "max_length"?}
+    systems: dict[str, tuple[str, ...]] = field(default_factory=dict)  # AS name -> its routers
+    router_owners: dict[str, str] = field(default_factory=dict)  # address -> router name
 
     def session(self, a: str, b: str) -> SessionPlan:
-        """The session between ASes ``a`` and ``b``."""
+        """The session between routers ``a`` and ``b`` (AS names for ASes
+        with a single router)."""
         for session in self.sessions:
             if session.key == frozenset((a, b)):
                 return session
         raise KeyError(f"there is no BGP session between {a} and {b}")
+
+    def system_of(self, router: str) -> str:
+        """The AS name of router ``router``."""
+        return self.routers[router].as_name
+
+    def prefixes_of(self, system: str) -> tuple[str, ...]:
+        """The prefixes AS ``system`` originates (from its first router)."""
+        routers = self.systems.get(system) or ((system,) if system in self.routers else ())
+        return tuple(p for r in routers for p in self.routers[r].prefixes)
+
+    def router_of(self, address: str) -> str | None:
+        """The router an address is configured on, or None."""
+        return self.router_owners.get(address)
 
     def hosts_of(self, system: str) -> list[HostPlan]:
         return [h for h in self.hosts.values() if h.system == system]
@@ -266,18 +311,39 @@ def assign_prefixes(topo: Topology) -> dict[str, list]:
 def plan(topo: Topology) -> Plan:
     """The address plan of a validated topology."""
     systems = sorted(topo.systems, key=lambda s: s.asn)
-    index = {s.name: i for i, s in enumerate(systems)}
     by_name = {s.name: s for s in systems}
 
     prefixes = assign_prefixes(topo)
 
+    # Routers, in ASN order and then PoP order: their index gives the router id.
+    routers_of: dict[str, list[str]] = {s.name: s.routers for s in systems}
+    system_of: dict[str, str] = {r: s for s, names in routers_of.items() for r in names}
+    order = [r for s in systems for r in routers_of[s.name]]
+    index = {r: i for i, r in enumerate(order)}
     owners: dict[str, str] = {}
-    router_ids = {s.name: str(ROUTER_IDS.network_address + 1 + index[s.name]) for s in systems}
-    for name, rid in router_ids.items():
-        owners[rid] = name
+    router_owners: dict[str, str] = {}
+    router_ids = {r: str(ROUTER_IDS.network_address + 1 + index[r]) for r in order}
+    loopback6 = {r: str(LOOPBACKS6.network_address + 1 + index[r]) for s in systems
+                 if len(routers_of[s.name]) > 1 for r in routers_of[s.name]}
+    for router, rid in router_ids.items():
+        owners[rid] = system_of[router]
+        router_owners[rid] = router
+    for router, address in loopback6.items():
+        owners[address] = system_of[router]
+        router_owners[address] = router
 
-    ports: dict[str, list[Port]] = {s.name: [] for s in systems}
-    neighbors: dict[str, list[NeighborPlan]] = {s.name: [] for s in systems}
+    def own(address: str, router: str) -> None:
+        bare = address.split("/")[0]
+        owners[bare] = system_of[router]
+        router_owners[bare] = router
+
+    def end(rel, system: str) -> str:
+        """The router of ``system`` that carries relationship ``rel``."""
+        pop = rel.pop_of(system)
+        return router_name(system, pop) if pop is not None else routers_of[system][0]
+
+    ports: dict[str, list[Port]] = {r: [] for r in order}
+    neighbors: dict[str, list[NeighborPlan]] = {r: [] for r in order}
     links: list[LinkPlan] = []
     sessions: list[SessionPlan] = []
 
@@ -290,22 +356,23 @@ def plan(topo: Topology) -> Plan:
     for rel in topo.relationships:
         via = via_of(rel)
         if via is not None:
-            for end in (rel.a, rel.b):
-                if end not in ixp_members[via]:
-                    ixp_members[via].append(end)
+            for system in (rel.a, rel.b):
+                router = end(rel, system)
+                if router not in ixp_members[via]:
+                    ixp_members[via].append(router)
     ixp_plans: dict[str, IXPPlan] = {}
     ixp_address: dict[tuple[str, str], tuple[str, str]] = {}
     for j, ixp in enumerate(ixps):
         lan4 = ipaddress.ip_network(ixp.lan4) if ixp.lan4 else _nth(IXPS4, 24, j)
         lan6 = ipaddress.ip_network(ixp.lan6) if ixp.lan6 else _nth(IXPS6, 64, j)
-        members = sorted(ixp_members[ixp.name], key=lambda n: by_name[n].asn)
+        members = sorted(ixp_members[ixp.name], key=lambda r: index[r])
         for k, member in enumerate(members):
             a4, a6 = _iface(lan4, k + 1), _iface(lan6, k + 1)
             ixp_address[(ixp.name, member)] = (a4, a6)
             ports[member].append(Port(f"ix-{ixp.name}", a4, a6))
             links.append(LinkPlan(member, f"ix-{ixp.name}", ixp.name, member, "ixp"))
-            owners[a4.split("/")[0]] = member
-            owners[a6.split("/")[0]] = member
+            own(a4, member)
+            own(a6, member)
         ixp_plans[ixp.name] = IXPPlan(ixp.name, str(lan4), str(lan6), tuple(members))
 
     def ordered(rel):
@@ -341,21 +408,22 @@ def plan(topo: Topology) -> Plan:
     link_index = 0
     for rel in sorted(topo.relationships, key=ordered):
         low, high = sorted((rel.a, rel.b), key=lambda n: by_name[n].asn)
+        router = {low: end(rel, low), high: end(rel, high)}
         via = via_of(rel)
         if via is None:
             net4, net6 = _nth(LINKS4, 30, link_index), _nth(LINKS6, 64, link_index)
             link_index += 1
             addr = {low: (_iface(net4, 1), _iface(net6, 1)), high: (_iface(net4, 2), _iface(net6, 2))}
-            ifname = {low: f"to-{high}", high: f"to-{low}"}
-            for end in (low, high):
-                ports[end].append(Port(ifname[end], *addr[end]))
-                for a in addr[end]:
-                    owners[a.split("/")[0]] = end
-            links.append(LinkPlan(low, ifname[low], high, ifname[high], "private",
+            ifname = {low: f"to-{router[high]}", high: f"to-{router[low]}"}
+            for side in (low, high):
+                ports[router[side]].append(Port(ifname[side], *addr[side]))
+                for a in addr[side]:
+                    own(a, router[side])
+            links.append(LinkPlan(router[low], ifname[low], router[high], ifname[high], "private",
                                   rel.bandwidth, rel.delay, rel.loss))
         else:
-            addr = {end: ixp_address[(via, end)] for end in (low, high)}
-            ifname = {end: f"ix-{via}" for end in (low, high)}
+            addr = {side: ixp_address[(via, router[side])] for side in (low, high)}
+            ifname = {side: f"ix-{via}" for side in (low, high)}
         for me, other in ((low, high), (high, low)):
             if rel.kind in (Kind.PEERING, Kind.PAID_PEERING):
                 role = "peer"
@@ -363,15 +431,58 @@ def plan(topo: Topology) -> Plan:
                 role = "route-server" if me == rel.a else "rs-client"
             else:
                 role = "customer" if me == rel.a else "provider"
-            neighbors[me].append(NeighborPlan(
-                name=other, asn=by_name[other].asn, relationship=role,
+            neighbors[router[me]].append(NeighborPlan(
+                name=router[other], asn=by_name[other].asn, relationship=role,
                 address=addr[other][0].split("/")[0], address6=addr[other][1].split("/")[0],
                 local_address=addr[me][0].split("/")[0], local_address6=addr[me][1].split("/")[0],
-                router_id=router_ids[other], ifname=ifname[me],
+                router_id=router_ids[router[other]], ifname=ifname[me],
                 passive=(me == high), via=via, password=rel.password,
-                policy=session_policy(rel, me, role)))
-        sessions.append(SessionPlan(low, addr[low][0].split("/")[0], high, addr[high][0].split("/")[0],
-                                    rel.kind.value, via))
+                policy=session_policy(rel, me, role),
+                system=None if router[other] == other else other))
+        sessions.append(SessionPlan(router[low], addr[low][0].split("/")[0], router[high],
+                                    addr[high][0].split("/")[0], rel.kind.value, via))
+
+    # Inside ASes with several PoPs: internal links, the IGP, an iBGP mesh.
+    igp: dict[str, list[IgpRoute]] = {r: [] for r in order}
+    graphs: dict[str, nx.Graph] = {}
+    for link in topo.internal_links:
+        a, b = router_name(link.system, link.a), router_name(link.system, link.b)
+        net4, net6 = _nth(LINKS4, 30, link_index), _nth(LINKS6, 64, link_index)
+        link_index += 1
+        addr = {a: (_iface(net4, 1), _iface(net6, 1)), b: (_iface(net4, 2), _iface(net6, 2))}
+        for me, other in ((a, b), (b, a)):
+            ports[me].append(Port(f"to-{other}", *addr[me]))
+            for x in addr[me]:
+                own(x, me)
+        links.append(LinkPlan(a, f"to-{b}", b, f"to-{a}", "internal"))
+        graph = graphs.setdefault(link.system, nx.Graph())
+        graph.add_edge(a, b, cost=link.cost, via={a: addr[b], b: addr[a]})
+    for system, graph in graphs.items():
+        for source in sorted(graph.nodes, key=lambda r: index[r]):
+            paths = nx.single_source_dijkstra_path(graph, source, weight="cost")
+            costs = nx.single_source_dijkstra_path_length(graph, source, weight="cost")
+            for target in sorted(paths, key=lambda r: index[r]):
+                if target == source:
+                    continue
+                first = graph.edges[source, paths[target][1]]["via"][source]
+                igp[source].append(IgpRoute(target, router_ids[target], loopback6[target],
+                                            first[0].split("/")[0], first[1].split("/")[0],
+                                            int(costs[target])))
+    for s in systems:
+        members = routers_of[s.name]
+        for i, me in enumerate(members):
+            for other in members:
+                if other == me:
+                    continue
+                neighbors[me].append(NeighborPlan(
+                    name=other, asn=s.asn, relationship="internal",
+                    address=router_ids[other], address6=loopback6[other],
+                    local_address=router_ids[me], local_address6=loopback6[me],
+                    router_id=router_ids[other], ifname="lo", passive=index[me] > index[other],
+                    via=None, system=s.name))
+            for other in members[i + 1:]:
+                sessions.append(SessionPlan(me, router_ids[me], other, router_ids[other],
+                                            "internal", None))
 
     routers: dict[str, RouterPlan] = {}
     hosts: dict[str, HostPlan] = {}
@@ -382,38 +493,45 @@ def plan(topo: Topology) -> Plan:
         first = {}
         for net in nets:
             first.setdefault(net.version, net)
-        lan4 = _iface(first[4], 1) if 4 in first else None
-        lan6 = _iface(first[6], 1) if 6 in first else None
-        loopbacks = [f"{router_ids[system.name]}/32"]
-        for net in nets:
-            if first.get(net.version) is not net or not host_names:
-                loopbacks.append(f"{net.network_address + 1}/{net.max_prefixlen}")
-        if not host_names:
-            lan4 = lan6 = None
-        for text in [lan4, lan6, *loopbacks]:
-            if text:
-                owners[text.split("/")[0]] = system.name
-        host_ports = []
-        for k, host in enumerate(host_names):
-            port = f"h{k + 1}"
-            host_ports.append(port)
-            hosts[host] = HostPlan(
-                name=host, system=system.name,
-                address4=_iface(first[4], HOST_OFFSET + k) if 4 in first else None,
-                address6=_iface(first[6], HOST_OFFSET + k) if 6 in first else None,
-                gateway4=str(first[4].network_address + 1) if 4 in first else None,
-                gateway6=str(first[6].network_address + 1) if 6 in first else None,
-                port=port)
-            links.append(LinkPlan(system.name, port, host, HOST_IFNAME, "lan"))
-        routers[system.name] = RouterPlan(
-            name=system.name, asn=system.asn, router_id=router_ids[system.name],
-            prefixes=tuple(str(n) for n in nets), lan4=lan4, lan6=lan6,
-            loopbacks=tuple(loopbacks), ports=tuple(ports[system.name]),
-            host_ports=tuple(host_ports),
-            neighbors=tuple(sorted(neighbors[system.name], key=lambda n: by_name[n.name].asn)),
-            route_server=system.route_server is not None)
+        for position, name in enumerate(routers_of[system.name]):
+            border = position == 0   # the first PoP: hosts, LAN, originated prefixes
+            mine = nets if border else []
+            lan4 = _iface(first[4], 1) if border and 4 in first and host_names else None
+            lan6 = _iface(first[6], 1) if border and 6 in first and host_names else None
+            loopbacks = [f"{router_ids[name]}/32"]
+            if name in loopback6:
+                loopbacks.append(f"{loopback6[name]}/128")
+            for net in mine:
+                if first.get(net.version) is not net or not host_names:
+                    loopbacks.append(f"{net.network_address + 1}/{net.max_prefixlen}")
+            for text in [lan4, lan6, *loopbacks]:
+                if text:
+                    own(text, name)
+            host_ports = []
+            if border:
+                for k, host in enumerate(host_names):
+                    port = f"h{k + 1}"
+                    host_ports.append(port)
+                    hosts[host] = HostPlan(
+                        name=host, system=system.name,
+                        address4=_iface(first[4], HOST_OFFSET + k) if 4 in first else None,
+                        address6=_iface(first[6], HOST_OFFSET + k) if 6 in first else None,
+                        gateway4=str(first[4].network_address + 1) if 4 in first else None,
+                        gateway6=str(first[6].network_address + 1) if 6 in first else None,
+                        port=port)
+                    links.append(LinkPlan(name, port, host, HOST_IFNAME, "lan"))
+            routers[name] = RouterPlan(
+                name=name, asn=system.asn, router_id=router_ids[name],
+                prefixes=tuple(str(n) for n in mine), lan4=lan4, lan6=lan6,
+                loopbacks=tuple(loopbacks), ports=tuple(ports[name]),
+                host_ports=tuple(host_ports),
+                neighbors=tuple(sorted(neighbors[name], key=lambda n: (n.asn, index[n.name]))),
+                route_server=system.route_server is not None,
+                system=None if name == system.name else system.name,
+                loopback6=loopback6.get(name), igp=tuple(igp[name]))
 
     roas = tuple({k: v for k, v in entry.items() if k != "where"} for entry in topo.roas)
     return Plan(topology=topo.name, hold_time=topo.hold_time, routers=routers, hosts=hosts,
                 ixps=ixp_plans, links=tuple(links), sessions=tuple(sessions), owners=owners,
-                roas=roas)
+                roas=roas, systems={s.name: tuple(routers_of[s.name]) for s in systems},
+                router_owners=router_owners)

@@ -77,8 +77,12 @@ def engine_from_config(config: dict) -> RouterEngine:
                           policy=parse_policy(n.get("policy"), f"policy towards {n['name']}")
                           if n.get("policy") else None)
                  for n in config["neighbors"]]
-    kind = RouteServerEngine if config.get("route_server") else RouterEngine
-    return kind(config["asn"], config["router_id"], neighbors, parse_roas(config.get("roas") or []))
+    igp = {address: entry["cost"] for address, entry in (config.get("igp") or {}).items()}
+    if config.get("route_server"):
+        return RouteServerEngine(config["asn"], config["router_id"], neighbors,
+                                 parse_roas(config.get("roas") or []))
+    return RouterEngine(config["asn"], config["router_id"], neighbors,
+                        parse_roas(config.get("roas") or []), igp)
 
 
 def parse_update(message: dict) -> tuple[list[Route], list[str]]:
@@ -151,6 +155,9 @@ class Agent:
                 kernel.close()
             kernel = None
         self.kernel = kernel
+        # BGP next hop (another router's loopback) -> the directly connected
+        # address to forward to, from the IGP.
+        self.resolve = {address: entry["via"] for address, entry in (config.get("igp") or {}).items()}
         self.out = out if out is not None else sys.stdout
         self.kernel_routes: dict[str, str] = {}
         self.errors: list[str] = []
@@ -218,6 +225,7 @@ class Agent:
             self.out.flush()
 
     def _kernel(self, op: str, prefix: str, next_hop: str | None) -> None:
+        next_hop = self.resolve.get(next_hop, next_hop)
         try:
             if self.kernel is not None:
                 if op == "replace":
@@ -252,6 +260,7 @@ class Agent:
         fixed = 0
         for prefix, route in self.engine.loc_rib().items():
             target = kernel_target(route)
+            target = self.resolve.get(target, target)
             if target is None or actual.get(prefix) == target:
                 continue
             try:

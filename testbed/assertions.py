@@ -69,7 +69,14 @@ def assert_route(lab: Lab, router: str, target: str, family: int = 4) -> dict:
                              f"Candidates:\n{_candidates(lab, router, prefix)}")
     if route.get("next_hop"):
         kernel = lab.kernel_routes(router)
-        if kernel.get(prefix) != route["next_hop"]:
+        # An iBGP route's next hop is another router's loopback: the kernel
+        # forwards to the first hop of the IGP path there.
+        via = {r.loopback4: r.via4 for r in lab.plan.routers[router].igp}
+        via.update({r.loopback6: r.via6 for r in lab.plan.routers[router].igp})
+        expected = via.get(route["next_hop"], route["next_hop"])
+        if "65535:666" in route.get("communities", ()):
+            expected = "blackhole"
+        if kernel.get(prefix) != expected:
             raise AssertionError(f"router {router} chose {prefix} via {route['next_hop']} but its "
                                  f"kernel has {kernel.get(prefix) or 'no BGP route'} for it")
     return route
@@ -115,20 +122,21 @@ def assert_traceroute(lab: Lab, src: str, dst: str, expected: list[str], family:
 
 # -- assertions that know about relationships ---------------------------------
 
+def _neighbors_of(plan, system: str):
+    for router in plan.systems.get(system) or ((system,) if system in plan.routers else ()):
+        yield from plan.routers[router].neighbors
+
+
 def _relation(plan, x: str, y: str) -> str | None:
-    """What ``y`` is to ``x`` ("customer", "peer", "provider"), with two
-    clients of one route server counting as peers; None if unrelated."""
-    router = plan.routers.get(x)
-    if router is None:
-        return None
+    """What AS ``y`` is to AS ``x`` ("customer", "peer", "provider"), with
+    two clients of one route server counting as peers; None if unrelated."""
     servers = set()
-    for neighbor in router.neighbors:
-        if neighbor.name == y:
+    for neighbor in _neighbors_of(plan, x):
+        if neighbor.peer_system == y:
             return "peer" if neighbor.relationship == "route-server" else neighbor.relationship
         if neighbor.relationship == "route-server":
-            servers.add(neighbor.name)
-    other = plan.routers.get(y)
-    if other is not None and any(n.name in servers for n in other.neighbors):
+            servers.add(neighbor.peer_system)
+    if any(n.peer_system in servers for n in _neighbors_of(plan, y)):
         return "peer"
     return None
 
@@ -177,7 +185,7 @@ def assert_valley_free(lab: Lab, routers: list[str] | None = None) -> None:
         for prefix, route in sorted(lab.loc_rib(router).items()):
             if route.get("neighbor") is None:
                 continue
-            path = [router] + lab.names(route["as_path"])
+            path = [lab.plan.system_of(router)] + lab.names(route["as_path"])
             why = valley(lab.plan, path)
             if why:
                 offences.append(f"  at {router}: {prefix} via {' '.join(path[1:])}: {why}")
@@ -242,7 +250,7 @@ def assert_forwarding_follows_bgp(lab: Lab, src: str, dst: str, family: int = 4)
     Returns that path."""
     system = lab.host(src).system
     target = lab.host(dst).system if (dst in lab.plan.hosts or lab.plan.hosts_of(dst)) else dst
-    route = lab.route(system, target, family)
+    route = lab.route(lab.plan.systems.get(system, (system,))[0], target, family)
     if route is None:
         raise AssertionError(f"{system} has no route to {target} over IPv{family}")
     control = _collapse([system] + lab.names(route["as_path"]))
@@ -257,7 +265,7 @@ def reachability(lab: Lab, family: int = 4, systems: list[str] | None = None) ->
     """(source AS, destination AS) -> whether a ping from the source's first
     host gets an answer from the destination's, for every ordered pair of
     ASes with hosts (or of ``systems``)."""
-    names = systems or [name for name in lab.plan.routers if lab.plan.hosts_of(name)]
+    names = systems or [name for name in lab.plan.systems if lab.plan.hosts_of(name)]
     return {(a, b): lab.reachable(a, b, family=family) for a in names for b in names if a != b}
 
 

@@ -758,8 +758,9 @@ class Lab:
     def prefix_of(self, target: str, family: int = 4) -> str:
         """The prefix of an AS name (its first of ``family``), or ``target``
         itself if it is a prefix."""
-        if target in self.plan.routers:
-            for prefix in self.plan.routers[target].prefixes:
+        if target in self.plan.routers or target in self.plan.systems:
+            system = self.plan.system_of(target) if target in self.plan.routers else target
+            for prefix in self.plan.prefixes_of(system):
                 if (":" in prefix) == (family == 6):
                     return prefix
             raise LabError(f"AS {target} originates no IPv{family} prefix")
@@ -777,7 +778,7 @@ class Lab:
 
     def names(self, asns) -> list[str]:
         """AS names of ASNs (``AS<n>`` for unknown ones)."""
-        by_asn = {r.asn: r.name for r in self.plan.routers.values()}
+        by_asn = {r.asn: r.as_name for r in self.plan.routers.values()}
         return [by_asn.get(int(a), f"AS{a}") for a in asns]
 
     def kernel_routes(self, router: str) -> dict[str, str]:
@@ -876,6 +877,21 @@ class Lab:
             owner = owner or "?"
             if path[-1] != owner:
                 path.append(owner)
+        return path
+
+    def router_traceroute(self, src: str, dst: str, family: int = 4) -> list[str]:
+        """The routers the packets from ``src`` to ``dst`` crossed, by the
+        router each answering address belongs to, and the destination host
+        if it answered ('?' for a silent hop)."""
+        hops = self.traffic.traceroute(self._src_pid(src), self.address(dst, family))
+        hosts = {h.ip4: h.name for h in self.plan.hosts.values()}
+        hosts.update({h.ip6: h.name for h in self.plan.hosts.values()})
+        path: list[str] = []
+        for hop in hops:
+            router = (self.plan.router_of(hop.address) or hosts.get(hop.address)
+                      if hop.address else None) or "?"
+            if not path or path[-1] != router:
+                path.append(router)
         return path
 
     def stream(self, src: str, dst: str, family: int = 4, rate: float = 200.0):

@@ -165,6 +165,12 @@ def configure_router(pid: int, router: RouterPlan) -> None:
             for address in (router.lan4, router.lan6):
                 if address:
                     cfg.add_address(LAN_BRIDGE, address)
+        # The IGP: routes to the other routers' loopbacks over the cheapest
+        # internal path, computed from the plan's costs (a static IGP: it
+        # does not react to a failed internal link).
+        for route in router.igp:
+            cfg.route(f"{route.loopback4}/32", route.via4)
+            cfg.route(f"{route.loopback6}/128", route.via6)
         # Originated prefixes not covered by the LAN get a null route, as a
         # real network does for its aggregates: the router owns them.
         lans = {str(ipaddress.ip_interface(a).network) for a in (router.lan4, router.lan6) if a}

@@ -16,7 +16,9 @@ The steps, in order:
    (the first AS of the path; for an empty path, the neighbor's AS); an
    absent MED counts as 0;
 5. eBGP-learned over iBGP-learned;
-6. (lowest IGP cost to the next hop: not modelled, every cost is equal);
+6. lowest IGP cost to the next hop (``igp_cost``, set on iBGP routes from
+   the AS's IGP; 0 for a route learned over eBGP, whose next hop is on a
+   directly connected link): "hot potato", leave by the nearest exit;
 7. lowest BGP identifier of the neighbor, as a number;
 8. lowest neighbor address, as a number.
 
@@ -100,6 +102,9 @@ _AFTER_MED: list[_Simple] = [
     ("eBGP over iBGP",
      lambda r: 0 if r.ebgp else 1,
      lambda r: "eBGP" if r.ebgp else "iBGP"),
+    ("lowest IGP cost to the next hop",
+     lambda r: r.igp_cost or 0,
+     lambda r: f"IGP cost {r.igp_cost or 0}"),
     ("lowest BGP identifier",
      lambda r: _router_id_number(r.neighbor_router_id),
      lambda r: f"router id {r.neighbor_router_id}"),
@@ -112,12 +117,11 @@ _AFTER_MED: list[_Simple] = [
 ]
 
 STEPS: dict[int, str] = dict(zip(
-    (0, 1, 2, 3, 4, 5, 7, 8, 9),
+    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
     [name for name, _, _ in _BEFORE_MED] + [_MED_STEP] + [name for name, _, _ in _AFTER_MED],
 ))
 """The elimination steps by number, in the order they run. Numbers follow
-the module docstring: 6 (IGP cost) is not modelled, 9 is the final
-deterministic tie-break."""
+the module docstring; 9 is the final deterministic tie-break."""
 
 # (loser, step name, why) as recorded by _decide for explain().
 _Loss = tuple[Route, str, str]

@@ -133,10 +133,14 @@ class RouterEngine:
     different policy.
     """
 
-    def __init__(self, asn: int, router_id: str, neighbors: Iterable[Neighbor], roas=()):
+    def __init__(self, asn: int, router_id: str, neighbors: Iterable[Neighbor], roas=(),
+                 igp: dict[str, int] | None = None):
         self.asn = asn
         self.router_id = router_id
         self.roas = tuple(roas)
+        # IGP cost to the other routers of the AS, by their addresses: the
+        # next hops of the routes they send over iBGP.
+        self.igp = dict(igp or {})
         self.neighbors: dict[str, Neighbor] = {}
         problems = []
         for neighbor in sorted(neighbors, key=lambda n: address_sort_key(n.address)):
@@ -167,7 +171,10 @@ class RouterEngine:
     def import_route(self, neighbor: Neighbor, route: Route) -> Route:
         """``route`` as received from ``neighbor``, annotated (and possibly
         rejected) by import policy. Default: ``policy.import_route``."""
-        return policy.import_route(self.asn, neighbor, route, self.roas)
+        imported = policy.import_route(self.asn, neighbor, route, self.roas)
+        if neighbor.ibgp and imported.next_hop in self.igp:
+            imported = replace(imported, igp_cost=self.igp[imported.next_hop])
+        return imported
 
     def export_route(self, route: Route, to: Neighbor) -> Route | None:
         """The route to advertise to ``to`` when ``route`` is the best, or

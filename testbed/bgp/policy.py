@@ -299,7 +299,9 @@ def export(local_asn: int, route: Route, to: Neighbor, roas=()) -> Route | None:
     sent = export_route(local_asn, route, to)
     changes: dict = {}
     if not to.ibgp:
-        if policy.med is not None:
+        if policy.med == "igp":
+            changes["med"] = route.igp_cost or 0
+        elif policy.med is not None:
             changes["med"] = policy.med
         if policy.prepend:
             changes["as_path"] = (local_asn,) * policy.prepend + sent.as_path

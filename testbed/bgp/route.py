@@ -221,6 +221,8 @@ class Route:
     communities: tuple[int, ...] = ()
     large_communities: tuple[tuple[int, int, int], ...] = ()
     otc: int | None = None
+    # IGP cost from this router to the next hop (iBGP routes only).
+    igp_cost: int | None = None
 
     def __post_init__(self) -> None:
         # Callers parsing JSON hand over lists and strings; coerce them here so
@@ -264,6 +266,7 @@ class Route:
             "communities": [community_text(c) for c in self.communities],
             "large_communities": [large_text(c) for c in self.large_communities],
             "otc": self.otc,
+            "igp_cost": self.igp_cost,
         }
 
     @classmethod
@@ -287,6 +290,7 @@ class Route:
             communities=tuple(data.get("communities") or ()),
             large_communities=tuple(data.get("large_communities") or ()),
             otc=data.get("otc"),
+            igp_cost=data.get("igp_cost"),
         )
 
     def __str__(self) -> str:
@@ -308,6 +312,8 @@ class Route:
             text += " large " + " ".join(large_text(c) for c in self.large_communities)
         if self.otc is not None:
             text += f" otc {self.otc}"
+        if self.igp_cost is not None:
+            text += f" igp cost {self.igp_cost}"
         if self.rejected is not None:
             text += f" REJECTED: {self.rejected}"
         return text

@@ -206,7 +206,10 @@ class SessionPolicy:
     """One router's policy on one session (see the module docstring).
 
     ``local_pref`` replaces the relationship's local_pref on import; ``med``
-    and ``prepend`` (extra copies of the local AS) apply on export;
+    and ``prepend`` (extra copies of the local AS) apply on export, ``med``
+    ``"igp"`` sending the IGP cost to the route's next hop inside the AS
+    (so that a neighbor honouring MEDs carries traffic to the exit nearest
+    the destination: "cold potato");
     ``announce`` limits what is exported to routes inside these ranges
     (selective announcement); ``max_prefix`` tears the session down when the
     neighbor sends more accepted routes; ``blackhole`` honours the
@@ -219,7 +222,7 @@ class SessionPolicy:
     import_terms: tuple[Term, ...] = ()
     export_terms: tuple[Term, ...] = ()
     local_pref: int | None = None
-    med: int | None = None
+    med: int | str | None = None
     prepend: int = 0
     announce: tuple[PrefixRange, ...] | None = None
     max_prefix: int | None = None
@@ -387,7 +390,7 @@ def parse_policy(data, where: str = "policy") -> SessionPolicy:
     if "local_pref" in data:
         fields["local_pref"] = _int(f"{where}.local_pref", data["local_pref"], 0, 4294967295)
     if "med" in data:
-        fields["med"] = _int(f"{where}.med", data["med"], 0, 4294967295)
+        fields["med"] = "igp" if data["med"] == "igp" else _int(f"{where}.med", data["med"], 0, 4294967295)
     if "prepend" in data:
         fields["prepend"] = _int(f"{where}.prepend", data["prepend"], 0, MAX_PREPEND)
     if "max_prefix" in data:

@@ -75,7 +75,7 @@ def test_route_json_round_trip():
         "origin": "egp", "med": 7, "local_pref": 200, "neighbor": "10.0.1.2",
         "neighbor_asn": 65010, "neighbor_router_id": "10.255.0.10",
         "relationship": "customer", "ebgp": True, "rejected": None,
-        "communities": [], "large_communities": [], "otc": None,
+        "communities": [], "large_communities": [], "otc": None, "igp_cost": None,
     }
     assert Route.from_json(data) == route
     assert Route.from_json(LOCAL.to_json()) == LOCAL
