@@ -1,7 +1,7 @@
 """Two networks present in two cities, peering in both.
 
      A-west ======== X-west          A and X each have a router in the west
-       |                |   \        and one in the east, joined inside each
+       |                |   \\        and one in the east, joined inside each
        | IGP cost 10    | 10  X-mid  network by links with an IGP cost.
        |                |   /        They peer in both cities. X also has
      A-east ======== X-east   (5)    a router in between, with no peering:
