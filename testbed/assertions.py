@@ -292,3 +292,69 @@ def assert_reachability(lab: Lab, expected: dict[tuple[str, str], bool] | None =
         raise AssertionError(f"IPv{family} reachability differs from what was expected ({listed}):\n"
                              + format_matrix(matrix))
     return matrix
+
+
+# -- peering agreements --------------------------------------------------------
+
+def interconnections(lab: Lab, a: str, b: str) -> list[tuple[str, str]]:
+    """(router of AS ``a``, router of AS ``b``) for every BGP session between
+    the two ASes: their interconnection points."""
+    found = []
+    for router in lab.plan.systems.get(a, (a,)):
+        for neighbor in lab.plan.routers[router].neighbors:
+            if neighbor.peer_system == b:
+                found.append((router, neighbor.name))
+    return found
+
+
+def exchanged_bytes(lab: Lab, a: str, b: str) -> tuple[int, int]:
+    """(bytes sent from AS ``a`` to AS ``b``, bytes from ``b`` to ``a``) so
+    far, summed over their private interconnects (interface counters at
+    ``a``'s end)."""
+    sent = received = 0
+    for router, peer in interconnections(lab, a, b):
+        if lab.plan.routers[router].neighbor(peer).via is not None:
+            continue  # an IXP port carries every member's traffic
+        counters = lab.counters(router, peer)
+        sent += counters["tx_bytes"]
+        received += counters["rx_bytes"]
+    return sent, received
+
+
+def assert_traffic_ratio(a_to_b: int, b_to_a: int, max_ratio: float, a: str = "a", b: str = "b") -> float:
+    """The larger direction carries at most ``max_ratio`` times the smaller
+    (the traffic-ratio clause of many peering agreements). Returns the
+    ratio."""
+    high, low = max(a_to_b, b_to_a), min(a_to_b, b_to_a)
+    ratio = float("inf") if low == 0 else high / low
+    if ratio > max_ratio:
+        heavy = f"{a} -> {b}" if a_to_b >= b_to_a else f"{b} -> {a}"
+        raise AssertionError(f"traffic ratio {ratio:.2f}:1 exceeds the agreed {max_ratio:g}:1 "
+                             f"({a} -> {b} {a_to_b} bytes, {b} -> {a} {b_to_a} bytes; heavier: {heavy})")
+    return ratio
+
+
+def announcements(lab: Lab, a: str, b: str) -> dict[tuple[str, str], set[str]]:
+    """The prefixes AS ``a`` announces to AS ``b`` at each interconnection
+    point (from ``a``'s Adj-RIBs-Out)."""
+    out = {}
+    for router, peer in interconnections(lab, a, b):
+        address = lab.plan.routers[router].neighbor(peer).address
+        out[(router, peer)] = set(lab.snapshot(router)["adj_rib_out"].get(address, {}))
+    return out
+
+
+def assert_consistent_announcements(lab: Lab, a: str, b: str) -> set[str]:
+    """AS ``a`` announces the same prefixes to AS ``b`` at every
+    interconnection point (a common clause: it lets ``b`` hand traffic over
+    at the nearest point). Returns the prefixes."""
+    seen = announcements(lab, a, b)
+    if not seen:
+        raise AssertionError(f"AS {a} and AS {b} have no session")
+    everywhere = set.union(*seen.values())
+    gaps = [f"  at {r} -> {p}: missing {sorted(everywhere - prefixes)}"
+            for (r, p), prefixes in sorted(seen.items()) if everywhere - prefixes]
+    if gaps:
+        raise AssertionError(f"{a} does not announce the same routes to {b} at every "
+                             f"interconnection point:\n" + "\n".join(gaps))
+    return everywhere
