@@ -325,7 +325,7 @@ class Agent:
                 "errors": self.errors[-20:]}
 
     def sessions_json(self) -> dict:
-        return {address: {**state, "name": self.names[address],
+        return {address: {**state, "name": self.names[address], "shut": self.engine.shut.get(address),
                           "asn": self.neighbors[address].asn,
                           "relationship": self.neighbors[address].relationship.value}
                 for address, state in self.sessions.items()}

@@ -49,7 +49,14 @@ class Expectation:
         self._cache = None
 
     def session_up(self, a: str, b: str) -> bool:
-        return frozenset((a, b)) in self.up
+        """Whether the session between routers ``a`` and ``b`` should be
+        Established: it is not depeered, and the model did not close it
+        (a maximum-prefix limit)."""
+        key = frozenset((a, b))
+        if key not in self.up:
+            return False
+        self.loc_ribs()
+        return key not in self._shut
 
     def loc_ribs(self) -> dict[str, dict[str, dict]]:
         """router -> prefix -> route (JSON form) once routing has converged."""
@@ -70,6 +77,9 @@ class Expectation:
             converge(engines, sessions, up)
             self._cache = {name: {p: r.to_json() for p, r in engine.loc_rib().items()}
                            for name, engine in engines.items()}
+            names = {(r.name, n.address): n.name for r in self.plan.routers.values() for n in r.neighbors}
+            self._shut = {frozenset((name, names[(name, address)]))
+                          for name, engine in engines.items() for address in engine.shut}
             self._adj_in = {name: {a: {p: r.to_json() for p, r in engine.adj_rib_in(a).items()}
                                    for a in engine.neighbors}
                             for name, engine in engines.items()}

@@ -538,6 +538,8 @@ class Lab:
                         self.check_alive()  # a dead agent or speaker is the better message
                         raise
                 self.check_alive()
+                if self._hold_shut_sessions():
+                    digests = self.expect.digests()
                 if not any(self._mismatch(r, digests) for r in self.plan.routers if r not in self.crashed):
                     return time.monotonic() - t0
                 remaining = deadline - time.monotonic()
@@ -548,6 +550,25 @@ class Lab:
             selector.close()
         self.check_alive()
         raise ConvergenceTimeout(self._describe_mismatch(digests, timeout))
+
+    def _hold_shut_sessions(self) -> bool:
+        """Keep down the sessions a route agent closed for exceeding a
+        maximum-prefix limit. A router holds such a session idle until an
+        operator clears it; ExaBGP would reconnect at once, so the lab
+        removes the neighbor from that router's configuration, as an
+        administrative shutdown does. ``repeer`` clears it. Returns whether
+        it held any."""
+        held = False
+        for router, summary in self.summaries.items():
+            for address in summary.get("shut") or {}:
+                names = {n.address: n.name for n in self.plan.routers[router].neighbors}
+                peer = names.get(address)
+                if peer is not None and peer not in self.disabled[router]:
+                    self._set_admin(router, peer, down=True)
+                    # Down until cleared, whatever the peer sends meanwhile.
+                    self.expect.set_session(router, peer, up=False)
+                    held = True
+        return held
 
     def _describe_mismatch(self, digests: dict[str, str], timeout: float) -> str:
         lines = [f"routing did not converge within {timeout:.1f} s:"]
