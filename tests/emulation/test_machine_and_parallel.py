@@ -62,11 +62,14 @@ def test_link_delay_needs_netem_and_says_so():
 
 
 def test_two_scenario_modules_in_parallel_with_xdist(tmp_path):
+    modules = ["scenarios/test_settlement_free_peering.py", "scenarios/test_depeering_partition.py"]
+    collected = subprocess.run([sys.executable, "-m", "pytest", "-q", "--collect-only", "-p",
+                                "no:cacheprovider", *modules], cwd=ROOT, capture_output=True, text=True)
+    count = sum("::" in line for line in collected.stdout.splitlines())
     result = subprocess.run([sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "-n", "2",
-                             "scenarios/test_settlement_free_peering.py", "scenarios/test_depeering_partition.py"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+                             *modules], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "10 passed" in result.stdout
+    assert count >= 10 and f"{count} passed" in result.stdout, (count, result.stdout[-500:])
     # Each module (one lab, tests in order) ran on one worker; both workers worked.
     workers = {}
     for line in result.stdout.splitlines():
