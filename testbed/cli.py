@@ -64,11 +64,12 @@ def cmd_validate(args) -> int:
     p = plan(topology)
     console.print(f"[green]valid[/green]: topology {topology.name!r} ({topology.source})")
     table = Table(title_justify="left")
-    for column in ("AS", "ASN", "router id", "prefixes", "hosts", "neighbors"):
+    for column in ("router", "ASN", "router id", "prefixes", "hosts", "neighbors"):
         table.add_column(column)
     for router in p.routers.values():
+        hosts = p.hosts_of(router.as_name) if router.prefixes else []
         table.add_row(router.name, str(router.asn), router.router_id, " ".join(router.prefixes),
-                      " ".join(h.name for h in p.hosts_of(router.name)),
+                      " ".join(h.name for h in hosts),
                       ", ".join(f"{n.name} ({n.relationship}{', ' + n.via if n.via else ''})"
                                 for n in router.neighbors))
     console.print(table)

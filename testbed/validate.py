@@ -325,7 +325,10 @@ def problems(topo: Topology) -> list[str]:
         if at_problem:
             out.append(f"{at}{what}: {at_problem}")
             continue
-        key = frozenset(((rel.a, rel.pop_of(rel.a)), (rel.b, rel.pop_of(rel.b))))
+        # The routers the session joins: without a PoP, the AS's first one
+        # (so "A" and a.pop(<its first PoP>) are the same place).
+        key = frozenset(by_name[end].routers[0] if rel.pop_of(end) is None
+                        else router_name(end, rel.pop_of(end)) for end in (rel.a, rel.b))
         pair = frozenset((rel.a, rel.b))
         first = pairs.get(key) or kinds_between.get(pair)
         if first is not None:

@@ -33,6 +33,7 @@ from .route import (
     normalise_prefix,
     prefix_sort_key,
 )
+from .rules import DEFAULT_POLICY
 
 __all__ = [
     "Announce",
@@ -96,9 +97,9 @@ Action = Union[Announce, Withdraw, InstallRoute, RemoveRoute, Teardown]
 
 
 def _import_side(session_policy) -> tuple:
-    if session_policy is None:
-        return ()
-    p = session_policy
+    # No policy is the default policy: adding an export-only knob to a
+    # session without one changes nothing on the import side.
+    p = DEFAULT_POLICY if session_policy is None else session_policy
     return (p.import_terms, p.local_pref, p.max_prefix, p.blackhole, p.rov, p.otc)
 
 
