@@ -24,6 +24,7 @@ from typing import Union
 
 from . import policy
 from .community import BLACKHOLE
+from .rules import run_terms
 from .decision import best_route, explain
 from .route import (
     Neighbor,
@@ -488,9 +489,21 @@ class RouteServerEngine(RouterEngine):
         otc = route.otc
         if otc is None and to.policy is not None and to.policy.otc:
             otc = self.asn  # RFC 9234: towards an RS-client
-        return Route(prefix=route.prefix, next_hop=route.next_hop, as_path=path,
+        sent = Route(prefix=route.prefix, next_hop=route.next_hop, as_path=path,
                      origin=route.origin, med=route.med, communities=communities,
                      large_communities=large, otc=otc)
+        session = to.policy
+        if session is not None:
+            # The route server's per-member filters (RFC 7947 2.3): its
+            # export policy towards this client, then its announce list.
+            if session.announce is not None and not any(r.contains(route.prefix)
+                                                        for r in session.announce):
+                return None
+            if session.export_terms:
+                sent, verdict = run_terms(session.export_terms, sent, None, None, source=route)
+                if verdict == "reject":
+                    return None
+        return sent
 
     def _export_again(self, neighbor: str) -> list[Action]:
         touched = set(self._candidates) | set(self._rib_out[neighbor])

@@ -338,3 +338,15 @@ def test_member_routes_towards_the_route_server_are_peer_routes():
     engines, sessions, _ = ixp()
     Network(engines, sessions)
     assert set(engines["A"].adj_rib_out(RS_ADDRESS)) == {PFX}
+
+
+def test_per_member_export_filters_choose_among_what_is_left():
+    # The route server's policy towards B refuses routes from A's AS: B gets
+    # C's route instead of none (the filter runs per client, before the choice).
+    rs = server(B={"blackhole": True, "export": [{"match": {"origin_as": [64601]}, "action": "reject"}]},
+                D={"blackhole": True, "announce": ["198.51.100.0/24"]})
+    announce(rs, "A")
+    announce(rs, "C", path=(64603, 64699))
+    assert who(rs) == {"A": "C", "B": "C", "C": "A"}  # D: nothing outside its announce list
+    announce(rs, "A", prefix="198.51.100.0/24")
+    assert "198.51.100.0/24" in rs.adj_rib_out(ADDRESS["D"])
