@@ -258,7 +258,7 @@ class Plan:
             for prefix in router.prefixes:
                 net = ipaddress.ip_network(prefix)
                 if ip.version == net.version and ip in net and (best is None or net.prefixlen > best[0]):
-                    best = (net.prefixlen, router.name)
+                    best = (net.prefixlen, router.as_name)
         return best[1] if best else None
 
 

@@ -133,7 +133,8 @@ def _relation(plan, x: str, y: str) -> str | None:
     servers = set()
     for neighbor in _neighbors_of(plan, x):
         if neighbor.peer_system == y:
-            return "peer" if neighbor.relationship == "route-server" else neighbor.relationship
+            # Route server and client are peers: neither sells the other transit.
+            return "peer" if neighbor.relationship in ("route-server", "rs-client") else neighbor.relationship
         if neighbor.relationship == "route-server":
             servers.add(neighbor.peer_system)
     if any(n.peer_system in servers for n in _neighbors_of(plan, y)):

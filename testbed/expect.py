@@ -48,6 +48,14 @@ class Expectation:
             self.originated[router].pop(prefix, None)
         self._cache = None
 
+    def max_messages(self) -> int:
+        """How many messages the model may deliver before it declares the
+        policies unstable (``NoConvergence``): generous for path exploration
+        (every prefix crossing every session 50 times), small enough that a
+        dispute wheel is reported in seconds, not after a million messages."""
+        prefixes = sum(len(p) for p in self.originated.values())
+        return max(10_000, 50 * (len(self.plan.sessions) + 1) * (prefixes + 1))
+
     def session_up(self, a: str, b: str) -> bool:
         """Whether the session between routers ``a`` and ``b`` should be
         Established: it is not depeered, and the model did not close it
@@ -74,7 +82,7 @@ class Expectation:
             sessions = [Session(SessionEnd(s.a, s.address_b), SessionEnd(s.b, s.address_a))
                         for s in self.plan.sessions]
             up = [sess for sess, plan_s in zip(sessions, self.plan.sessions) if plan_s.key in self.up]
-            converge(engines, sessions, up)
+            converge(engines, sessions, up, max_messages=self.max_messages())
             self._cache = {name: {p: r.to_json() for p, r in engine.loc_rib().items()}
                            for name, engine in engines.items()}
             names = {(r.name, n.address): n.name for r in self.plan.routers.values() for n in r.neighbors}

@@ -201,7 +201,41 @@ CASES = [
     Case("roa-asn-text", lambda t: t.roa("192.0.2.0/24", "AS65001"), "ROA.asn: 'AS65001' must be a whole number"),
     Case("rov-not-bool", lambda t: t.add_as(65003, "C", rov="yes"), "AS 'C': rov must be True or False, not 'yes'"),
     Case("otc-not-bool", lambda t: t.add_as(65003, "C", otc=1), "AS 'C': otc must be True or False, not 1"),
+    # -- PoPs and internal links (popped(t) adds C with PoPs w and e, linked, C-w peering with A) --
+    Case("pop-unknown", lambda t: t.peering(popped(t).pop("x"), "B"), "peering C-x -- B: AS 'C' has no PoP 'x' (its PoPs: w, e)"),
+    Case("pop-of-as-without-pops", lambda t: t.peering(t.system("A").pop("w"), "B"), "AS 'A' has no PoPs (declare pops=[...]) but the session is placed at 'w'"),
+    Case("pop-router-name-too-long", lambda t: t.add_as(65003, "LongName", pops=["western"]), "AS 'LongName': router name 'LongName-western' (AS name, '-', PoP name) cannot become an interface name"),
+    Case("pop-listed-twice", lambda t: t.add_as(65003, "C", pops=["w", "w"]), "AS 'C': PoP 'w' is listed twice"),
+    Case("pop-bad-name", lambda t: t.add_as(65003, "C", pops=["1w"]), "AS 'C': PoP name '1w' must be letters, digits"),
+    Case("pops-a-string", lambda t: t.add_as(65003, "C", pops="west"), "AS 'C': pops must be a non-empty list of PoP names, not 'west'"),
+    Case("pops-empty", lambda t: t.add_as(65003, "C", pops=[]), "AS 'C': pops must be a non-empty list of PoP names, not []"),
+    Case("pop-router-named-like-as", lambda t: (t.add_as(65003, "C-w"), t.add_as(65004, "C", pops=["w"])), "AS 'C': router name 'C-w' is already the name of AS 'C-w'"),
+    Case("pops-on-route-server", lambda t: (t.add_ixp("ix"), setattr(t.add_route_server(64700, "RS", "ix"), "pops", ["a", "b"]), t.route_server_client("A", "RS")), "AS 'RS': a route server has one router: no pops"),
+    Case("internal-link-unknown-pop", lambda t: (popped(t), t.internal_link("C", "w", "x")), "internal link C:w--x: AS 'C' has no PoP 'x' (its PoPs: w, e)"),
+    Case("internal-link-as-without-pops", lambda t: t.internal_link("A", "w", "e"), "internal link A:w--e: AS 'A' has no PoP 'w' (its PoPs: none)"),
+    Case("internal-link-unknown-as", lambda t: t.internal_link("Z", "w", "e"), "internal link Z:w--e: no AS named 'Z'"),
+    Case("internal-link-same-pop", lambda t: (popped(t), t.internal_link("C", "w", "w")), "internal link C:w--w: a link needs two different PoPs"),
+    Case("internal-link-cost-0", lambda t: (popped(t), t.internal_link("C", "e", "w", cost=0)), "internal link C:e--w: cost 0 must be a whole number in 1..65535"),
+    Case("internal-link-cost-65536", lambda t: (popped(t), t.internal_link("C", "e", "w", cost=65536)), "internal link C:e--w: cost 65536 must be a whole number in 1..65535"),
+    Case("internal-link-cost-float", lambda t: (popped(t), t.internal_link("C", "e", "w", cost=2.5)), "internal link C:e--w: cost 2.5 must be a whole number"),
+    Case("internal-link-cost-bool", lambda t: (popped(t), t.internal_link("C", "e", "w", cost=True)), "internal link C:e--w: cost True must be a whole number"),
+    Case("internal-link-twice", lambda t: (popped(t), t.internal_link("C", "e", "w")), "internal link C:e--w: PoPs e and w are linked twice"),
+    Case("pops-not-connected", lambda t: t.peering(t.add_as(65003, "D", pops=["a", "b", "c"]).pop("a"), "A"), "AS 'D': its PoPs are not all joined by internal links (separate groups: a; b; c)"),
+    Case("pops-partly-connected", lambda t: (t.add_as(65003, "D", pops=["a", "b", "c"]), t.internal_link("D", "a", "b"), t.peering("D", "A")), "AS 'D': its PoPs are not all joined by internal links (separate groups: a, b; c)"),
+    Case("pops-kinds-contradict", lambda t: t.transit(popped(t).pop("e"), "A"), "transit C-e -> A: C and A are related in a way that contradicts 'peering C-w -- A'"),
+    Case("pops-transit-reversed", lambda t: (popped(t), t.transit("A", t.system("C").pop("e")), t.transit(t.system("C").pop("w"), "A")), "C and A are related in a way that contradicts"),
+    Case("pops-same-pop-twice", lambda t: t.peering(popped(t).pop("w"), "A"), "peering C-w -- A: C and A are related again"),
+    Case("pops-first-pop-by-default", lambda t: t.peering(popped(t), "A"), "peering C -- A: C and A are related again"),
 ]
+
+
+def popped(topo: Topology):
+    """Add AS65003 "C" with PoPs w and e, linked, peering with A at w; return it.
+    (Its declarations are valid, so a row's problem is the row's own.)"""
+    c = topo.add_as(65003, "C", pops=["w", "e"])
+    topo.internal_link(c, "w", "e")
+    topo.peering(c.pop("w"), "A")
+    return c
 
 
 def location(problem: str) -> tuple[Path, int] | None:
