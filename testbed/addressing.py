@@ -173,7 +173,7 @@ class IXPPlan:
     name: str
     lan4: str
     lan6: str
-    members: tuple[str, ...]   # AS names, sorted by ASN
+    members: tuple[str, ...]   # router names, sorted by ASN
 
 
 @dataclass(frozen=True)

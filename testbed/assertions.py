@@ -326,6 +326,8 @@ def assert_traffic_ratio(a_to_b: int, b_to_a: int, max_ratio: float, a: str = "a
     """The larger direction carries at most ``max_ratio`` times the smaller
     (the traffic-ratio clause of many peering agreements). Returns the
     ratio."""
+    if a_to_b == 0 and b_to_a == 0:
+        raise AssertionError(f"no traffic measured between {a} and {b}: no ratio to check")
     high, low = max(a_to_b, b_to_a), min(a_to_b, b_to_a)
     ratio = float("inf") if low == 0 else high / low
     if ratio > max_ratio:

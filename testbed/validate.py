@@ -432,8 +432,11 @@ def problems(topo: Topology) -> list[str]:
             addressing.assign_prefixes(topo)
         except addressing.PoolExhausted as exc:
             out.append(f"{_at(exc.system.where)}{exc}")
-    if len(topo.systems) > addressing.MAX_SYSTEMS:
-        out.append(f"{len(topo.systems)} ASes: the address plan holds at most {addressing.MAX_SYSTEMS}")
-    if len(topo.relationships) > addressing.MAX_LINKS:
-        out.append(f"{len(topo.relationships)} relationships: the address plan holds at most {addressing.MAX_LINKS} links")
+    routers = sum(len(s.routers) for s in topo.systems)
+    if routers > addressing.MAX_SYSTEMS:
+        out.append(f"{routers} routers: the address plan holds at most {addressing.MAX_SYSTEMS} router ids")
+    links = len(topo.relationships) + len(topo.internal_links)
+    if links > addressing.MAX_LINKS:
+        out.append(f"{links} relationships and internal links: the address plan holds at most "
+                   f"{addressing.MAX_LINKS} links")
     return out

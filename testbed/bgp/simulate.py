@@ -172,7 +172,7 @@ class Network:
                 # the routes. After a maximum-prefix teardown it keeps the
                 # session down; after a configuration change it comes back.
                 self._queue(end.router, engine.session_down(end.neighbor))
-                if hop[0].router in self.engines and action.neighbor in self.engines[sender].shut:
+                if action.neighbor in self.engines[sender].shut:
                     self._up.discard(hop[1])
                 else:
                     self._queue(sender, self.engines[sender].session_up(action.neighbor))

@@ -425,5 +425,16 @@ def test_validation_creates_nothing(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert created == []
     assert list(tmp_path.iterdir()) == []
+    # Other labs on the machine may come and go meanwhile: only a work
+    # directory owned by this process would be ours.
     after = sorted(os.listdir(RUN_DIR)) if RUN_DIR.exists() else None
-    assert after == before, f"/run/testbed changed: {before} -> {after}"
+    new = sorted(set(after or ()) - set(before or ()))
+    ours = [name for name in new if f'"owner_pid": {os.getpid()},' in _manifest(RUN_DIR / name)]
+    assert ours == [], f"validation created lab directories: {ours}"
+
+
+def _manifest(directory) -> str:
+    try:
+        return (directory / "manifest.json").read_text()
+    except OSError:
+        return ""
