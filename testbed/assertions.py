@@ -8,6 +8,8 @@ ask for next.
 
 from __future__ import annotations
 
+import time
+
 from .lab import Lab
 
 
@@ -109,10 +111,24 @@ def assert_unreachable(lab: Lab, src: str, dst: str, family: int = 4) -> None:
                              f"({result.received}/{result.sent} replies)")
 
 
+def _as_traceroute(lab: Lab, src: str, dst: str, family: int, expected: list[str]) -> list[str]:
+    """``lab.as_traceroute``, asked again a few times while it differs from
+    ``expected``: right after a link comes back, IPv6 neighbour discovery on
+    it may still be under way (the router answers "address unreachable"),
+    and a data plane that settles within a second is not a wrong path."""
+    actual = lab.as_traceroute(src, dst, family=family)
+    for _ in range(5):
+        if actual == expected:
+            break
+        time.sleep(0.2)
+        actual = lab.as_traceroute(src, dst, family=family)
+    return actual
+
+
 def assert_traceroute(lab: Lab, src: str, dst: str, expected: list[str], family: int = 4) -> None:
     """The packets from ``src`` to ``dst`` cross exactly the ASes ``expected``
     (AS names, source and destination included)."""
-    actual = lab.as_traceroute(src, dst, family=family)
+    actual = _as_traceroute(lab, src, dst, family, list(expected))
     if actual != list(expected):
         hops = lab.traceroute(src, dst, family=family)
         detail = ", ".join(f"{h.ttl}:{h.address or '*'}" for h in hops)
@@ -255,7 +271,7 @@ def assert_forwarding_follows_bgp(lab: Lab, src: str, dst: str, family: int = 4)
     if route is None:
         raise AssertionError(f"{system} has no route to {target} over IPv{family}")
     control = _collapse([system] + lab.names(route["as_path"]))
-    data = lab.as_traceroute(src, dst, family=family)
+    data = _as_traceroute(lab, src, dst, family, control)
     if data != control:
         raise AssertionError(f"traffic {src} -> {dst} crossed {data}, but the BGP best path at {system} "
                              f"is {control}")
