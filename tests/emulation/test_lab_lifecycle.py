@@ -111,9 +111,9 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def start_child(topology: str = "triangle") -> tuple[subprocess.Popen, dict]:
+def start_child(topology: str = "triangle", env: dict | None = None) -> tuple[subprocess.Popen, dict]:
     child = subprocess.Popen([sys.executable, "-c", CHILD, topology], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, cwd=ROOT)
+                             stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
     line = child.stdout.readline()
     if not line:
         raise AssertionError(f"child lab did not start: {child.stderr.read()}")
@@ -147,6 +147,30 @@ def test_clean_removes_a_killed_lab_and_spares_a_live_one():
         survivor.check_alive()
         assert survivor.as_path("A", "B") == ["B"]
         assert survivor.reachable("A", "B")
+
+
+def test_clean_spares_a_live_lab_under_another_root_and_removes_it_once_orphaned(tmp_path):
+    # A lab whose work directory is under another root (Lab(root=...) or
+    # TESTBED_WORKDIR) has no manifest where a plain `testbed clean` looks:
+    # it sees the lab only through its tagged processes.
+    testbed = str(Path(sys.executable).parent / "testbed")
+    with Lab("triangle", root=tmp_path / "elsewhere") as other:
+        result = subprocess.run([testbed, "clean"], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert f"removed lab {other.id}" not in result.stdout
+        assert f"left running lab {other.id}" in result.stdout, result.stdout
+        other.check_alive()
+        assert other.as_path("A", "B") == ["B"] and other.reachable("A", "B")
+    child, info = start_child(env={**os.environ, "TESTBED_WORKDIR": str(tmp_path / "orphans")})
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=10)
+    parent = int(cleanup.proc_stat(info["pids"][0])[1])
+    if parent != 1:
+        cleanup.clean(lab_id=info["id"])
+        pytest.skip(f"a subreaper (pid {parent}) adopted the killed lab's processes: they look owned")
+    result = subprocess.run([testbed, "clean"], capture_output=True, text=True, timeout=60)
+    assert f"removed lab {info['id']}" in result.stdout, result.stdout
+    assert_gone(info["id"], info["inodes"], None)
 
 
 def test_two_labs_run_side_by_side():
