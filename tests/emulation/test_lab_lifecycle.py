@@ -194,14 +194,15 @@ def test_bad_topology_exits_2_and_creates_nothing(tmp_path):
         topology.add_as(64501, "B b", ["192.0.2.0/25"])
         topology.peering("A", "C")
     """))
-    before = set(os.listdir(cleanup.DEFAULT_ROOT)) if cleanup.DEFAULT_ROOT.exists() else set()
+    # A work root of its own: other labs may come and go under the default one meanwhile.
+    root = tmp_path / "labs"
     result = subprocess.run([str(Path(sys.executable).parent / "testbed"), "up", str(bad), "--no-cli"],
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "TESTBED_WORKDIR": str(root)})
     assert result.returncode == 2, result.stderr
     assert "ASN 0" in result.stderr and "'B b'" in result.stderr and "no AS named 'C'" in result.stderr
     assert f"{bad}:" in result.stderr  # says where
-    after = set(os.listdir(cleanup.DEFAULT_ROOT)) if cleanup.DEFAULT_ROOT.exists() else set()
-    assert after == before
+    assert not root.exists() or not os.listdir(root)  # no work directory, so no lab was started
 
 
 def test_exec_process_model_still_works():
@@ -236,29 +237,36 @@ KILL_DURING_START = textwrap.dedent("""
 """)
 
 
-def test_sigkill_during_start_up_is_cleaned_by_id():
-    before = set(cleanup.tagged_processes())
+def test_sigkill_during_start_up_is_cleaned_by_id(tmp_path):
+    # The child's lab gets a work root of its own, so it is told apart from
+    # labs that others start and stop on the machine meanwhile.
+    root = tmp_path / "labs"
+    running = {r.id for r in cleanup.labs() if r.owner_alive}
     child = subprocess.Popen([sys.executable, "-c", KILL_DURING_START], cwd=ROOT,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env={**os.environ, "TESTBED_WORKDIR": str(root)})
     # Kill it once its speakers are being started: processes of its own exist.
     deadline = time.monotonic() + 60
-    mine: list[str] = []
+    lab_id = None
     while time.monotonic() < deadline:
-        tagged = cleanup.tagged_processes()
-        mine = [lab for lab in tagged if lab not in before and len(tagged[lab]) > 25]
-        if mine:
+        ids = os.listdir(root) if root.exists() else []
+        if ids and len(cleanup.tagged_processes().get(ids[0], [])) > 25:
+            lab_id = ids[0]
             break
         time.sleep(0.05)
-    assert mine, "the child lab never got to starting its speakers"
+    assert lab_id, "the child lab never got to starting its speakers"
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=10)
-    lab_id = mine[0]
-    workdir = cleanup.DEFAULT_ROOT / lab_id
+    workdir = root / lab_id
     assert cleanup.tagged_processes().get(lab_id), "SIGKILL should leave the lab's processes behind"
-    removed = cleanup.clean()
+    removed = cleanup.clean(root)
     assert lab_id in [r.id for r in removed]
     assert_gone(lab_id, set(), workdir)
-    assert set(cleanup.tagged_processes()) <= before  # nothing else was touched or left
+    # Nothing else was touched: every lab whose owner lived before still runs if its owner does.
+    still = {r.id: r for r in cleanup.labs()}
+    for other in running:
+        record = still.get(other)
+        assert record is None or not record.owner_alive or record.pids, f"lab {other} lost its processes"
 
 
 def test_flapping_link_settles_back_to_the_initial_routes():
