@@ -137,6 +137,32 @@ class LabRecord:
             return False
         return process_start_time(owner) == self.manifest.get("owner_start")
 
+    @property
+    def parented(self) -> bool:
+        """Whether a process outside the lab still parents one of its
+        processes. The harness that runs a lab is the parent of its node
+        shells and its zygote; once it is gone they are adopted by init
+        (pid 1). For a lab known only from its processes (its work
+        directory is under another root, or was removed) this is the only
+        sign of a live owner. A subreaper that adopts orphans makes them
+        look owned: then only ``clean(lab_id=...)`` removes them."""
+        mine = set(self.pids)
+        for pid in self.pids:
+            fields = proc_stat(pid)
+            if fields is None:
+                continue
+            parent = int(fields[1])
+            if parent > 1 and parent not in mine and lab_of(parent) != self.id:
+                return True
+        return False
+
+    @property
+    def in_use(self) -> bool:
+        """Whether a plain ``clean()`` must leave this lab alone: its owner
+        lives, it is still being created, or (known only from its
+        processes) something outside it still parents them."""
+        return self.owner_alive or self.starting or (self.workdir is None and self.parented)
+
 
 def labs(root: Path = DEFAULT_ROOT) -> list[LabRecord]:
     """Every lab with a work directory under ``root`` or a tagged process."""
@@ -156,12 +182,14 @@ def labs(root: Path = DEFAULT_ROOT) -> list[LabRecord]:
 
 def clean(root: Path = DEFAULT_ROOT, lab_id: str | None = None) -> list[LabRecord]:
     """Remove leftovers: of lab ``lab_id`` (even if its owner lives), or of
-    every lab whose owner process is gone. Returns what was removed."""
+    every lab whose owner process is gone (``LabRecord.in_use``; a lab
+    kept under another root is seen only through its processes, and is
+    spared while its harness lives). Returns what was removed."""
     removed = []
     for record in labs(root):
         if lab_id is not None and record.id != lab_id:
             continue
-        if lab_id is None and (record.owner_alive or record.starting):
+        if lab_id is None and record.in_use:
             continue
         kill(record.pids)
         if record.workdir is not None:

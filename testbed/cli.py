@@ -203,10 +203,14 @@ def cmd_clean(args) -> int:
     for record in removed:
         console.print(f"removed lab {record.id}: {len(record.pids)} processes killed"
                       + (f", {record.workdir} deleted" if record.workdir else ""))
-    live = [r for r in cleanup.labs() if r.owner_alive]
-    for record in live:
-        console.print(f"left running lab {record.id} (owner pid {record.manifest.get('owner_pid')} is alive; "
-                      f"'testbed clean --lab {record.id}' removes it anyway)")
+    for record in cleanup.labs():
+        if record.owner_alive:
+            console.print(f"left running lab {record.id} (owner pid {record.manifest.get('owner_pid')} is alive; "
+                          f"'testbed clean --lab {record.id}' removes it anyway)")
+        elif record.workdir is None and record.parented:
+            console.print(f"left running lab {record.id} ({len(record.pids)} processes, no work directory under "
+                          f"{cleanup.DEFAULT_ROOT}, started by a live process; "
+                          f"'testbed clean --lab {record.id}' removes it anyway)")
     return 0
 
 

@@ -7,12 +7,23 @@ every process of the lab. Then, cycle after cycle, one session is shut down
 administratively and brought back (``Lab.depeer`` then ``Lab.repeer``, each
 waiting until every session is in its expected state and every RIB equals
 the model's prediction); ``schedule`` picks a different session each cycle.
-Every ``--sample-every`` cycles the memory is sampled again and every
-speaker and agent is checked to still run. At the end: every session must
-be established on both sides, every Loc-RIB and kernel table equal to the
-initial one, the memory of speakers and agents must not have grown beyond
-``--max-growth`` percent, and once the lab is stopped none of its processes
-may be left. Output: progress on stderr, a table (rich), a final
+Every ``--sample-every`` cycles the memory is sampled again (PSS of every
+process, and the live Python heap each route agent's process reports after
+a full collection, ``{"op": "memory"}``) and every speaker and agent is
+checked to still run. At the end: every session must be established on both
+sides, every Loc-RIB and kernel table equal to the initial one, and once the
+lab is stopped none of its processes may be left.
+
+Memory is judged after a warm-up (``--warmup`` cycles), by the rate of
+growth from then on: the least-squares slope of the samples, per 100 cycles
+and in percent of the warm-up value. A leak grows by the same amount every
+cycle, so it shows at that rate however long the run; what the allocator
+and copy-on-write do (pages first touched, fragmentation settling, pages
+un-shared from the zygote) slows down as the run goes on, which the report
+shows by comparing the two halves of the measured part. Two bounds: the PSS
+of speakers and agents (``--max-growth``, % per 100 cycles) catches growth
+of any kind, the Python heap (``--max-heap-growth``) is far less noisy and
+catches a leak of Python objects a hundred times smaller. Output: progress on stderr, a table (rich), a final
 ``SOAK {json}`` line and optionally a JSON file; exit 0 only if every check
 held, 1 otherwise, 2 without root. The lab is always stopped (exceptions,
 Ctrl-C, SIGTERM).
@@ -129,6 +140,42 @@ def growth(initial: dict[int, tuple[str, int, int]],
     return out
 
 
+def rate(points: list[tuple[int, float]]) -> float | None:
+    """Growth per 100 cycles of ``(cycle, value)`` points: 100 times the
+    least-squares slope; None for fewer than two distinct cycles."""
+    if len({c for c, _ in points}) < 2:
+        return None
+    return 100.0 * statistics.linear_regression([c for c, _ in points], [v for _, v in points]).slope
+
+
+def rates(samples: list[dict], key, warmup: int) -> dict | None:
+    """How fast ``key(sample)`` grows after cycle ``warmup``.
+
+    ``samples``: memory samples (``cycle`` and whatever ``key`` reads).
+    Result: the baseline (the value at the last sample at or before the
+    warm-up), the final value, the growth per 100 cycles over every sample
+    from the baseline on (``per_100``, and in percent of the baseline,
+    ``pct_per_100``) and in each half of that stretch (``halves``: a leak
+    grows as fast in both, an allocator settling slows down). None when
+    fewer than three samples are left to judge by."""
+    start = [s for s in samples if s["cycle"] <= warmup]
+    if not start:
+        return None
+    base = start[-1]
+    points = [(s["cycle"], float(key(s))) for s in samples if s["cycle"] >= base["cycle"]]
+    if len(points) < 3:
+        return None
+    slope = rate(points)
+    middle = (points[0][0] + points[-1][0]) / 2
+    halves = [rate([p for p in points if p[0] <= middle]), rate([p for p in points if p[0] >= middle])]
+    value = points[0][1]
+    return {"from_cycle": base["cycle"], "to_cycle": points[-1][0], "samples": len(points),
+            "baseline": round(value, 2), "final": round(points[-1][1], 2),
+            "per_100": round(slope, 3),
+            "pct_per_100": round(100.0 * slope / value, 3) if value else 0.0,
+            "halves_per_100": [None if h is None else round(h, 3) for h in halves]}
+
+
 def rib_differences(router: str, before: dict[str, dict], after: dict[str, dict],
                     what: str = "Loc-RIB") -> list[str]:
     """One line per prefix that differs between two tables of ``router``."""
@@ -164,7 +211,9 @@ class Result:
     topology: str = ""
     lab_id: str = ""
     sessions: int = 0
-    max_growth_pct: float = 0.0
+    max_growth_pct: float = 0.0       # PSS of speakers and agents, % per 100 cycles after warm-up
+    max_heap_growth_pct: float = 0.0  # their Python heap (blocks), % per 100 cycles after warm-up
+    warmup: int = 0                   # cycles before the memory baseline
     start_s: float | None = None
     cycles_done: int = 0
     depeer_s: list[float] = field(default_factory=list)
@@ -172,9 +221,10 @@ class Result:
     depeer: dict = field(default_factory=dict)   # count, median, p95, max
     repeer: dict = field(default_factory=dict)
     process_kinds: dict[str, int] = field(default_factory=dict)
-    memory_samples: list[dict] = field(default_factory=list)  # cycle, PSS/RSS total and by kind (MiB)
+    memory_samples: list[dict] = field(default_factory=list)  # cycle, PSS/RSS total and by kind (MiB), heap
     memory_growth: dict = field(default_factory=dict)  # kind -> see growth(); start to end
-    memory_growth_after_warmup: dict = field(default_factory=dict)  # first sample after start to end
+    memory_growth_after_warmup: dict = field(default_factory=dict)  # warm-up sample to end
+    memory_rates: dict = field(default_factory=dict)  # measure -> see rates(); after warm-up
     process_growth: list[dict] = field(default_factory=list)  # speakers/agents, largest PSS growth first
     process_changes: list[str] = field(default_factory=list)
     sessions_down: list[str] | None = None      # None: not checked (an earlier failure)
@@ -225,14 +275,27 @@ def per_process_growth(initial, final, names: dict[int, str], touched: dict[str,
     return sorted(rows, key=lambda row: -row["pss_growth_mib"])
 
 
-def _memory_sample(cycle: int, procs: dict[int, tuple[str, int, int]]) -> dict:
+def _memory_sample(cycle: int, procs: dict[int, tuple[str, int, int]], heaps: dict[str, dict]) -> dict:
     by_kind: dict[str, float] = {}
     for kind, pss, _ in procs.values():
         by_kind[kind] = by_kind.get(kind, 0.0) + pss
     return {"cycle": cycle, "processes": len(procs),
             "pss_mib": round(sum(p for _, p, _ in procs.values()) / MIB, 2),
             "rss_mib": round(sum(r for _, _, r in procs.values()) / MIB, 2),
-            "pss_by_kind_mib": {k: round(v / MIB, 2) for k, v in sorted(by_kind.items())}}
+            "pss_by_kind_mib": {k: round(v / MIB, 2) for k, v in sorted(by_kind.items())},
+            "heap_blocks": sum(h["blocks"] for h in heaps.values()),
+            "heap_objects": sum(h["objects"] for h in heaps.values()),
+            "heap_blocks_by_router": {r: h["blocks"] for r, h in sorted(heaps.items())}}
+
+
+def _heaps(lab, routers) -> dict[str, dict]:
+    """router -> the live Python heap of the process running its agent (in
+    the zygote model the speaker itself, ExaBGP included)."""
+    return {r: lab._client(r).request("memory", limit=0)["heap"] for r in routers}
+
+
+def _speaker_pss(sample: dict) -> float:
+    return sum(v for k, v in sample["pss_by_kind_mib"].items() if k in SPEAKER_KINDS)
 
 
 def _final_checks(lab, result: Result, sessions, loc_ribs: dict, kernels: dict) -> None:
@@ -255,15 +318,19 @@ def _final_checks(lab, result: Result, sessions, loc_ribs: dict, kernels: dict) 
 
 
 def soak(size: int = 20, cycles: int = 100, seed: int = 1, *, timeout: float = 30.0,
-         sample_every: int = 10, max_growth_pct: float = 10.0, log=lambda text: None) -> Result:
+         sample_every: int = 10, warmup: int = 30, max_growth_pct: float = 10.0,
+         max_heap_growth_pct: float = 1.0, log=lambda text: None, after_cycle=None) -> Result:
     """Run the soak test (see the module docstring); always stops its lab.
     Failures are recorded in the result, not raised; Ctrl-C ends the cycles
-    early and is recorded as a failure of the cycle it interrupted."""
+    early and is recorded as a failure of the cycle it interrupted.
+    ``after_cycle(lab, cycle)``, if given, runs after each cycle (the tests
+    use it to change the lab's routing for real and watch the soak say so)."""
     from .lab import Lab
 
     topology = internet(size, seed=seed)
     result = Result(size=size, seed=seed, cycles_planned=cycles, topology=topology.name,
-                    max_growth_pct=max_growth_pct)
+                    max_growth_pct=max_growth_pct, max_heap_growth_pct=max_heap_growth_pct,
+                    warmup=warmup)
     log(describe(topology))
     lab = Lab(topology, progress=lambda stage: log(f"  {stage}"))
     sessions = list(lab.plan.sessions)
@@ -283,7 +350,7 @@ def soak(size: int = 20, cycles: int = 100, seed: int = 1, *, timeout: float = 3
         names = {pid: _comm(pid) for pid in initial}
         for kind, _, _ in initial.values():
             result.process_kinds[kind] = result.process_kinds.get(kind, 0) + 1
-        result.memory_samples.append(_memory_sample(0, initial))
+        result.memory_samples.append(_memory_sample(0, initial, _heaps(lab, routers)))
         log(f"  lab {lab.id} converged in {result.start_s:.1f} s; {len(initial)} processes, "
             f"{result.memory_samples[0]['pss_mib']:.0f} MiB PSS")
         latest = warm = initial
@@ -294,27 +361,31 @@ def soak(size: int = 20, cycles: int = 100, seed: int = 1, *, timeout: float = 3
             phase = "repeer"
             result.repeer_s.append(lab.repeer(a, b, timeout=timeout))
             result.cycles_done = cycle
+            if after_cycle is not None:
+                phase = "after cycle"
+                after_cycle(lab, cycle)
             log(f"  cycle {cycle}/{cycles} {a}-{b}: depeer {result.depeer_s[-1]:.2f} s, "
                 f"repeer {result.repeer_s[-1]:.2f} s")
-            if cycle % sample_every == 0 or cycle == len(plan):
+            if cycle % sample_every == 0 or cycle == len(plan) or cycle == warmup:
                 phase = "health check"
                 lab.check_alive()
                 latest = _snapshot_memory(lab.id)
-                result.memory_samples.append(_memory_sample(cycle, latest))
-                if warm is initial:
+                result.memory_samples.append(_memory_sample(cycle, latest, _heaps(lab, routers)))
+                if cycle <= warmup:
                     warm = latest
-                log(f"  memory after cycle {cycle}: {result.memory_samples[-1]['pss_mib']:.1f} MiB PSS")
+                log(f"  memory after cycle {cycle}: {result.memory_samples[-1]['pss_mib']:.1f} MiB PSS, "
+                    f"Python heap {result.memory_samples[-1]['heap_blocks']} blocks")
         cycle, pair, phase = None, None, "final check"
         lab.check_alive()
         _final_checks(lab, result, sessions, loc_ribs, kernels)
+        if warm is not initial:
+            result.memory_growth_after_warmup = growth(warm, latest)
         _memory_verdict(result, initial, latest)
         touched: dict[str, int] = {}
         for a, b in plan[:result.cycles_done]:
             touched[a] = touched.get(a, 0) + 1
             touched[b] = touched.get(b, 0) + 1
         result.process_growth = per_process_growth(initial, latest, names, touched)
-        if warm is not initial:
-            result.memory_growth_after_warmup = growth(warm, latest)
     except TestbedError as exc:
         result.fail(cycle, phase, f"{type(exc).__name__}: {exc}", pair)
         log(f"[red]{phase} failed[/red]" + (f" at cycle {cycle} ({'-'.join(pair)})" if pair else "")
@@ -340,7 +411,10 @@ def soak(size: int = 20, cycles: int = 100, seed: int = 1, *, timeout: float = 3
             result.fail(None, "stop", f"the work directory {lab.workdir} is left")
     result.depeer = distribution(result.depeer_s)
     result.repeer = distribution(result.repeer_s)
-    result.ok = (not result.failures and result.cycles_done == cycles and result.memory_ok is True)
+    # memory_ok is None only when the run is too short to judge memory
+    # (fewer than three samples after the warm-up): the table says so.
+    result.ok = (not result.failures and result.cycles_done == cycles and result.memory_ok is not False
+                 and result.sessions_down is not None)
     return result
 
 
@@ -354,10 +428,25 @@ def _memory_verdict(result: Result, initial, final) -> None:
     for line in result.process_changes:
         result.fail(None, "final check", f"lab processes changed: {line}")
     result.memory_growth = growth(initial, final)
-    grown = [f"{kind} PSS grew {g['pss_growth_mib']:+.2f} MiB ({g['pss_growth_pct']:+.1f} %), "
-             f"more than {result.max_growth_pct:g} %"
-             for kind, g in result.memory_growth.items()
-             if kind in SPEAKER_KINDS and g["pss_growth_pct"] > result.max_growth_pct]
+    samples = result.memory_samples
+    result.memory_rates = {
+        "speaker_agent_pss_mib": rates(samples, _speaker_pss, result.warmup),
+        "total_pss_mib": rates(samples, lambda s: s["pss_mib"], result.warmup),
+        "total_rss_mib": rates(samples, lambda s: s["rss_mib"], result.warmup),
+        "heap_blocks": rates(samples, lambda s: s["heap_blocks"], result.warmup),
+    }
+    pss, heap = result.memory_rates["speaker_agent_pss_mib"], result.memory_rates["heap_blocks"]
+    if pss is None or heap is None:
+        result.memory_ok = None  # too few samples after the warm-up
+        return
+    grown = []
+    if pss["pct_per_100"] > result.max_growth_pct:
+        grown.append(f"speaker and agent PSS grew {pss['per_100']:+.2f} MiB per 100 cycles after cycle "
+                     f"{pss['from_cycle']} ({pss['pct_per_100']:+.2f} %), more than {result.max_growth_pct:g} %")
+    if heap["pct_per_100"] > result.max_heap_growth_pct:
+        grown.append(f"the Python heap of speakers and agents grew {heap['per_100']:+.0f} blocks per 100 "
+                     f"cycles after cycle {heap['from_cycle']} ({heap['pct_per_100']:+.2f} %), more than "
+                     f"{result.max_heap_growth_pct:g} %")
     result.memory_ok = not grown
     for line in grown:
         result.fail(None, "final check", line)
@@ -369,6 +458,12 @@ def _seconds(d: dict) -> str:
     if not d or not d.get("count"):
         return "-"
     return f"{d['median']:.2f} / {d['p95']:.2f} / {d['max']:.2f} s"
+
+
+def _signed(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.0f} {unit}" if unit == "blocks" else f"{value:+.2f} {unit}"
 
 
 def _check(found: list[str] | None) -> str:
@@ -395,10 +490,14 @@ def table(r: Result):
         rows.append((f"PSS {kind} ({g['processes']})",
                      f"{g['initial_pss_mib']:.1f} → {g['final_pss_mib']:.1f} MiB "
                      f"({g['pss_growth_mib']:+.2f} MiB, {g['pss_growth_pct']:+.2f} %)"))
-    warm = r.memory_growth_after_warmup.get("total")
-    if warm and len(r.memory_samples) > 1:
-        rows.append((f"PSS total, cycle {r.memory_samples[1]['cycle']} → end",
-                     f"{warm['pss_growth_mib']:+.2f} MiB ({warm['pss_growth_pct']:+.2f} %)"))
+    for label, key, unit in (("PSS speakers+agents", "speaker_agent_pss_mib", "MiB"),
+                             ("RSS total", "total_rss_mib", "MiB"),
+                             ("Python heap", "heap_blocks", "blocks")):
+        g = r.memory_rates.get(key)
+        if g:
+            first, second = (_signed(h, unit) for h in g["halves_per_100"])
+            rows.append((f"{label} per 100 cycles after cycle {g['from_cycle']} (halves)",
+                         f"{_signed(g['per_100'], unit)} ({g['pct_per_100']:+.2f} %) ({first}, {second})"))
     if "total" in r.memory_growth:
         g = r.memory_growth["total"]
         rows.append(("RSS total", f"{g['initial_rss_mib']:.1f} → {g['final_rss_mib']:.1f} MiB "
@@ -408,8 +507,9 @@ def table(r: Result):
         rows.append(("largest growth of one process", f"{top['name']} {top['pss_growth_mib']:+.2f} MiB "
                                                        f"({top['cycles']} cycles)"))
     rows += [
-        (f"speaker/agent PSS growth ≤ {r.max_growth_pct:g} %",
-         "not checked" if r.memory_ok is None else ("yes" if r.memory_ok else "NO")),
+        (f"growth per 100 cycles ≤ {r.max_growth_pct:g} % (PSS), ≤ {r.max_heap_growth_pct:g} % (heap)",
+         ("not judged: too few samples after the warm-up" if r.memory_ok is None
+          else ("yes" if r.memory_ok else "NO"))),
         ("stop()", "-" if r.stop_s is None else f"{r.stop_s:.2f} s"),
         ("leftover processes / workdir",
          f"{'-' if r.leftover_processes is None else r.leftover_processes} / "
@@ -431,13 +531,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds each depeering or re-peering may take to converge (default 30)")
     parser.add_argument("--sample-every", type=int, default=10, metavar="N",
                         help="sample memory and check every process every N cycles (default 10)")
+    parser.add_argument("--warmup", type=int, default=30, metavar="N",
+                        help="cycles before memory is measured from (default 30)")
     parser.add_argument("--max-growth", type=float, default=10.0, metavar="PCT",
-                        help="largest PSS growth of speakers or agents counted as noise, in %% (default 10)")
+                        help="largest PSS growth of speakers and agents after the warm-up counted as "
+                             "noise, in %% per 100 cycles (default 10)")
+    parser.add_argument("--max-heap-growth", type=float, default=1.0, metavar="PCT",
+                        help="largest growth of their live Python heap after the warm-up, in %% per 100 "
+                             "cycles (default 1)")
     parser.add_argument("--json", type=Path, help="also write the result to this file")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     args = parser.parse_args(argv)
-    if args.size < 2 or args.cycles < 0 or args.sample_every < 1:
-        parser.error("--size must be 2 or more, --cycles 0 or more, --sample-every 1 or more")
+    if args.size < 2 or args.cycles < 0 or args.sample_every < 1 or args.warmup < 0:
+        parser.error("--size must be 2 or more, --cycles 0 or more, --sample-every 1 or more, "
+                     "--warmup 0 or more")
 
     from rich.console import Console
 
@@ -447,7 +554,8 @@ def main(argv: list[str] | None = None) -> int:
         console.print("a lab needs root (network namespaces): run it with sudo")
         return 2
     result = soak(args.size, args.cycles, args.seed, timeout=args.timeout,
-                  sample_every=args.sample_every, max_growth_pct=args.max_growth, log=log)
+                  sample_every=args.sample_every, warmup=args.warmup, max_growth_pct=args.max_growth,
+                  max_heap_growth_pct=args.max_heap_growth, log=log)
     for failure in result.failures:
         where = f"cycle {failure['cycle']} " if failure["cycle"] is not None else ""
         pair = f"({failure['pair']}) " if failure["pair"] else ""

@@ -111,9 +111,9 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def start_child(topology: str = "triangle") -> tuple[subprocess.Popen, dict]:
+def start_child(topology: str = "triangle", env: dict | None = None) -> tuple[subprocess.Popen, dict]:
     child = subprocess.Popen([sys.executable, "-c", CHILD, topology], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, cwd=ROOT)
+                             stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
     line = child.stdout.readline()
     if not line:
         raise AssertionError(f"child lab did not start: {child.stderr.read()}")
@@ -149,6 +149,30 @@ def test_clean_removes_a_killed_lab_and_spares_a_live_one():
         assert survivor.reachable("A", "B")
 
 
+def test_clean_spares_a_live_lab_under_another_root_and_removes_it_once_orphaned(tmp_path):
+    # A lab whose work directory is under another root (Lab(root=...) or
+    # TESTBED_WORKDIR) has no manifest where a plain `testbed clean` looks:
+    # it sees the lab only through its tagged processes.
+    testbed = str(Path(sys.executable).parent / "testbed")
+    with Lab("triangle", root=tmp_path / "elsewhere") as other:
+        result = subprocess.run([testbed, "clean"], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert f"removed lab {other.id}" not in result.stdout
+        assert f"left running lab {other.id}" in result.stdout, result.stdout
+        other.check_alive()
+        assert other.as_path("A", "B") == ["B"] and other.reachable("A", "B")
+    child, info = start_child(env={**os.environ, "TESTBED_WORKDIR": str(tmp_path / "orphans")})
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=10)
+    parent = int(cleanup.proc_stat(info["pids"][0])[1])
+    if parent != 1:
+        cleanup.clean(lab_id=info["id"])
+        pytest.skip(f"a subreaper (pid {parent}) adopted the killed lab's processes: they look owned")
+    result = subprocess.run([testbed, "clean"], capture_output=True, text=True, timeout=60)
+    assert f"removed lab {info['id']}" in result.stdout, result.stdout
+    assert_gone(info["id"], info["inodes"], None)
+
+
 def test_two_labs_run_side_by_side():
     with Lab("triangle") as first, Lab("triangle") as second:
         assert first.id != second.id
@@ -170,14 +194,15 @@ def test_bad_topology_exits_2_and_creates_nothing(tmp_path):
         topology.add_as(64501, "B b", ["192.0.2.0/25"])
         topology.peering("A", "C")
     """))
-    before = set(os.listdir(cleanup.DEFAULT_ROOT)) if cleanup.DEFAULT_ROOT.exists() else set()
+    # A work root of its own: other labs may come and go under the default one meanwhile.
+    root = tmp_path / "labs"
     result = subprocess.run([str(Path(sys.executable).parent / "testbed"), "up", str(bad), "--no-cli"],
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "TESTBED_WORKDIR": str(root)})
     assert result.returncode == 2, result.stderr
     assert "ASN 0" in result.stderr and "'B b'" in result.stderr and "no AS named 'C'" in result.stderr
     assert f"{bad}:" in result.stderr  # says where
-    after = set(os.listdir(cleanup.DEFAULT_ROOT)) if cleanup.DEFAULT_ROOT.exists() else set()
-    assert after == before
+    assert not root.exists() or not os.listdir(root)  # no work directory, so no lab was started
 
 
 def test_exec_process_model_still_works():
@@ -212,29 +237,36 @@ KILL_DURING_START = textwrap.dedent("""
 """)
 
 
-def test_sigkill_during_start_up_is_cleaned_by_id():
-    before = set(cleanup.tagged_processes())
+def test_sigkill_during_start_up_is_cleaned_by_id(tmp_path):
+    # The child's lab gets a work root of its own, so it is told apart from
+    # labs that others start and stop on the machine meanwhile.
+    root = tmp_path / "labs"
+    running = {r.id for r in cleanup.labs() if r.owner_alive}
     child = subprocess.Popen([sys.executable, "-c", KILL_DURING_START], cwd=ROOT,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env={**os.environ, "TESTBED_WORKDIR": str(root)})
     # Kill it once its speakers are being started: processes of its own exist.
     deadline = time.monotonic() + 60
-    mine: list[str] = []
+    lab_id = None
     while time.monotonic() < deadline:
-        tagged = cleanup.tagged_processes()
-        mine = [lab for lab in tagged if lab not in before and len(tagged[lab]) > 25]
-        if mine:
+        ids = os.listdir(root) if root.exists() else []
+        if ids and len(cleanup.tagged_processes().get(ids[0], [])) > 25:
+            lab_id = ids[0]
             break
         time.sleep(0.05)
-    assert mine, "the child lab never got to starting its speakers"
+    assert lab_id, "the child lab never got to starting its speakers"
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=10)
-    lab_id = mine[0]
-    workdir = cleanup.DEFAULT_ROOT / lab_id
+    workdir = root / lab_id
     assert cleanup.tagged_processes().get(lab_id), "SIGKILL should leave the lab's processes behind"
-    removed = cleanup.clean()
+    removed = cleanup.clean(root)
     assert lab_id in [r.id for r in removed]
     assert_gone(lab_id, set(), workdir)
-    assert set(cleanup.tagged_processes()) <= before  # nothing else was touched or left
+    # Nothing else was touched: every lab whose owner lived before still runs if its owner does.
+    still = {r.id: r for r in cleanup.labs()}
+    for other in running:
+        record = still.get(other)
+        assert record is None or not record.owner_alive or record.pids, f"lab {other} lost its processes"
 
 
 def test_flapping_link_settles_back_to_the_initial_routes():

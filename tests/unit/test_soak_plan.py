@@ -10,8 +10,8 @@ import pytest
 
 from testbed.addressing import plan
 from testbed.generate import internet
-from testbed.soak import (MIB, distribution, growth, per_process_growth, percentile, rib_differences,
-                          schedule)
+from testbed.soak import (MIB, distribution, growth, per_process_growth, percentile, rate, rates,
+                          rib_differences, schedule)
 
 PAIRS = [("t1", "t2"), ("t1", "r1"), ("t2", "r2"), ("r1", "s1"), ("r2", "s2"), ("r1", "r2")]
 
@@ -127,3 +127,44 @@ def test_rib_differences_name_router_and_prefix():
     assert "10.0.3.0/24 is new" in lines[2]
     assert rib_differences("A", before, dict(before)) == []
     assert rib_differences("A", {"p": "x"}, {"p": "y"}, "kernel") == ["A kernel: p was x, is y"]
+
+
+def samples(values, every=10):
+    return [{"cycle": i * every, "v": v} for i, v in enumerate(values)]
+
+
+def test_rate_is_the_least_squares_slope_per_100_cycles():
+    assert rate([(0, 100.0), (10, 101.0), (20, 102.0)]) == pytest.approx(10.0)
+    assert rate([(0, 5.0), (50, 5.0), (100, 5.0)]) == pytest.approx(0.0)
+    assert rate([(10, 1.0)]) is None and rate([(10, 1.0), (10, 2.0)]) is None
+
+
+def test_a_leak_grows_as_fast_in_both_halves_and_fails_any_length_of_run():
+    # 1 MiB every 10 cycles on 100 MiB, from the start: 10 MiB (10 %) per 100 cycles
+    for cycles in (100, 300, 1000):
+        r = rates(samples([100.0 + i for i in range(cycles // 10 + 1)]), lambda s: s["v"], warmup=30)
+        assert r["from_cycle"] == 30 and r["baseline"] == 103.0
+        assert r["per_100"] == pytest.approx(10.0)
+        assert r["halves_per_100"] == [pytest.approx(10.0), pytest.approx(10.0)]
+        assert r["pct_per_100"] == pytest.approx(100 * 10.0 / 103.0, rel=1e-3)
+
+
+def test_growth_that_settles_is_measured_after_the_warm_up_and_slows_down():
+    # steep during the warm-up, then ever slower (what an allocator settling looks like)
+    values = [100.0, 104.0, 107.0, 109.0, 110.0, 110.6, 111.0, 111.3, 111.5, 111.6, 111.65]
+    r = rates(samples(values), lambda s: s["v"], warmup=30)
+    assert r["from_cycle"] == 30 and r["to_cycle"] == 100 and r["samples"] == 8
+    first, second = r["halves_per_100"]
+    assert first > 2 * second > 0
+    assert r["pct_per_100"] < 100 * (values[-1] - values[0]) / values[0]
+
+
+def test_the_baseline_is_the_last_sample_within_the_warm_up():
+    r = rates(samples([1.0, 2.0, 3.0, 4.0, 5.0], every=7), lambda s: s["v"], warmup=10)
+    assert r["from_cycle"] == 7 and r["baseline"] == 2.0 and r["samples"] == 4
+
+
+def test_too_few_samples_after_the_warm_up_are_not_judged():
+    assert rates(samples([1.0, 2.0, 3.0]), lambda s: s["v"], warmup=10) is None
+    assert rates(samples([1.0, 2.0, 3.0]), lambda s: s["v"], warmup=0)["samples"] == 3
+    assert rates([], lambda s: s["v"], warmup=0) is None
