@@ -145,6 +145,7 @@ class Agent:
     def flush(self) -> None:
         pending, self._pending = self._pending, {}
         lines = []
+        kernel = []
         for action in pending.values():
             if isinstance(action, Announce):
                 lines.append(command_for(action))
@@ -152,12 +153,40 @@ class Agent:
             elif isinstance(action, Withdraw):
                 lines.append(command_for(action, self._announced.pop((action.neighbor, action.prefix), None)))
             elif isinstance(action, InstallRoute):
-                self._kernel("replace", action.prefix, action.next_hop)
+                kernel.append(("replace", action.prefix, action.next_hop))
             elif isinstance(action, RemoveRoute):
-                self._kernel("delete", action.prefix, None)
-        if lines:
+                kernel.append(("delete", action.prefix, None))
+        if lines:  # neighbors first: the kernel is written meanwhile, before any answer
             self.out.write("\n".join(lines) + "\n")
             self.out.flush()
+        if kernel:
+            self._kernel_batch(kernel)
+
+    def _kernel_batch(self, operations: list[tuple[str, str, str | None]]) -> None:
+        """Carry out kernel operations in one netlink batch if the table
+        can (``KernelTable.apply``), else one by one."""
+        apply = getattr(self.kernel, "apply", None)
+        if apply is None:
+            for op, prefix, next_hop in operations:
+                self._kernel(op, prefix, next_hop)
+            return
+        try:
+            failed = apply(operations)
+        except Exception as exc:  # the socket itself failed: try each on its own
+            log.error("kernel batch failed (%s): one by one", exc)
+            for op, prefix, next_hop in operations:
+                self._kernel(op, prefix, next_hop)
+            return
+        for index, (op, prefix, next_hop) in enumerate(operations):
+            error = failed.get(index)
+            if error is not None:
+                message = f"kernel {op} {prefix} via {next_hop}: {error}"
+                log.error(message)
+                self.errors.append(message)
+            elif op == "replace":
+                self.kernel_routes[prefix] = next_hop
+            else:
+                self.kernel_routes.pop(prefix, None)
 
     def _kernel(self, op: str, prefix: str, next_hop: str | None) -> None:
         try:
@@ -220,8 +249,7 @@ class Agent:
         elif kind == "update":
             message = neighbor.get("message", {})
             if "update" in message:
-                announced, withdrawn = parse_update(message)
-                self.apply(self.engine.receive(peer, announced, withdrawn))
+                self.on_update(peer, *parse_update(message))
         elif kind == "notification":
             note = neighbor.get("notification", {})
             self.sessions[peer]["last_notification"] = {
@@ -229,6 +257,11 @@ class Agent:
                 "subcode": note.get("subcode"), "data": note.get("data"),
                 "message": note.get("message")}
             self.changed()
+
+    def on_update(self, peer: str, announced: list[Route], withdrawn: list[str]) -> None:
+        """Routes received from ``peer`` (also called by ``testbed.inprocess``)."""
+        if peer in self.neighbors:
+            self.apply(self.engine.receive(peer, announced, withdrawn))
 
     def on_state(self, peer: str, state: str | None, reason: str | None) -> None:
         session = self.sessions[peer]
