@@ -48,6 +48,12 @@ _COMMAND = re.compile(
     r"(?: med (\d+))?(?: local-preference (\d+))?)?$")
 
 
+# ``announce attributes ... nlri P1 P2 ...``: one route per prefix, the same attributes.
+_ATTRIBUTES = re.compile(
+    r"neighbor (\S+) announce attributes next-hop (\S+) origin (igp|egp|incomplete) as-path \[([\d ]*)\]"
+    r"(?: med (\d+))?(?: local-preference (\d+))? nlri ([0-9a-fA-F.:/ ]+)$")
+
+
 def enabled() -> bool:
     return os.environ.get("TESTBED_TRANSPORT", "inprocess") != "text"
 
@@ -78,6 +84,26 @@ def parse_command(line: str) -> tuple | None:
             None if med is None else int(med), None if local_pref is None else int(local_pref))
 
 
+def parse_line(line: str) -> list[tuple] | None:
+    """The routes of a route command (``parse_command``) or of an
+    ``announce attributes ... nlri`` command with the same attributes; None
+    for anything else."""
+    parsed = parse_command(line)
+    if parsed is not None:
+        return [parsed]
+    match = _ATTRIBUTES.match(line)
+    if match is None:
+        return None
+    neighbor, next_hop, origin, path, med, local_pref, prefixes = match.groups()
+    prefixes = prefixes.split()
+    if not prefixes or any("/" not in p or (":" in p) != (":" in next_hop) for p in prefixes):
+        return None
+    as_path = tuple(int(a) for a in path.split())
+    med = None if med is None else int(med)
+    local_pref = None if local_pref is None else int(local_pref)
+    return [(neighbor, True, prefix, next_hop, origin, as_path, med, local_pref) for prefix in prefixes]
+
+
 class CommandWriter:
     """The agent's output stream in a zygote speaker: route commands are
     queued as tuples behind one marker line per batch; other lines are
@@ -91,9 +117,9 @@ class CommandWriter:
         out: list[str] = []
         batch: list[tuple] = []
         for line in text.split("\n"):
-            parsed = parse_command(line) if line.startswith("neighbor ") else None
+            parsed = parse_line(line) if line.startswith("neighbor ") else None
             if parsed is not None:
-                batch.append(parsed)
+                batch.extend(parsed)
                 continue
             if batch:
                 self.channel.outbound.append(batch)
@@ -137,13 +163,12 @@ class InProcessAgent(Agent):
 # -- ExaBGP objects ------------------------------------------------------------
 
 def make_change(neighbor: str, announce: bool, prefix: str, next_hop: str | None, origin: str | None,
-                as_path: tuple | None, med: int | None, local_pref: int | None):
+                as_path: tuple | None, med: int | None, local_pref: int | None, attributes=None):
     """The ExaBGP ``Change`` its API makes of the same ``announce route`` /
-    ``withdraw route`` command (``exabgp.configuration.static.parser``)."""
+    ``withdraw route`` command (``exabgp.configuration.static.parser``).
+    ``attributes``: the ``make_attributes`` of the same values, to share."""
     from exabgp.bgp.message import Action
-    from exabgp.bgp.message.open import ASN
-    from exabgp.bgp.message.update.attribute import (MED, SEQUENCE, ASPath, Attributes, LocalPreference,
-                                                     NextHop, Origin)
+    from exabgp.bgp.message.update.attribute import NextHop
     from exabgp.bgp.message.update.nlri import CIDR, INET
     from exabgp.protocol.ip import IP, IPRange
     from exabgp.rib.change import Change
@@ -153,23 +178,37 @@ def make_change(neighbor: str, announce: bool, prefix: str, next_hop: str | None
     nlri = INET(afi=IP.toafi(iprange.top()), safi=IP.tosafi(iprange.top()),
                 action=Action.ANNOUNCE if announce else Action.WITHDRAW)
     nlri.cidr = CIDR(iprange.ton(), iprange.mask)
-    attributes = Attributes()
     if next_hop is not None:
-        hop = IP.create(next_hop)
-        nlri.nexthop = hop
-        attributes.add(NextHop(hop.top()))
-        attributes.add(Origin(_ORIGINS[origin]))
-        segment = SEQUENCE()
-        for asn in as_path:
-            segment.append(ASN(asn))
-        attributes.add(ASPath([segment]))
-        if med is not None:
-            attributes.add(MED(med))
-        if local_pref is not None:
-            attributes.add(LocalPreference(local_pref))
+        nlri.nexthop = IP.create(next_hop)
     else:
         nlri.nexthop = NextHop("0.0.0.0")  # what ExaBGP's withdraw command sets
+    if attributes is None:
+        attributes = make_attributes(next_hop, origin, as_path, med, local_pref)
     return Change(nlri, attributes)
+
+
+def make_attributes(next_hop: str | None, origin: str | None, as_path: tuple | None, med: int | None,
+                    local_pref: int | None):
+    """The ExaBGP ``Attributes`` of a route command (empty without a next hop)."""
+    from exabgp.bgp.message.open import ASN
+    from exabgp.bgp.message.update.attribute import (MED, SEQUENCE, ASPath, Attributes, LocalPreference,
+                                                     NextHop, Origin)
+    from exabgp.protocol.ip import IP
+
+    attributes = Attributes()
+    if next_hop is None:
+        return attributes
+    attributes.add(NextHop(IP.create(next_hop).top()))
+    attributes.add(Origin(_ORIGINS[origin]))
+    segment = SEQUENCE()
+    for asn in as_path:
+        segment.append(ASN(asn))
+    attributes.add(ASPath([segment]))
+    if med is not None:
+        attributes.add(MED(med))
+    if local_pref is not None:
+        attributes.add(LocalPreference(local_pref))
+    return attributes
 
 
 _ORIGINS = {"igp": 0, "egp": 1, "incomplete": 2}
@@ -243,18 +282,36 @@ def _inject(reactor, service: str, batch: list[tuple]):
         neighbor = neighbors.get(name)
         if neighbor is not None:
             by_address.setdefault(str(neighbor["peer-address"]), []).append(neighbor)
+    shared: dict[tuple, object] = {}  # one Attributes per attribute set, as ExaBGP's parser shares them
     for done, item in enumerate(batch, 1):
         for neighbor in by_address.get(item[0], ()):
-            change = make_change(*item)
+            key = item[3:]
+            attributes = shared.get(key)
+            if attributes is None:
+                attributes = shared[key] = make_attributes(*key)
+            change = make_change(*item, attributes=attributes)
             if change.nlri.family().afi_safi() in neighbor.families():
                 neighbor.rib.outgoing.add_to_rib(change)
         if done % INJECT_STEP == 0:
             yield False
 
 
-def install(api_class, processes_class, async_class, is_in_process) -> None:
+def install(api_class, processes_class, async_class, is_in_process, reactor_class=None) -> None:
     """Patch ExaBGP (in a forked speaker only). ``is_in_process(handle)``
     gives the ``Channel`` of a helper started in-process, else None."""
+    if reactor_class is not None:
+        wait_for_io = reactor_class._wait_for_io
+
+        def _wait_for_io(self, sleeptime):
+            # ExaBGP runs 50 steps of its async queue (API commands) per turn
+            # of its loop, then waits for I/O up to its idle timeout even
+            # when the queue still holds work: ~1,000 commands a second at
+            # most. Do not wait while work is queued.
+            if sleeptime and self.asynchronous._async:
+                sleeptime = 0
+            return wait_for_io(self, sleeptime)
+
+        reactor_class._wait_for_io = _wait_for_io
     process = api_class.process
 
     def api_process(self, reactor, service, command):

@@ -9,7 +9,6 @@ The route agent runs inside its router's network namespace and calls
 from __future__ import annotations
 
 import errno
-import ipaddress
 import os
 import socket
 import struct
@@ -122,8 +121,8 @@ def _attribute(kind: int, payload: bytes) -> bytes:
 def route_message(op: str, prefix: str, next_hop: str | None, seq: int) -> bytes:
     """The netlink request that replaces (``ip route replace ... proto
     bgp``) or deletes (``ip route del ... proto bgp``) one route."""
-    net = ipaddress.ip_network(prefix)
-    family = socket.AF_INET if net.version == 4 else socket.AF_INET6
+    address, _, length = prefix.partition("/")
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
     if op == "replace":
         kind, flags = RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_REPLACE | NLM_F_CREATE
         scope, rtype = RT_SCOPE_UNIVERSE, RTN_UNICAST
@@ -132,10 +131,11 @@ def route_message(op: str, prefix: str, next_hop: str | None, seq: int) -> bytes
         scope, rtype = RT_SCOPE_NOWHERE, 0  # any scope, any type: matched by prefix and protocol
     else:
         raise ValueError(f"unknown route operation {op!r}")
-    body = _RTMSG.pack(family, net.prefixlen, 0, 0, RT_TABLE_MAIN, RTPROT_BGP, scope, rtype, 0)
-    body += _attribute(RTA_DST, net.network_address.packed)
+    body = _RTMSG.pack(family, int(length), 0, 0, RT_TABLE_MAIN, RTPROT_BGP, scope, rtype, 0)
+    body += _attribute(RTA_DST, socket.inet_pton(family, address))
     if next_hop is not None and op == "replace":
-        body += _attribute(RTA_GATEWAY, ipaddress.ip_address(next_hop).packed)
+        body += _attribute(RTA_GATEWAY, socket.inet_pton(socket.AF_INET6 if ":" in next_hop else socket.AF_INET,
+                                                         next_hop))
     return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), kind, flags, seq, 0) + body
 
 

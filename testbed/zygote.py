@@ -446,8 +446,10 @@ def _run_exabgp(config: str, agent: str) -> int:
         from exabgp.reactor.api import API
         from exabgp.reactor.asynchronous import ASYNC
 
+        from exabgp.reactor.loop import Reactor
+
         inprocess.install(API, processes.Processes, ASYNC,
-                          lambda handle: getattr(handle, "channel", None))
+                          lambda handle: getattr(handle, "channel", None), Reactor)
     sys.argv = ["exabgp", config]
     parser = argparse.ArgumentParser(prog="exabgp server")
     server.setargs(parser)

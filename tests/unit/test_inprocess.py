@@ -245,3 +245,16 @@ def test_acks_are_read_with_their_errors():
         return struct.pack("=IHHII", 36, 2, 0, seq, 1) + struct.pack("=i", code) + b"\0" * 16
 
     assert list(parse_acks(ack(3, 0) + ack(4, -3) + ack(5, -101))) == [(3, 0), (4, 3), (5, 101)]
+
+
+def test_announce_attributes_lines_are_one_route_per_prefix(exabgp_api):
+    line = ("neighbor 10.0.0.2 announce attributes next-hop 10.0.0.1 origin igp as-path [ 65001 ] med 3 "
+            "nlri 20.0.0.0/24 20.0.1.0/24")
+    parsed = inprocess.parse_line(line)
+    assert parsed == [("10.0.0.2", True, p, "10.0.0.1", "igp", (65001,), 3, None)
+                      for p in ("20.0.0.0/24", "20.0.1.0/24")]
+    theirs = exabgp_api.api_attributes(line.split(" ", 2)[2], [])
+    assert [c.index() for c in theirs] == [inprocess.make_change(*p).index() for p in parsed]
+    assert [c.attributes.index() for c in theirs] == [inprocess.make_change(*p).attributes.index()
+                                                      for p in parsed]
+    assert inprocess.parse_line(line.replace("10.0.0.1", "fd00::1")) is None  # families differ
