@@ -205,6 +205,7 @@ class Agent:
     def flush(self) -> None:
         pending, self._pending = self._pending, {}
         lines = []
+        kernel = []
         for action in pending.values():
             if isinstance(action, Announce):
                 lines.append(command_for(action))
@@ -217,12 +218,44 @@ class Agent:
                 self.sessions[action.neighbor]["reason"] = action.reason
                 lines.append(f"neighbor {action.neighbor} teardown {action.subcode}")
             elif isinstance(action, InstallRoute):
-                self._kernel("replace", action.prefix, "blackhole" if action.blackhole else action.next_hop)
+                next_hop = "blackhole" if action.blackhole else self.resolve.get(action.next_hop,
+                                                                                  action.next_hop)
+                kernel.append(("replace", action.prefix, next_hop))
             elif isinstance(action, RemoveRoute):
-                self._kernel("delete", action.prefix, None)
+                kernel.append(("delete", action.prefix, None))
+        # The kernel first: a router forwards a route before it tells anyone
+        # about it, so no neighbor sends traffic it cannot yet carry.
+        if kernel:
+            self._kernel_batch(kernel)
         if lines:
             self.out.write("\n".join(lines) + "\n")
             self.out.flush()
+
+    def _kernel_batch(self, operations: list[tuple[str, str, str | None]]) -> None:
+        """Carry out kernel operations in one netlink batch if the table
+        can (``KernelTable.apply``), else one by one."""
+        apply = getattr(self.kernel, "apply", None)
+        if apply is None:
+            for op, prefix, next_hop in operations:
+                self._kernel(op, prefix, next_hop)
+            return
+        try:
+            failed = apply(operations)
+        except Exception as exc:  # the socket itself failed: try each on its own
+            log.error("kernel batch failed (%s): one by one", exc)
+            for op, prefix, next_hop in operations:
+                self._kernel(op, prefix, next_hop)
+            return
+        for index, (op, prefix, next_hop) in enumerate(operations):
+            error = failed.get(index)
+            if error is not None:
+                message = f"kernel {op} {prefix} via {next_hop}: {error}"
+                log.error(message)
+                self.errors.append(message)
+            elif op == "replace":
+                self.kernel_routes[prefix] = next_hop
+            else:
+                self.kernel_routes.pop(prefix, None)
 
     def _kernel(self, op: str, prefix: str, next_hop: str | None) -> None:
         next_hop = self.resolve.get(next_hop, next_hop)
@@ -288,8 +321,7 @@ class Agent:
         elif kind == "update":
             message = neighbor.get("message", {})
             if "update" in message:
-                announced, withdrawn = parse_update(message)
-                self.apply(self.engine.receive(peer, announced, withdrawn))
+                self.on_update(peer, *parse_update(message))
         elif kind == "notification":
             note = neighbor.get("notification", {})
             self.sessions[peer]["last_notification"] = {
@@ -297,6 +329,11 @@ class Agent:
                 "subcode": note.get("subcode"), "data": note.get("data"),
                 "message": note.get("message")}
             self.changed()
+
+    def on_update(self, peer: str, announced: list[Route], withdrawn: list[str]) -> None:
+        """Routes received from ``peer`` (also called by ``testbed.inprocess``)."""
+        if peer in self.neighbors:
+            self.apply(self.engine.receive(peer, announced, withdrawn))
 
     def on_state(self, peer: str, state: str | None, reason: str | None) -> None:
         session = self.sessions[peer]

@@ -336,6 +336,7 @@ def table(results: list[Result]):
 
 
 RATIOS = (("start → converged", "start_s"), ("PSS per AS", "pss_per_as_mib"),
+          ("peak PSS", "peak_pss_mib"),
           ("idle CPU per AS", "idle_cpu_per_as"), ("depeer → converged", "depeer_s"),
           ("stop()", "stop_s"))
 
@@ -363,30 +364,109 @@ def ratios(results: list[Result]):
     return grid
 
 
+BASELINE_INGEST = 10_000  # prefixes the baseline ingests (its rate is what is compared)
+BASELINE_MIB_PER_AS = 48  # PSS of one AS in the exec model, measured, with a margin
+
+
+def baseline_fits(size: int) -> bool:
+    """Whether the exec baseline of ``size`` ASes fits in the memory
+    available now (it needs ~43 MiB per AS; 1,000 ASes would need 45 GB)."""
+    try:
+        with open("/proc/meminfo") as handle:
+            available = next(int(line.split()[1]) * 1024 for line in handle
+                             if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration):
+        return True
+    return size * BASELINE_MIB_PER_AS * MIB < 0.8 * available
+
+
+def targets_table(rows):
+    from rich.table import Table
+
+    grid = Table(title="Targets of the performance issue (default process model)")
+    for column in ("metric", "target", "measured", "met"):
+        grid.add_column(column)
+    for metric, target, measured, met in rows:
+        grid.add_row(metric, target, measured, "-" if met is None else ("yes" if met else "NO"))
+    return grid
+
+
+def extras_table(extras):
+    from rich.table import Table
+
+    grid = Table(title="Fixed-size experiments")
+    grid.add_column("measure")
+    for extra in extras:
+        grid.add_column(extra.model, justify="right")
+    rows = [
+        ("10-AS chain: depeer → every kernel", lambda e: _fmt(e.path_depeer_kernel_s, ".3f", " s")),
+        ("10-AS chain: depeer → Loc-RIBs converged", lambda e: _fmt(e.path_depeer_rib_s, ".3f", " s")),
+        ("ingest: prefixes into one kernel", lambda e: _fmt(e.ingest_prefixes, ",d")),
+        ("ingest: time", lambda e: _fmt(e.ingest_s, ".2f", " s")),
+        ("ingest: prefixes/s", lambda e: _fmt(e.ingest_rate, ",.0f")),
+        ("traffic: streams", lambda e: _fmt(e.traffic_streams, "d")),
+        ("traffic: sent packets/s", lambda e: _fmt(e.traffic_sent_pps, ",.0f")),
+        ("traffic: replies counted/s", lambda e: _fmt(e.traffic_received_pps, ",.0f")),
+        ("errors", lambda e: "; ".join(e.errors) or "-"),
+    ]
+    for label, cell in rows:
+        grid.add_row(label, *[cell(e) for e in extras])
+    return grid
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m testbed.benchmark", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[5, 20, 50], help="numbers of ASes")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100],
+                        help="numbers of ASes (the issue's: 10 100 300 1000)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds each lab may take to converge (default 60 + size)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--chart", type=Path, help="write an SVG chart of time and memory by size")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--models", nargs="+", default=["zygote", "exec"], choices=["zygote", "exec"],
                         help="process models to measure; exec is the plain baseline (default: both)")
+    parser.add_argument("--ingest", type=int, default=100_000, metavar="N",
+                        help="prefixes for the ingest experiment (0: skip it)")
+    parser.add_argument("--no-path", action="store_true",
+                        help="skip the 10-AS chain (depeering to every kernel, traffic)")
     args = parser.parse_args(argv)
 
     from rich.console import Console
 
+    from . import benchmark_extra
+
     console = Console(stderr=True)
-    out = Console(width=None if sys.stdout.isatty() else 140)
+    out = Console(width=None if sys.stdout.isatty() else 160)
     log = (lambda text: None) if args.quiet else (lambda text: console.print(text, highlight=False))
     if os.geteuid() != 0:
         console.print("a lab needs root (network namespaces): run it with sudo")
         return 2
-    results = []
+    results: list[Result] = []
+    extras: list = []
+    skipped: list[str] = []
+    expected = 0
     try:
+        for model in args.models:
+            extra = benchmark_extra.Extra(model=model)
+            if not args.no_path:
+                log(f"[bold]10-AS chain, {model} model[/bold]")
+                benchmark_extra.measure_path(model, log=log, extra=extra)
+            if args.ingest:
+                # The baseline takes ~1,000 commands a second: a rate, not a table, in bounded time.
+                count = args.ingest if model != "exec" else min(args.ingest, BASELINE_INGEST)
+                log(f"[bold]ingest of {count} prefixes, {model} model[/bold]")
+                benchmark_extra.measure_ingest(model, count, log=log, extra=extra)
+            if not args.no_path or args.ingest:
+                extras.append(extra)
         for size in args.sizes:
             for model in args.models:
+                if model == "exec" and not baseline_fits(size):
+                    skipped.append(f"{size} ASes, exec: skipped, it would need about "
+                                   f"{size * BASELINE_MIB_PER_AS / 1024:.0f} GiB")
+                    log(skipped[-1])
+                    continue
+                expected += 1
                 log(f"[bold]{size} ASes, {model} model[/bold]")
                 results.append(measure(size, args.seed, args.timeout, log, model))
     except KeyboardInterrupt:
@@ -399,12 +479,22 @@ def main(argv: list[str] | None = None) -> int:
         compared = ratios(results)
         if compared is not None:
             out.print(compared)
-    data = [asdict(r) for r in results]
+    if extras:
+        out.print(extras_table(extras))
+    for line in skipped:
+        out.print(line)
+    out.print(targets_table(benchmark_extra.targets(results, extras)))
+    if args.chart and results:
+        args.chart.write_text(benchmark_extra.chart_svg(
+            results, f"seed {args.seed}, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores"))
+        out.print(f"chart written to {args.chart}")
+    data = {"results": [asdict(r) for r in results], "extras": [asdict(e) for e in extras],
+            "skipped": skipped}
     if args.json:
         args.json.write_text(json.dumps(data, indent=2) + "\n")
     print("BENCHMARK " + json.dumps(data, separators=(",", ":")), flush=True)
-    failed = any(r.error or r.leftover_processes for r in results) or \
-        len(results) < len(args.sizes) * len(args.models)
+    failed = any(r.error or r.leftover_processes for r in results) or len(results) < expected or \
+        any(e.errors for e in extras)
     return 1 if failed else 0
 
 

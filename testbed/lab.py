@@ -366,18 +366,30 @@ class Lab:
         return any(line.split()[1].endswith(":00B3") and line.split()[3] == "0A" for line in lines)
 
     def _wait_step(self, deadline: float, what: str) -> None:
-        self.check_alive()
+        self._check_alive_now_and_then()
         if time.monotonic() > deadline:
             raise LabError(f"timed out waiting for {what}")
         time.sleep(0.01)  # no event tells us a socket started listening in another process
 
+    ALIVE_PERIOD = 0.25  # seconds between liveness checks inside start-up polling loops
+
+    def _check_alive_now_and_then(self) -> None:
+        """``check_alive`` in a polling loop: reading every speaker's
+        /proc entry a hundred times a second cost more CPU than starting them."""
+        now = time.monotonic()
+        if now - getattr(self, "_alive_checked", 0.0) >= self.ALIVE_PERIOD:
+            self._alive_checked = now
+            self.check_alive()
+
     def _connect_agents(self, deadline: float) -> None:
+        """Connect to every agent's control socket, then ask them all for
+        their pid at once (each answers when its event loop gets to it)."""
         for name in self.plan.routers:
             path = str(self._router_dir(name) / "agent.sock")
             for table in (self.clients, self.watchers):
                 client = AgentClient(path, name)
                 while True:
-                    self.check_alive()
+                    self._check_alive_now_and_then()
                     try:
                         client.connect(min(deadline, time.monotonic() + 0.5))
                         break
@@ -386,7 +398,13 @@ class Lab:
                             raise
                 table[name] = client
             self._watch_pending[name] = False
-            self.agent_pids[name] = self.clients[name].request("summary")["pid"]
+            self.clients[name].send({"op": "summary"})
+        for name, client in self.clients.items():
+            try:
+                self.agent_pids[name] = client.receive(timeout=max(1.0, deadline - time.monotonic()))["pid"]
+            except LabError:
+                self.check_alive()
+                raise
 
     def stop(self) -> None:
         """Stop every process of the lab and remove its work directory.

@@ -104,12 +104,16 @@ class NamespaceConfig:
         self.pid = pid
         with netns.inside(pid):
             self.ipr = IPRoute()
+        self._indexes: dict[str, int] = {}
 
     def index(self, ifname: str) -> int:
-        found = self.ipr.link_lookup(ifname=ifname)
-        if not found:
+        # One dump of the namespace's links, again only for a name it lacked
+        # (a bridge made since): pyroute2 dumps every link per lookup.
+        if ifname not in self._indexes:
+            self._indexes = {link.get_attr("IFLA_IFNAME"): link["index"] for link in self.ipr.get_links()}
+        if ifname not in self._indexes:
             raise LookupError(f"no interface {ifname} in namespace of pid {self.pid}")
-        return found[0]
+        return self._indexes[ifname]
 
     def add_address(self, ifname: str, address: str) -> None:
         iface = ipaddress.ip_interface(address)

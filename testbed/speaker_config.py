@@ -83,6 +83,7 @@ def speaker_environment(router: RouterPlan, lab_id: str) -> dict[str, str]:
         "exabgp_daemon_daemonize": "false",
         "exabgp_log_destination": "stdout",
         "exabgp_log_level": "INFO",
+        "exabgp_log_statistics": "false",  # a line per message sent or received
         "exabgp_api_ack": "false",
         "exabgp_api_cli": "false",
         # ExaBGP's loop is driven by poll() on its sockets, with a timeout

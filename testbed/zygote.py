@@ -68,6 +68,7 @@ import time
 import traceback
 from pathlib import Path
 
+from testbed import inprocess
 from testbed.cleanup import LAB_ENV
 
 AGENT_MODES = ("thread", "fork")
@@ -90,6 +91,8 @@ PRELOAD = (
     "exabgp.bgp.message.open",
     "exabgp.bgp.message.notification",
     "exabgp.protocol.family",
+    "exabgp.rib.change",
+    "exabgp.reactor.asynchronous",
     "pyroute2",
     "pyroute2.iproute",
     "pyroute2.iproute.linux",
@@ -98,6 +101,7 @@ PRELOAD = (
     "pyroute2.netlink.rtnl.ifaddrmsg",
     "pyroute2.netlink.exceptions",
     "testbed.agent",
+    "testbed.inprocess",
     "testbed.kernel",
     "testbed.bgp",
     "testbed.control",
@@ -438,6 +442,14 @@ def _run_exabgp(config: str, agent: str) -> int:
 
     processes.subprocess = _Subprocess(agent)
     _watch_helpers(processes.Processes)
+    if inprocess.enabled():
+        from exabgp.reactor.api import API
+        from exabgp.reactor.asynchronous import ASYNC
+
+        from exabgp.reactor.loop import Reactor
+
+        inprocess.install(API, processes.Processes, ASYNC,
+                          lambda handle: getattr(handle, "channel", None), Reactor)
     sys.argv = ["exabgp", config]
     parser = argparse.ArgumentParser(prog="exabgp server")
     server.setargs(parser)
@@ -641,6 +653,7 @@ class ThreadAgent(_AgentHandle):
         super().__init__(argv)
         self.pid = os.getpid()
         self.agent = None
+        self.channel = inprocess.Channel() if inprocess.enabled() else None
         with open(config) as handle:
             self._config = json.load(handle)
         self._thread = threading.Thread(target=self._run, name="testbed-agent", daemon=True)
@@ -664,8 +677,12 @@ class ThreadAgent(_AgentHandle):
                 logger.setLevel(logging.INFO)
                 logger.propagate = False
             agent_module.signal = _ThreadSignals()
-            out = _text_stream(self._up_w)
-            self.agent = agent_module.Agent(self._config, kernel=KernelTable(), out=out)
+            if self.channel is not None:
+                self.agent = inprocess.InProcessAgent(self._config, self.channel, self._up_w,
+                                                      kernel=KernelTable())
+            else:
+                self.agent = agent_module.Agent(self._config, kernel=KernelTable(),
+                                                out=_text_stream(self._up_w))
             agent_module.log.info("agent of router %s (AS%s) started in thread of pid %d",
                                   self.agent.name, self._config["asn"], os.getpid())
             self.agent.run(stdin_fd=self._down_r)

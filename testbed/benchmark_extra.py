@@ -1,0 +1,293 @@
+"""The benchmark's fixed-size experiments, its targets and its chart.
+
+Besides labs of generated Internets (``testbed.benchmark``), the issue's
+targets name three things no generated topology isolates:
+
+- ``measure_path``: a depeering at one end of a 10-AS chain (each AS buys
+  transit from the previous one), timed until every router's *kernel*
+  table holds what the model predicts (read over netlink), not only the
+  Loc-RIBs;
+- ``measure_ingest``: one router receives N IPv4 prefixes from its provider
+  (sent by the provider's ExaBGP from ``announce attributes ... nlri``
+  commands of 1,000 prefixes each), timed until its kernel holds them all
+  (counted in ``/proc/<pid>/net/route`` of its namespace);
+- ``measure_traffic``: echo-request streams between hosts of the chain, all
+  at once; the packets sent and the replies counted per second.
+
+``targets()`` compares results with the issue's targets; ``chart_svg()``
+draws time and memory against the number of ASes for each process model
+(plain SVG, no plotting library). The last two are pure.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+from .topology import Topology
+
+
+@dataclass
+class Extra:
+    """Results of the fixed-size experiments of one process model."""
+
+    model: str
+    path_length: int | None = None
+    path_depeer_kernel_s: float | None = None   # depeer call -> every kernel as predicted
+    path_depeer_rib_s: float | None = None      # what lab.depeer reports (Loc-RIBs)
+    ingest_prefixes: int | None = None
+    ingest_s: float | None = None               # command sent -> all in the kernel
+    ingest_rate: float | None = None            # prefixes/s over the whole ingest
+    traffic_streams: int | None = None
+    traffic_sent_pps: float | None = None
+    traffic_received_pps: float | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+def chain(length: int = 10, hold_time: int = 9) -> Topology:
+    """``length`` ASes in a line, each the transit customer of the one before."""
+    topo = Topology(f"chain-{length}", hold_time=hold_time)
+    systems = [topo.add_as(65001 + i, f"c{i + 1}") for i in range(length)]
+    for provider, customer in zip(systems, systems[1:]):
+        topo.transit(provider, customer)
+    return topo.validate()
+
+
+def _kernel_matches(lab, expected: dict[str, dict]) -> bool:
+    for router in lab.plan.routers:
+        want = {p for p, r in expected[router].items() if r.get("neighbor")}
+        if set(lab.kernel_routes(router)) != want:
+            return False
+    return True
+
+
+def measure_path(model: str, length: int = 10, log=lambda text: None, extra: Extra | None = None,
+                 traffic_streams: int = 4, traffic_rate: float = 50_000.0,
+                 traffic_seconds: float = 2.0) -> Extra:
+    """Depeering across a chain of ``length`` ASes, then traffic on it."""
+    from .lab import Lab
+
+    extra = extra or Extra(model=model)
+    extra.path_length = length
+    lab = Lab(chain(length), process_model=model)
+    try:
+        lab.start(timeout=60.0)
+        first, second = f"c1", "c2"
+        log(f"  chain of {length}: depeering {first} and {second}")
+        lab.expect.set_session(first, second, up=False)
+        expected = lab.expect.loc_ribs()
+        lab.expect.set_session(first, second, up=True)
+        t0 = time.monotonic()
+        lab.depeer(first, second, wait=False)
+        deadline = t0 + 30.0
+        while not _kernel_matches(lab, expected):
+            if time.monotonic() > deadline:
+                raise TimeoutError("kernels did not reach the predicted tables within 30 s")
+        extra.path_depeer_kernel_s = time.monotonic() - t0
+        extra.path_depeer_rib_s = lab.wait_converged(30.0) + extra.path_depeer_kernel_s
+        lab.repeer(first, second)
+        _traffic(lab, extra, length, traffic_streams, traffic_rate, traffic_seconds, log)
+    except Exception as exc:  # a measurement failed: say so, keep the others
+        extra.errors.append(f"path: {type(exc).__name__}: {exc}")
+        log(extra.errors[-1])
+    finally:
+        lab.stop()
+    return extra
+
+
+def _traffic(lab, extra: Extra, length: int, streams: int, rate: float, seconds: float, log) -> None:
+    pairs = [(f"c{1 + i}", f"c{length - i}") for i in range(streams)]
+    log(f"  traffic: {streams} streams of {rate:.0f} packets/s for {seconds:.0f} s")
+    running = [lab.stream(src, dst, rate=rate) for src, dst in pairs]
+    for stream in running:
+        stream.start()
+    time.sleep(seconds)
+    results = [stream.stop() for stream in running]
+    duration = max(r.duration for r in results)
+    extra.traffic_streams = streams
+    extra.traffic_sent_pps = sum(r.sent for r in results) / duration
+    extra.traffic_received_pps = sum(r.received for r in results) / duration
+
+
+def ingest_commands(neighbor: str, next_hop: str, asn: int, count: int, per_command: int = 1000) -> list[str]:
+    """ExaBGP API commands announcing ``count`` /24s from 20.0.0.0 up to
+    ``neighbor``, ``per_command`` prefixes each."""
+    if count > 1 << 20:
+        raise ValueError(f"at most {1 << 20} prefixes (20.0.0.0/24 to 35.255.255.0/24)")
+    lines = []
+    for start in range(0, count, per_command):
+        prefixes = " ".join(f"{20 + (i >> 16)}.{(i >> 8) & 255}.{i & 255}.0/24"
+                            for i in range(start, min(count, start + per_command)))
+        lines.append(f"neighbor {neighbor} announce attributes next-hop {next_hop} origin igp "
+                     f"as-path [ {asn} ] nlri {prefixes}")
+    return lines
+
+
+def _count_routes(pid: int) -> int:
+    """IPv4 routes in the main table of ``pid``'s namespace."""
+    with open(f"/proc/{pid}/net/route", "rb") as handle:
+        return handle.read().count(b"\n") - 1
+
+
+def measure_ingest(model: str, count: int = 100_000, log=lambda text: None,
+                   extra: Extra | None = None) -> Extra:
+    """How fast one router takes ``count`` prefixes into its kernel."""
+    from .lab import Lab
+
+    extra = extra or Extra(model=model)
+    topo = Topology("ingest", hold_time=30)
+    sender, receiver = topo.add_as(65001, "P"), topo.add_as(65002, "R")
+    topo.transit(sender, receiver)
+    lab = Lab(topo.validate(), process_model=model)
+    try:
+        lab.start(timeout=60.0)
+        session = lab.plan.routers["P"].neighbor("R")
+        lines = ingest_commands(session.address, session.local_address, 65001, count)
+        pid = lab.nodes["R"].pid
+        before = _count_routes(pid)
+        log(f"  ingest: {count} prefixes from P into R's kernel")
+        t0 = time.monotonic()
+        for start in range(0, len(lines), 10):
+            lab._client("P").request("exabgp", lines=lines[start:start + 10], timeout=60.0)
+        deadline = t0 + 300.0
+        while _count_routes(pid) - before < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{_count_routes(pid) - before} of {count} prefixes in the kernel "
+                                   "after 300 s")
+            time.sleep(0.005)
+        extra.ingest_prefixes = count
+        extra.ingest_s = time.monotonic() - t0
+        extra.ingest_rate = count / extra.ingest_s
+    except Exception as exc:
+        extra.errors.append(f"ingest: {type(exc).__name__}: {exc}")
+        log(extra.errors[-1])
+    finally:
+        lab.stop()
+    return extra
+
+
+# -- targets ---------------------------------------------------------------------
+
+MB = 1_000_000
+MIB = 1024 * 1024
+
+
+def targets(results: list, extras: list[Extra], model: str = "zygote") -> list[tuple[str, str, str, bool | None]]:
+    """(metric, target, measured, met) for each target of the issue that the
+    results cover, for ``model``; met is None when not measured."""
+    by_size = {r.size: r for r in results if r.model == model and not r.error}
+    extra = next((e for e in extras if e.model == model), None)
+    rows: list[tuple[str, str, str, bool | None]] = []
+
+    def add(metric, target, value, fmt, ok):
+        rows.append((metric, target, "not measured" if value is None else fmt(value),
+                     None if value is None else ok(value)))
+
+    r100 = by_size.get(100)
+    add("100 ASes: start to converged", "≤ 6 s", r100 and r100.start_s, lambda v: f"{v:.1f} s",
+        lambda v: v <= 6.0)
+    r1000 = by_size.get(1000)
+    add("1,000 ASes: converges, peak memory", "≤ 12 GB",
+        r1000 and r1000.peak_pss_mib, lambda v: f"{v * MIB / 1e9:.1f} GB", lambda v: v * MIB <= 12e9)
+    largest = max(by_size.values(), key=lambda r: r.size, default=None)
+    add(f"PSS per AS ({largest.size if largest else '-'} ASes)", "≤ 12 MB",
+        largest and largest.pss_per_as_mib, lambda v: f"{v * MIB / MB:.1f} MB", lambda v: v * MIB <= 12 * MB)
+    add(f"idle CPU per AS ({largest.size if largest else '-'} ASes)", "≤ 0.3 %",
+        largest and largest.idle_cpu_per_as, lambda v: f"{v:.2f} %", lambda v: v <= 0.3)
+    add("depeering across a 10-AS path, all kernels", "≤ 1 s",
+        extra and extra.path_depeer_kernel_s, lambda v: f"{v:.2f} s", lambda v: v <= 1.0)
+    add("route ingest by one router", "≥ 50,000 prefixes/s",
+        extra and extra.ingest_rate, lambda v: f"{v:,.0f} prefixes/s", lambda v: v >= 50_000)
+    add("100,000-prefix table", "≤ 5 s",
+        extra and extra.ingest_prefixes == 100_000 and extra.ingest_s or None,
+        lambda v: f"{v:.1f} s", lambda v: v <= 5.0)
+    add("traffic sent and counted", "≥ 100,000 packets/s",
+        extra and extra.traffic_received_pps, lambda v: f"{v:,.0f} packets/s", lambda v: v >= 100_000)
+    add("teardown of 100 ASes, nothing left", "≤ 2 s",
+        r100 and (r100.stop_s if not r100.leftover_processes and not r100.leftover_workdir else None),
+        lambda v: f"{v:.2f} s", lambda v: v <= 2.0)
+    return rows
+
+
+# -- chart -------------------------------------------------------------------------
+
+COLOURS = {"zygote": "#1f77b4", "exec": "#d62728"}
+
+
+def chart_svg(results: list, title: str = "") -> str:
+    """Two panels, start-to-converged time and peak memory (PSS) against the
+    number of ASes (log-log), one line per process model."""
+    panels = [("start → converged (s)", lambda r: r.start_s),
+              ("peak memory, PSS (MiB)", lambda r: r.peak_pss_mib)]
+    width, height, margin = 420, 300, 56
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * width}" height="{height + 40}" '
+             f'font-family="sans-serif" font-size="12">',
+             f'<text x="{width}" y="18" text-anchor="middle" font-size="14">{_escape(title)}</text>']
+    sizes = sorted({r.size for r in results})
+    models = sorted({r.model for r in results}, key=lambda m: (m != "zygote", m))
+    for index, (label, value) in enumerate(panels):
+        x0 = index * width
+        points = {m: [(r.size, value(r)) for r in sorted(results, key=lambda r: r.size)
+                      if r.model == m and value(r)] for m in models}
+        values = [v for line in points.values() for _, v in line]
+        if not values or not sizes:
+            continue
+        xs = _log_range(min(sizes), max(sizes))
+        ys = _log_range(min(values), max(values))
+
+        def px(size, xs=xs, x0=x0):
+            return x0 + margin + (width - 1.5 * margin) * _frac(size, *xs)
+
+        def py(v, ys=ys):
+            return 30 + (height - margin) * (1 - _frac(v, *ys))
+
+        parts.append(f'<text x="{x0 + width / 2}" y="{height + 30}" text-anchor="middle">'
+                     f'number of ASes — {_escape(label)}</text>')
+        parts.append(f'<rect x="{x0 + margin}" y="30" width="{width - 1.5 * margin}" '
+                     f'height="{height - margin}" fill="none" stroke="#888"/>')
+        for size in sizes:
+            parts.append(f'<text x="{px(size):.1f}" y="{height - margin + 46}" text-anchor="middle">{size}</text>')
+        for tick in _ticks(*ys):
+            parts.append(f'<text x="{x0 + margin - 6}" y="{py(tick) + 4:.1f}" text-anchor="end">{tick:g}</text>')
+            parts.append(f'<line x1="{x0 + margin}" x2="{x0 + width - margin / 2}" y1="{py(tick):.1f}" '
+                         f'y2="{py(tick):.1f}" stroke="#ddd"/>')
+        for row, model in enumerate(models):
+            line = points[model]
+            colour = COLOURS.get(model, "#555")
+            if line:
+                path = " ".join(f"{px(s):.1f},{py(v):.1f}" for s, v in line)
+                parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+                for s, v in line:
+                    parts.append(f'<circle cx="{px(s):.1f}" cy="{py(v):.1f}" r="3" fill="{colour}"/>')
+            name = {"zygote": "ours (zygote)", "exec": "baseline (exec)"}.get(model, model)
+            parts.append(f'<text x="{x0 + margin + 8}" y="{46 + 16 * row}" fill="{colour}">{name}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _log_range(low: float, high: float) -> tuple[float, float]:
+    low, high = math.log10(low), math.log10(high)
+    if high - low < 1e-9:
+        low, high = low - 0.5, high + 0.5
+    pad = (high - low) * 0.08
+    return low - pad, high + pad
+
+
+def _frac(value: float, low: float, high: float) -> float:
+    return (math.log10(value) - low) / (high - low)
+
+
+def _ticks(low: float, high: float) -> list[float]:
+    """1, 2, 5 × powers of ten inside the (log10) range."""
+    found = []
+    for exponent in range(math.floor(low) - 1, math.ceil(high) + 1):
+        for mantissa in (1, 2, 5):
+            value = mantissa * 10.0 ** exponent
+            if low <= math.log10(value) <= high:
+                found.append(value)
+    return found

@@ -1,0 +1,372 @@
+"""In-process transport between a zygote speaker's ExaBGP and its agent thread.
+
+In the zygote model the route agent is a thread of its router's ExaBGP
+process, but through ExaBGP's API it still talks as two processes would:
+ExaBGP encodes every received UPDATE as JSON for the agent to decode, and
+the agent writes one text command per route and neighbor for ExaBGP's
+configuration parser to read back (and log). Here they hand objects over
+instead, through the same two pipes and in the same order:
+
+- outbound: the agent's command text is parsed (``parse_command``, the
+  grammar ``testbed.agent.command_for`` writes) into tuples queued on the
+  ``Channel``, and one marker line per batch goes down the command pipe.
+  When ExaBGP's API reads the marker it schedules, on its own async queue
+  (so the order with any other command holds), the injection of ExaBGP
+  ``Change`` objects (``make_change``: field for field what ExaBGP's parser
+  makes of the same command) into each neighbor's Adj-RIB-Out. ExaBGP still
+  builds the UPDATEs and sends them over its TCP sessions.
+- inbound: an UPDATE whose attributes the agent reads (origin, AS path,
+  next hop, MED, local preference) becomes ``Route`` objects
+  (``routes_of_update``), queued, and a marker line takes the JSON event's
+  place in the event pipe.
+
+Anything else (a command with other attributes, an UPDATE with communities,
+session events) goes the text/JSON way unchanged: this is a shortcut for
+what it fully understands, never a second meaning. ``install()`` patches
+ExaBGP 5.0.15's classes in a forked speaker (``API.process``,
+``Processes._start``, ``ASYNC.run``); nothing here runs in the exec model.
+``TESTBED_TRANSPORT=text`` turns it off.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import deque
+
+from .agent import Agent, log
+
+MARK_OUT = "testbed-inject"   # agent -> ExaBGP: take the next queued batch of changes
+MARK_IN = "testbed-update"    # ExaBGP -> agent: take the next queued UPDATE
+INJECT_STEP = 256             # changes injected per turn of ExaBGP's async queue
+
+# What testbed.agent.command_for writes, and nothing more.
+_COMMAND = re.compile(
+    r"neighbor (\S+) (announce|withdraw) route (\S+)"
+    r"(?: next-hop (\S+) origin (igp|egp|incomplete) as-path \[([\d ]*)\]"
+    r"(?: med (\d+))?(?: local-preference (\d+))?)?$")
+
+
+# ``announce attributes ... nlri P1 P2 ...``: one route per prefix, the same attributes.
+_ATTRIBUTES = re.compile(
+    r"neighbor (\S+) announce attributes next-hop (\S+) origin (igp|egp|incomplete) as-path \[([\d ]*)\]"
+    r"(?: med (\d+))?(?: local-preference (\d+))? nlri ([0-9a-fA-F.:/ ]+)$")
+
+
+def enabled() -> bool:
+    return os.environ.get("TESTBED_TRANSPORT", "inprocess") != "text"
+
+
+class Channel:
+    """The two queues beside one speaker's pipes."""
+
+    def __init__(self):
+        self.outbound: deque = deque()   # batches of parse_command tuples
+        self.inbound: deque = deque()    # (peer address, announced, withdrawn)
+
+
+def parse_command(line: str) -> tuple | None:
+    """``(neighbor, announce, prefix, next_hop, origin, as_path, med,
+    local_pref)`` of a route command, or None for anything else."""
+    match = _COMMAND.match(line)
+    if match is None:
+        return None
+    neighbor, action, prefix, next_hop, origin, path, med, local_pref = match.groups()
+    announce = action == "announce"
+    if next_hop is None:
+        if announce:
+            return None
+    elif (":" in next_hop) != (":" in prefix):
+        return None  # ExaBGP maps an IPv4 next hop into IPv6: leave that to its parser
+    return (neighbor, announce, prefix, next_hop, origin,
+            None if path is None else tuple(int(a) for a in path.split()),
+            None if med is None else int(med), None if local_pref is None else int(local_pref))
+
+
+def parse_line(line: str) -> list[tuple] | None:
+    """The routes of a route command (``parse_command``) or of an
+    ``announce attributes ... nlri`` command with the same attributes; None
+    for anything else."""
+    parsed = parse_command(line)
+    if parsed is not None:
+        return [parsed]
+    match = _ATTRIBUTES.match(line)
+    if match is None:
+        return None
+    neighbor, next_hop, origin, path, med, local_pref, prefixes = match.groups()
+    prefixes = prefixes.split()
+    if not prefixes or any("/" not in p or (":" in p) != (":" in next_hop) for p in prefixes):
+        return None
+    as_path = tuple(int(a) for a in path.split())
+    med = None if med is None else int(med)
+    local_pref = None if local_pref is None else int(local_pref)
+    return [(neighbor, True, prefix, next_hop, origin, as_path, med, local_pref) for prefix in prefixes]
+
+
+class CommandWriter:
+    """The agent's output stream in a zygote speaker: route commands are
+    queued as tuples behind one marker line per batch; other lines are
+    written as they are, in their place."""
+
+    def __init__(self, fd: int, channel: Channel):
+        self.fd = fd
+        self.channel = channel
+
+    def write(self, text: str) -> int:
+        out: list[str] = []
+        batch: list[tuple] = []
+        for line in text.split("\n"):
+            parsed = parse_line(line) if line.startswith("neighbor ") else None
+            if parsed is not None:
+                batch.extend(parsed)
+                continue
+            if batch:
+                self.channel.outbound.append(batch)
+                out.append(MARK_OUT)
+                batch = []
+            if line:
+                out.append(line)
+        if batch:
+            self.channel.outbound.append(batch)
+            out.append(MARK_OUT)
+        if out:
+            data = ("\n".join(out) + "\n").encode()
+            while data:
+                data = data[os.write(self.fd, data):]
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+class InProcessAgent(Agent):
+    """The route agent of a zygote speaker: reads UPDATEs handed over on
+    its ``Channel`` where their marker line stands in its event stream."""
+
+    def __init__(self, config: dict, channel: Channel, fd: int, kernel=None):
+        super().__init__(config, kernel=kernel, out=CommandWriter(fd, channel))
+        self.channel = channel
+
+    def _stdin_line(self, line: bytes) -> None:
+        if line.strip() != MARK_IN.encode():
+            return super()._stdin_line(line)
+        peer, announced, withdrawn = self.channel.inbound.popleft()
+        try:
+            self.on_update(peer, announced, withdrawn)
+        except Exception as exc:  # one bad event must not stop routing
+            log.exception("update from %s failed: %s", peer, json.dumps([r.prefix for r in announced][:20]))
+            self.errors.append(f"event handling failed: {type(exc).__name__}: {exc}")
+            self.changed()
+
+
+# -- ExaBGP objects ------------------------------------------------------------
+
+def make_change(neighbor: str, announce: bool, prefix: str, next_hop: str | None, origin: str | None,
+                as_path: tuple | None, med: int | None, local_pref: int | None, attributes=None):
+    """The ExaBGP ``Change`` its API makes of the same ``announce route`` /
+    ``withdraw route`` command (``exabgp.configuration.static.parser``).
+    ``attributes``: the ``make_attributes`` of the same values, to share."""
+    from exabgp.bgp.message import Action
+    from exabgp.bgp.message.update.attribute import NextHop
+    from exabgp.bgp.message.update.nlri import CIDR, INET
+    from exabgp.protocol.ip import IP, IPRange
+    from exabgp.rib.change import Change
+
+    ip, mask = prefix.split("/")
+    iprange = IPRange.create(ip, mask)
+    nlri = INET(afi=IP.toafi(iprange.top()), safi=IP.tosafi(iprange.top()),
+                action=Action.ANNOUNCE if announce else Action.WITHDRAW)
+    nlri.cidr = CIDR(iprange.ton(), iprange.mask)
+    if next_hop is not None:
+        nlri.nexthop = IP.create(next_hop)
+    else:
+        nlri.nexthop = NextHop("0.0.0.0")  # what ExaBGP's withdraw command sets
+    if attributes is None:
+        attributes = make_attributes(next_hop, origin, as_path, med, local_pref)
+    return Change(nlri, attributes)
+
+
+def make_attributes(next_hop: str | None, origin: str | None, as_path: tuple | None, med: int | None,
+                    local_pref: int | None):
+    """The ExaBGP ``Attributes`` of a route command (empty without a next hop)."""
+    from exabgp.bgp.message.open import ASN
+    from exabgp.bgp.message.update.attribute import (MED, SEQUENCE, ASPath, Attributes, LocalPreference,
+                                                     NextHop, Origin)
+    from exabgp.protocol.ip import IP
+
+    attributes = Attributes()
+    if next_hop is None:
+        return attributes
+    attributes.add(NextHop(IP.create(next_hop).top()))
+    attributes.add(Origin(_ORIGINS[origin]))
+    segment = SEQUENCE()
+    for asn in as_path:
+        segment.append(ASN(asn))
+    attributes.add(ASPath([segment]))
+    if med is not None:
+        attributes.add(MED(med))
+    if local_pref is not None:
+        attributes.add(LocalPreference(local_pref))
+    return attributes
+
+
+_ORIGINS = {"igp": 0, "egp": 1, "incomplete": 2}
+_KNOWN_ATTRIBUTES = frozenset((1, 2, 3, 4, 5))  # origin, AS path, next hop, MED, local preference
+
+
+def routes_of_update(update):
+    """``(announced routes, withdrawn prefixes)`` of an ExaBGP ``Update``,
+    as ``testbed.agent.parse_update`` reads them from its JSON; None when
+    the UPDATE carries anything else (then the JSON way is taken)."""
+    from exabgp.bgp.message import Action
+    from exabgp.bgp.message.update import Update
+    from exabgp.protocol.family import AFI, SAFI
+
+    from .bgp import Origin, Route
+
+    if type(update) is not Update:
+        return None
+    attributes = update.attributes
+    for code in attributes:
+        if code not in _KNOWN_ATTRIBUTES:
+            return None
+    path: list[int] = []
+    if 2 in attributes:
+        for segment in attributes[2].aspath:
+            path.extend(int(a) for a in segment)
+    as_path = tuple(path)
+    origin = Origin.parse(str(attributes[1]) if 1 in attributes else "igp")
+    med = attributes[4].med if 4 in attributes else None
+    local_pref = attributes[5].localpref if 5 in attributes else None
+    announced, withdrawn = [], []
+    for nlri in update.nlris:
+        if nlri.safi != SAFI.unicast or nlri.afi not in (AFI.ipv4, AFI.ipv6):
+            continue
+        if nlri.action == Action.ANNOUNCE:
+            announced.append(Route(prefix=nlri.cidr.prefix(), next_hop=str(nlri.nexthop), as_path=as_path,
+                                   origin=origin, med=med, local_pref=local_pref))
+        elif nlri.action == Action.WITHDRAW:
+            withdrawn.append(nlri.cidr.prefix())
+    return announced, withdrawn
+
+
+# -- inside ExaBGP -------------------------------------------------------------
+
+class _Encoder:
+    """ExaBGP's JSON encoder for an in-process agent: UPDATEs it can hand
+    over become a queued tuple and a marker line."""
+
+    def __init__(self, inner, channel: Channel):
+        self._inner = inner
+        self._channel = channel
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def update(self, neighbor, direction, update, negotiated, header, body):
+        routes = routes_of_update(update)
+        if routes is None:
+            return self._inner.update(neighbor, direction, update, negotiated, header, body)
+        self._channel.inbound.append((str(neighbor["peer-address"]), *routes))
+        return MARK_IN
+
+
+def _inject(reactor, service: str, batch: list[tuple]):
+    """Generator run by ExaBGP's async queue: the batch into the Adj-RIBs-Out
+    (what ``inject_change`` does for a parsed command, minus the deep copy
+    of a change made for one neighbor alone)."""
+    neighbors = reactor.configuration.neighbors
+    by_address: dict[str, list] = {}
+    for name in reactor.peers(service):
+        neighbor = neighbors.get(name)
+        if neighbor is not None:
+            by_address.setdefault(str(neighbor["peer-address"]), []).append(neighbor)
+    shared: dict[tuple, object] = {}  # one Attributes per attribute set, as ExaBGP's parser shares them
+    for done, item in enumerate(batch, 1):
+        for neighbor in by_address.get(item[0], ()):
+            key = item[3:]
+            attributes = shared.get(key)
+            if attributes is None:
+                attributes = shared[key] = make_attributes(*key)
+            change = make_change(*item, attributes=attributes)
+            if change.nlri.family().afi_safi() in neighbor.families():
+                neighbor.rib.outgoing.add_to_rib(change)
+        if done % INJECT_STEP == 0:
+            yield False
+
+
+def install(api_class, processes_class, async_class, is_in_process, reactor_class=None) -> None:
+    """Patch ExaBGP (in a forked speaker only). ``is_in_process(handle)``
+    gives the ``Channel`` of a helper started in-process, else None."""
+    if reactor_class is not None:
+        wait_for_io = reactor_class._wait_for_io
+
+        def _wait_for_io(self, sleeptime):
+            # ExaBGP runs 50 steps of its async queue (API commands) per turn
+            # of its loop, then waits for I/O up to its idle timeout even
+            # when the queue still holds work: ~1,000 commands a second at
+            # most. Do not wait while work is queued.
+            if sleeptime and self.asynchronous._async:
+                sleeptime = 0
+            return wait_for_io(self, sleeptime)
+
+        reactor_class._wait_for_io = _wait_for_io
+    process = api_class.process
+
+    def api_process(self, reactor, service, command):
+        if command == MARK_OUT:
+            handle = reactor.processes._process.get(service)
+            channel = is_in_process(handle)
+            if channel is not None and channel.outbound:
+                batch = channel.outbound.popleft()
+                reactor.asynchronous.schedule(service, command, _inject(reactor, service, batch))
+                return True
+        return process(self, reactor, service, command)
+
+    api_class.process = api_process
+
+    start = processes_class._start
+
+    def _start(self, name):
+        start(self, name)
+        channel = is_in_process(self._process.get(name))
+        if channel is not None and not isinstance(self._encoder.get(name), _Encoder):
+            self._encoder[name] = _Encoder(self._encoder[name], channel)
+
+    processes_class._start = _start
+
+    run = async_class.run
+
+    def run_generators(self):
+        """ExaBGP's ``ASYNC.run`` without a new asyncio event loop per turn
+        of the reactor when every callback is a generator (ours and its
+        API commands all are): the same steps, in the same order."""
+        import inspect
+
+        if not self._async:
+            return False
+        if not all(inspect.isgenerator(callback) for _, callback in self._async):
+            return run(self)
+        uid, callback = self._async.popleft()
+        for _ in range(self.LIMIT):
+            try:
+                next(callback)
+            except StopIteration:
+                if not self._async:
+                    return False
+                uid, callback = self._async.popleft()
+            except Exception as exc:
+                from exabgp.logger import log
+
+                log.error(lambda uid=uid: f"async | {uid} | problem with function", "reactor")
+                for line in str(exc).split("\n"):
+                    log.error(lambda line=line, uid=uid: f"async | {uid} | {line}", "reactor")
+                self._notify_error(uid)
+                if not self._async:
+                    return False
+                uid, callback = self._async.popleft()
+        self._async.appendleft((uid, callback))
+        return True
+
+    async_class.run = run_generators

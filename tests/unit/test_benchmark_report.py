@@ -1,0 +1,63 @@
+"""The pure parts of the benchmark: the chain topology, the ingest
+commands, the targets verdicts and the SVG chart."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from testbed.benchmark import Result
+from testbed.benchmark_extra import Extra, chain, chart_svg, ingest_commands, targets
+from testbed.inprocess import parse_line
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def results() -> list[Result]:
+    made = []
+    for size, start, peak in ((10, 1.0, 150.0), (100, 5.0, 1400.0), (1000, 80.0, 14000.0)):
+        made.append(Result(size=size, seed=1, model="zygote", start_s=start, peak_pss_mib=peak,
+                           pss_per_as_mib=peak / size, idle_cpu_per_as=0.25, stop_s=1.5,
+                           leftover_processes=0, leftover_workdir=False))
+    made.append(Result(size=10, seed=1, model="exec", start_s=2.0, peak_pss_mib=430.0))
+    made.append(Result(size=100, seed=1, model="exec", start_s=30.0, peak_pss_mib=4300.0))
+    return made
+
+
+def test_chain_is_a_line_of_transit():
+    topo = chain(10)
+    assert len(topo.systems) == 10 and len(topo.relationships) == 9
+    assert [(r.a, r.b) for r in topo.relationships][:2] == [("c1", "c2"), ("c2", "c3")]
+
+
+def test_ingest_commands_cover_every_prefix_once():
+    lines = ingest_commands("10.0.0.2", "10.0.0.1", 65001, 2500)
+    assert len(lines) == 3
+    routes = [route for line in lines for route in parse_line(line)]
+    prefixes = [route[2] for route in routes]
+    assert len(prefixes) == len(set(prefixes)) == 2500
+    assert prefixes[0] == "20.0.0.0/24" and prefixes[256] == "20.1.0.0/24"
+
+
+def test_targets_say_met_missed_or_not_measured():
+    extra = Extra(model="zygote", path_depeer_kernel_s=0.3, ingest_prefixes=100_000, ingest_s=8.0,
+                  ingest_rate=12_500.0, traffic_received_pps=20_000.0)
+    rows = {metric: (measured, met) for metric, _, measured, met in targets(results(), [extra])}
+    assert rows["100 ASes: start to converged"] == ("5.0 s", True)
+    assert rows["1,000 ASes: converges, peak memory"] == ("14.7 GB", False)
+    assert rows["PSS per AS (1000 ASes)"][1] is False  # 14.7 MB
+    assert rows["idle CPU per AS (1000 ASes)"] == ("0.25 %", True)
+    assert rows["depeering across a 10-AS path, all kernels"] == ("0.30 s", True)
+    assert rows["route ingest by one router"][1] is False
+    assert rows["100,000-prefix table"] == ("8.0 s", False)
+    assert rows["teardown of 100 ASes, nothing left"] == ("1.50 s", True)
+    empty = {metric: met for metric, _, _, met in targets([], [])}
+    assert set(empty.values()) == {None}
+
+
+def test_chart_has_a_line_per_model_and_panel():
+    root = ET.fromstring(chart_svg(results(), "test <chart>"))
+    lines = root.findall(f"{SVG}polyline")
+    assert len(lines) == 4  # two models, two panels
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    assert "test <chart>" in texts and "ours (zygote)" in texts and "baseline (exec)" in texts
+    assert {"10", "100", "1000"} <= set(texts)

@@ -1,0 +1,260 @@
+"""The in-process transport (testbed.inprocess) means exactly what the text
+and JSON it replaces mean: every command the agent writes becomes the
+ExaBGP change ExaBGP's own parser makes of it, and every UPDATE becomes the
+routes the agent reads from ExaBGP's own JSON of it; anything else is left
+to the text/JSON way. Also the netlink messages of the kernel table."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+
+import pytest
+
+from testbed import inprocess
+from testbed.agent import Agent, command_for, parse_update
+from testbed.bgp import Announce, Origin, Route, Withdraw
+from testbed.kernel import parse_acks, route_message
+
+ROUTES = [
+    Route(prefix="198.51.100.0/24", next_hop="10.0.0.1", as_path=(65001, 65009), origin=Origin.IGP),
+    Route(prefix="198.51.100.0/24", next_hop="10.0.0.1", as_path=(), origin=Origin.EGP, med=7),
+    Route(prefix="2001:db8:1::/48", next_hop="fd00::1", as_path=(65001,), origin=Origin.INCOMPLETE,
+          med=0, local_pref=200),
+    Route(prefix="10.0.0.0/8", next_hop="10.0.0.1", as_path=(4200000001, 65001), origin=Origin.IGP,
+          local_pref=50),
+]
+
+
+def commands() -> list[str]:
+    lines = []
+    for route in ROUTES:
+        lines.append(command_for(Announce("10.0.0.2", route)))
+        lines.append(command_for(Withdraw("10.0.0.2", route.prefix), route))
+        lines.append(command_for(Withdraw("10.0.0.2", route.prefix)))
+    return lines
+
+
+@pytest.fixture(scope="module")
+def exabgp_api():
+    """ExaBGP's API command parser, as a speaker runs it."""
+    import exabgp.environment.setup  # noqa: F401 - reads ExaBGP's environment once
+    from exabgp.environment import getenv
+    from exabgp.logger import log
+    from exabgp.reactor.api import API
+
+    env = getenv()
+    env.log.destination = "stderr"
+    env.log.level = "CRITICAL"
+    log.init(env)
+    return API(None)
+
+
+def test_commands_the_agent_writes_are_parsed():
+    for line in commands():
+        parsed = inprocess.parse_command(line)
+        assert parsed is not None, line
+        assert parsed[0] == "10.0.0.2"
+    assert inprocess.parse_command(command_for(Announce("10.0.0.2", ROUTES[2]))) == (
+        "10.0.0.2", True, "2001:db8:1::/48", "fd00::1", "incomplete", (65001,), 0, 200)
+    assert inprocess.parse_command("neighbor 10.0.0.2 withdraw route 198.51.100.0/24") == (
+        "10.0.0.2", False, "198.51.100.0/24", None, None, None, None, None)
+
+
+@pytest.mark.parametrize("line", [
+    "neighbor 10.0.0.2 announce route 198.51.100.0/24 next-hop 10.0.0.1 origin igp as-path [ 65001 ] "
+    "community [ 65001:1 ]",
+    "neighbor 10.0.0.2 announce route 198.51.100.0/24",                       # no next hop
+    "neighbor 10.0.0.2 announce route 2001:db8::/32 next-hop 10.0.0.1 origin igp as-path [ ]",
+    "neighbor 10.0.0.2 teardown 2",
+    "announce route 198.51.100.0/24 next-hop 10.0.0.1 origin igp as-path [ ]",
+    "",
+])
+def test_anything_else_is_left_to_exabgp(line):
+    assert inprocess.parse_command(line) is None
+
+
+def test_changes_are_what_exabgp_parses(exabgp_api):
+    for line in commands():
+        parsed = inprocess.parse_command(line)
+        ours = inprocess.make_change(*parsed)
+        command = line.split(" ", 2)[2]               # what API.api_route gets
+        (theirs,) = exabgp_api.api_route(command)
+        if not parsed[1]:
+            from exabgp.bgp.message import Action
+            from exabgp.bgp.message.update.attribute import NextHop
+            from exabgp.protocol.ip import NoNextHop
+
+            theirs.nlri.action = Action.WITHDRAW          # as withdraw_route does
+            if theirs.nlri.nexthop is NoNextHop:
+                theirs.nlri.nexthop = NextHop("0.0.0.0")
+        else:
+            from exabgp.bgp.message import Action
+
+            theirs.nlri.action = Action.ANNOUNCE
+        assert ours.nlri.action == theirs.nlri.action, line
+        assert ours.index() == theirs.index(), line
+        assert ours.extensive() == theirs.extensive(), line
+        assert ours.attributes.index() == theirs.attributes.index(), line
+        assert str(ours.nlri.nexthop) == str(theirs.nlri.nexthop), line
+        assert list(ours.attributes) == list(theirs.attributes), line  # same attributes, same order
+        assert ours.nlri.family().afi_safi() == theirs.nlri.family().afi_safi()
+
+
+def _peer():
+    class Peer(dict):
+        uid = "test"
+
+    return Peer({"local-address": "10.0.0.2", "peer-address": "10.0.0.1", "local-as": 65002,
+                 "peer-as": 65001, "router-id": "10.0.0.2"})
+
+
+def _update(lines, exabgp_api):
+    """An ExaBGP Update of the routes of ``lines`` (parsed by ExaBGP)."""
+    from exabgp.bgp.message.update import Update
+
+    changes = [exabgp_api.api_route(line.split(" ", 2)[2])[0] for line in lines]
+    from exabgp.bgp.message import Action
+
+    for line, change in zip(lines, changes):
+        change.nlri.action = Action.ANNOUNCE if " announce " in line else Action.WITHDRAW
+    return Update([c.nlri for c in changes], changes[0].attributes)
+
+
+def test_updates_read_as_from_exabgps_json(exabgp_api):
+    from exabgp.reactor.api.response.json import JSON
+
+    encoder = JSON("5.0.0")
+    for route in ROUTES:
+        for lines in ([command_for(Announce("10.0.0.2", route))],
+                      [command_for(Announce("10.0.0.2", route)),
+                       command_for(Announce("10.0.0.2", dataclasses.replace(route, prefix=_other(route))))],
+                      [command_for(Withdraw("10.0.0.2", route.prefix), route)]):
+            update = _update(lines, exabgp_api)
+            event = json.loads(encoder.update(_peer(), "receive", update, None, b"", b""))
+            assert inprocess.routes_of_update(update) == parse_update(event["neighbor"]["message"]), lines
+
+
+def _other(route: Route) -> str:
+    return "2001:db8:2::/48" if ":" in route.prefix else "192.0.2.0/24"
+
+
+def test_updates_with_other_attributes_take_the_json_way(exabgp_api):
+    line = ("announce route 198.51.100.0/24 next-hop 10.0.0.1 origin igp as-path [ 65001 ] "
+            "community [ 65001:1 ]")
+    (change,) = exabgp_api.api_route(line)
+    from exabgp.bgp.message.update import Update
+    from exabgp.bgp.message.update.eor import EOR
+    from exabgp.protocol.family import AFI, SAFI
+
+    assert inprocess.routes_of_update(Update([change.nlri], change.attributes)) is None
+    assert inprocess.routes_of_update(EOR(AFI.ipv4, SAFI.unicast)) is None
+
+
+def test_writer_keeps_other_lines_in_their_place():
+    read, write = os.pipe()
+    try:
+        channel = inprocess.Channel()
+        writer = inprocess.CommandWriter(write, channel)
+        a, b, c = commands()[:3]
+        writer.write("\n".join([a, b, "neighbor 10.0.0.2 teardown 2", c]) + "\n")
+        writer.flush()
+        assert os.read(read, 1 << 16).decode().splitlines() == [
+            inprocess.MARK_OUT, "neighbor 10.0.0.2 teardown 2", inprocess.MARK_OUT]
+        assert [len(batch) for batch in channel.outbound] == [2, 1]
+        assert channel.outbound[1][0] == inprocess.parse_command(c)
+    finally:
+        os.close(read)
+        os.close(write)
+
+
+def test_agent_reads_handed_over_updates():
+    from tests.unit.test_agent_protocol import CUSTOMER, PFX, PROVIDER, config, state
+
+    read, write = os.pipe()
+    try:
+        channel = inprocess.Channel()
+        agent = inprocess.InProcessAgent(config(), channel, write)
+        os.set_blocking(read, False)
+        for peer in (PROVIDER, CUSTOMER):
+            agent._stdin_line(state(peer, "up"))
+        assert not channel.outbound  # nothing originated, nothing received yet
+        route = Route(prefix=PFX, next_hop=PROVIDER, as_path=(65001,), origin=Origin.IGP)
+        channel.inbound.append((PROVIDER, [route], []))
+        with agent.batch():
+            agent._stdin_line(inprocess.MARK_IN.encode() + b"\n")
+        assert agent.engine.loc_rib()[PFX].next_hop == PROVIDER
+        assert os.read(read, 1 << 16).decode().splitlines() == [inprocess.MARK_OUT]
+        (batch,) = channel.outbound
+        assert batch[0][:3] == (CUSTOMER, True, PFX)
+        assert not channel.inbound
+    finally:
+        os.close(read)
+        os.close(write)
+
+
+class BatchKernel:
+    def __init__(self, fail: set[str] = frozenset()):
+        self.batches: list[list] = []
+        self.fail = fail
+
+    def apply(self, operations):
+        self.batches.append(list(operations))
+        return {i: OSError(101, "Network is unreachable") for i, (_, prefix, _) in enumerate(operations)
+                if prefix in self.fail}
+
+
+def test_kernel_changes_of_a_burst_go_in_one_batch():
+    from tests.unit.test_agent_protocol import CUSTOMER, PFX, PFX6, PROVIDER, config, up
+
+    kernel = BatchKernel(fail={PFX6})
+    agent = Agent(config(), kernel=kernel, out=io.StringIO())
+    up(agent, PROVIDER, CUSTOMER)
+    kernel.batches.clear()
+    with agent.batch():
+        agent.on_update(PROVIDER, [Route(prefix=PFX, next_hop=PROVIDER, as_path=(65001,), origin=Origin.IGP),
+                                   Route(prefix=PFX6, next_hop="fd00::1", as_path=(65001,), origin=Origin.IGP)],
+                        [])
+    assert kernel.batches == [[("replace", PFX, PROVIDER), ("replace", PFX6, "fd00::1")]]
+    assert agent.kernel_routes == {PFX: PROVIDER}
+    assert agent.errors == [f"kernel replace {PFX6} via fd00::1: [Errno 101] Network is unreachable"]
+
+
+def test_route_messages_decode_as_rtnetlink():
+    from pyroute2.netlink.rtnl.rtmsg import rtmsg
+
+    for op, prefix, hop in (("replace", "198.51.100.0/24", "10.0.0.1"), ("delete", "2001:db8::/32", None),
+                            ("replace", "2001:db8:1::/48", "fd00::1"), ("delete", "0.0.0.0/0", None)):
+        data = route_message(op, prefix, hop, 7)
+        msg = rtmsg(data)
+        msg.decode()
+        assert msg["header"]["length"] == len(data) and msg["header"]["sequence_number"] == 7
+        assert msg["header"]["type"] == (24 if op == "replace" else 25)
+        assert msg["proto"] == 186 and msg["table"] == 254
+        assert f"{msg.get_attr('RTA_DST')}/{msg['dst_len']}" == prefix
+        assert msg.get_attr("RTA_GATEWAY") == hop
+        assert bool(msg["header"]["flags"] & 0x100) == (op == "replace")  # NLM_F_REPLACE
+
+
+def test_acks_are_read_with_their_errors():
+    import struct
+
+    def ack(seq, code):
+        return struct.pack("=IHHII", 36, 2, 0, seq, 1) + struct.pack("=i", code) + b"\0" * 16
+
+    assert list(parse_acks(ack(3, 0) + ack(4, -3) + ack(5, -101))) == [(3, 0), (4, 3), (5, 101)]
+
+
+def test_announce_attributes_lines_are_one_route_per_prefix(exabgp_api):
+    line = ("neighbor 10.0.0.2 announce attributes next-hop 10.0.0.1 origin igp as-path [ 65001 ] med 3 "
+            "nlri 20.0.0.0/24 20.0.1.0/24")
+    parsed = inprocess.parse_line(line)
+    assert parsed == [("10.0.0.2", True, p, "10.0.0.1", "igp", (65001,), 3, None)
+                      for p in ("20.0.0.0/24", "20.0.1.0/24")]
+    theirs = exabgp_api.api_attributes(line.split(" ", 2)[2], [])
+    assert [c.index() for c in theirs] == [inprocess.make_change(*p).index() for p in parsed]
+    assert [c.attributes.index() for c in theirs] == [inprocess.make_change(*p).attributes.index()
+                                                      for p in parsed]
+    assert inprocess.parse_line(line.replace("10.0.0.1", "fd00::1")) is None  # families differ
