@@ -541,6 +541,7 @@ class Lab:
                     self.check_alive()
                     raise
             wait = 0.0
+            last_change = time.monotonic()
             while True:
                 for key, _ in selector.select(timeout=wait):
                     name = key.data
@@ -549,6 +550,8 @@ class Lab:
                         summary = client.receive(timeout=5.0)
                         self._watch_pending[name] = False
                         if summary["generation"] >= self.summaries.get(name, {}).get("generation", -1):
+                            if summary["generation"] > self.summaries.get(name, {}).get("generation", -1):
+                                last_change = time.monotonic()
                             self.summaries[name] = summary
                         client.send({"op": "watch", "after": self.summaries[name]["generation"]})
                         self._watch_pending[name] = True
@@ -567,7 +570,15 @@ class Lab:
         finally:
             selector.close()
         self.check_alive()
-        raise ConvergenceTimeout(self._describe_mismatch(digests, timeout))
+        message = self._describe_mismatch(digests, timeout)
+        quiet = time.monotonic() - last_change
+        if quiet >= 2.0:
+            message += (f"\n  (no router changed anything in the last {quiet:.1f} s: the lab settled in "
+                        "a state other than the model's. Either something on the real path lost or "
+                        "changed a message, or the policies allow more than one stable state (a BGP "
+                        "wedgie, RFC 4264: possible once they break the customer > peer > provider "
+                        "rules), and which one a network lands in depends on timing.)")
+        raise ConvergenceTimeout(message)
 
     def _hold_shut_sessions(self) -> bool:
         """Keep down the sessions a route agent closed for exceeding a

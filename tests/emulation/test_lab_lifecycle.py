@@ -282,3 +282,11 @@ def test_flapping_link_settles_back_to_the_initial_routes():
             assert lab.loc_rib(router) == before[router], router
         assert lab.reachable("A", "B") and lab.reachable("A", "B", family=6)
         assert lab.as_traceroute("A-h1", "B-h1") == ["A", "B"]
+
+
+def test_a_lab_settled_in_another_state_is_told_apart_from_one_still_moving():
+    with Lab("triangle") as lab:
+        lab.expect.set_session("A", "B", up=False)  # the model disagrees; the lab is quiet
+        with pytest.raises(ConvergenceTimeout) as info:
+            lab.wait_converged(timeout=3.0)
+        assert "the lab settled in a state other than the model's" in str(info.value)
