@@ -25,6 +25,8 @@ def test_a_short_soak_returns_every_router_to_its_initial_routes():
     assert all(s["heap_blocks"] > 0 and len(s["heap_blocks_by_router"]) == 5 for s in result.memory_samples)
     assert result.memory_rates["heap_blocks"]["from_cycle"] == 1
     assert result.memory_rates["speaker_agent_pss_mib"]["samples"] == 5
+    assert all(s["speaker_agent_anon_mib"] > 0 for s in result.memory_samples)
+    assert result.memory_rates["speaker_agent_anon_mib"]["from_cycle"] == 1
     assert result.memory_ok is True
     assert result.leftover_processes == 0 and result.leftover_workdir is False
 

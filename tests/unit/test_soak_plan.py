@@ -168,3 +168,47 @@ def test_too_few_samples_after_the_warm_up_are_not_judged():
     assert rates(samples([1.0, 2.0, 3.0]), lambda s: s["v"], warmup=10) is None
     assert rates(samples([1.0, 2.0, 3.0]), lambda s: s["v"], warmup=0)["samples"] == 3
     assert rates([], lambda s: s["v"], warmup=0) is None
+
+
+def verdict(anon, heap, warmup=30, **bounds):
+    from testbed.soak import Result, _memory_verdict
+
+    result = Result(size=20, seed=1, cycles_planned=10 * (len(anon) - 1), warmup=warmup,
+                    max_growth_pct=bounds.get("max_growth_pct", 5.0),
+                    max_heap_growth_pct=bounds.get("max_heap_growth_pct", 1.0))
+    result.memory_samples = [{"cycle": 10 * i, "pss_mib": 300.0, "rss_mib": 900.0,
+                              "pss_by_kind_mib": {"speaker": 280.0, "shell": 20.0},
+                              "speaker_agent_anon_mib": a, "heap_blocks": h}
+                             for i, (a, h) in enumerate(zip(anon, heap))]
+    procs = {1: ("speaker", 280 * MIB, 600 * MIB)}
+    _memory_verdict(result, procs, procs)
+    return result
+
+
+def test_the_verdict_passes_memory_that_levels_off_and_a_flat_heap():
+    anon = [600.0, 606.0, 610.0, 612.0, 613.0, 613.6, 614.0, 614.3, 614.5, 614.6, 614.65]
+    heap = [4_100_000 + (3000 if i % 2 else -3000) for i in range(11)]
+    result = verdict(anon, heap)
+    assert result.memory_ok is True and result.failures == []
+    assert result.memory_rates["speaker_agent_anon_mib"]["from_cycle"] == 30
+
+
+def test_the_verdict_fails_a_steady_leak_of_either_kind_and_says_which():
+    steady = [600.0 + 4.0 * i for i in range(11)]          # 40 MiB per 100 cycles on 612 at cycle 30: 6.5 %
+    flat = [600.0] * 11
+    heap_leak = [4_100_000 + 6000 * i for i in range(11)]  # 60,000 blocks per 100 cycles: 1.4 %
+    heap_flat = [4_100_000] * 11
+    anon = verdict(steady, heap_flat)
+    assert anon.memory_ok is False
+    assert [f["error"] for f in anon.failures] == [
+        "the anonymous memory of speakers and agents grew +40.00 MiB per 100 cycles after cycle 30 "
+        "(+6.54 %), more than 5 %"]
+    heap = verdict(flat, heap_leak)
+    assert heap.memory_ok is False and len(heap.failures) == 1
+    assert heap.failures[0]["error"].startswith("the Python heap of speakers and agents grew +60000 blocks")
+    assert verdict(flat, heap_leak, max_heap_growth_pct=2.0).memory_ok is True
+
+
+def test_the_verdict_is_withheld_when_too_few_samples_follow_the_warm_up():
+    result = verdict([600.0, 700.0, 800.0, 900.0], [1, 2, 3, 4], warmup=30)
+    assert result.memory_ok is None and result.failures == []
