@@ -304,16 +304,22 @@ class RouterEngine:
         actions: list[Action] = []
         for prefix in sorted(set(self._loc_rib) | set(out), key=prefix_sort_key):
             best = self._loc_rib.get(prefix)
-            new = None if best is None else self.export_route(best, to)
-            if new == out.get(prefix):
-                continue
-            if new is None:
-                del out[prefix]
-                actions.append(Withdraw(neighbor, prefix))
-            else:
-                out[prefix] = new
-                actions.append(Announce(neighbor, new))
+            self._advertise(neighbor, prefix, None if best is None else self.export_route(best, to),
+                            actions)
         return actions
+
+    def _advertise(self, neighbor: str, prefix: str, new: Route | None, actions: list) -> None:
+        """Make ``new`` (``None``: nothing) what ``neighbor`` is sent for
+        ``prefix``; append the Announce or Withdraw that takes, if any."""
+        out = self._rib_out[neighbor]
+        if new == out.get(prefix):
+            return
+        if new is None:
+            del out[prefix]
+            actions.append(Withdraw(neighbor, prefix))
+        else:
+            out[prefix] = new
+            actions.append(Announce(neighbor, new))
 
     def clear_shut(self, neighbor: str) -> None:
         """Allow the session with ``neighbor`` again after a maximum-prefix
@@ -404,16 +410,8 @@ class RouterEngine:
                 else:
                     kernel.append(InstallRoute(prefix, target))
             for address, neighbor in neighbors:
-                out = self._rib_out[address]
                 new = None if best is None else self.export_route(best, neighbor)
-                if new == out.get(prefix):
-                    continue
-                if new is None:
-                    del out[prefix]
-                    sent[address].append(Withdraw(address, prefix))
-                else:
-                    out[prefix] = new
-                    sent[address].append(Announce(address, new))
+                self._advertise(address, prefix, new, sent[address])
         for actions in sent.values():
             kernel.extend(actions)
         return kernel
@@ -520,18 +518,10 @@ class RouteServerEngine(RouterEngine):
             else:
                 self._loc_rib[prefix] = best
             for address, neighbor in neighbors:
-                out = self._rib_out[address]
                 eligible = [r for r in routes if self.export_route(r, neighbor) is not None]
                 chosen = best_route(eligible) if eligible else None
                 new = None if chosen is None else self.export_route(chosen, neighbor)
-                if new == out.get(prefix):
-                    continue
-                if new is None:
-                    del out[prefix]
-                    sent[address].append(Withdraw(address, prefix))
-                else:
-                    out[prefix] = new
-                    sent[address].append(Announce(address, new))
+                self._advertise(address, prefix, new, sent[address])
         actions: list[Action] = []
         for items in sent.values():
             actions.extend(items)
