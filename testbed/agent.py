@@ -77,12 +77,11 @@ def engine_from_config(config: dict) -> RouterEngine:
                           policy=parse_policy(n.get("policy"), f"policy towards {n['name']}")
                           if n.get("policy") else None)
                  for n in config["neighbors"]]
-    igp = {address: entry["cost"] for address, entry in (config.get("igp") or {}).items()}
+    roas = parse_roas(config.get("roas") or [])
     if config.get("route_server"):
-        return RouteServerEngine(config["asn"], config["router_id"], neighbors,
-                                 parse_roas(config.get("roas") or []))
-    return RouterEngine(config["asn"], config["router_id"], neighbors,
-                        parse_roas(config.get("roas") or []), igp)
+        return RouteServerEngine(config["asn"], config["router_id"], neighbors, roas)
+    igp = {address: entry["cost"] for address, entry in (config.get("igp") or {}).items()}
+    return RouterEngine(config["asn"], config["router_id"], neighbors, roas, igp)
 
 
 def parse_update(message: dict) -> tuple[list[Route], list[str]]:
@@ -258,7 +257,6 @@ class Agent:
                 self.kernel_routes.pop(prefix, None)
 
     def _kernel(self, op: str, prefix: str, next_hop: str | None) -> None:
-        next_hop = self.resolve.get(next_hop, next_hop)
         try:
             if self.kernel is not None:
                 if op == "replace":

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import time
 
+from .bgp import Route
+from .bgp.engine import kernel_target
 from .lab import Lab
 
 
@@ -75,9 +77,8 @@ def assert_route(lab: Lab, router: str, target: str, family: int = 4) -> dict:
         # forwards to the first hop of the IGP path there.
         via = {r.loopback4: r.via4 for r in lab.plan.routers[router].igp}
         via.update({r.loopback6: r.via6 for r in lab.plan.routers[router].igp})
-        expected = via.get(route["next_hop"], route["next_hop"])
-        if "65535:666" in route.get("communities", ()):
-            expected = "blackhole"
+        target = kernel_target(Route.from_json(route))  # the next hop, or "blackhole"
+        expected = via.get(target, target)
         if kernel.get(prefix) != expected:
             raise AssertionError(f"router {router} chose {prefix} via {route['next_hop']} but its "
                                  f"kernel has {kernel.get(prefix) or 'no BGP route'} for it")

@@ -720,9 +720,10 @@ class Lab:
         until routing converged (``wait``)."""
         from .bgp.rules import PolicyError, parse_policy
 
-        neighbor = self.plan.routers[router].neighbor(peer) if router in self.plan.routers else None
-        if neighbor is None:
-            raise LabError(f"no router named {router!r}")
+        try:
+            neighbor = self.plan.routers[router].neighbor(peer)
+        except KeyError:
+            raise LabError(f"router {router!r} has no session with {peer!r}") from None
         try:
             parse_policy(policy, f"policy of {router} towards {peer}")
         except PolicyError as exc:

@@ -286,11 +286,9 @@ class RouterEngine:
         sent must be evaluated again too; the engine keeps no copy of them as
         received, so it resets the session (Cease, "other configuration
         change") and the neighbor sends them again when it comes back."""
-        from dataclasses import replace as _replace
-
         peer = self._neighbor(neighbor)
         old = peer.policy
-        updated = _replace(peer, policy=new_policy)
+        updated = replace(peer, policy=new_policy)
         self.neighbors[neighbor] = updated
         actions = self._export_again(neighbor)
         if _import_side(old) != _import_side(new_policy) and neighbor in self._established:

@@ -18,6 +18,8 @@ well-known communities NO_EXPORT and NO_ADVERTISE are always honoured.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .community import BLACKHOLE, NO_ADVERTISE, NO_EXPORT, community_set
 from .decision import DEFAULT_LOCAL_PREF
 from .route import Neighbor, Relationship, Route, normalise_prefix
@@ -158,12 +160,8 @@ def import_route(local_asn: int, neighbor: Neighbor, route: Route, roas=()) -> R
         imported, verdict = run_terms(policy.import_terms, imported,
                                       lambda r: rpki_state(roas, r.prefix, origin_as(r)))
         if verdict == "reject":
-            imported = Route(**{**_fields(imported), "rejected": "rejected by an import term"})
+            imported = replace(imported, rejected="rejected by an import term")
     return imported
-
-
-def _fields(route: Route) -> dict:
-    return {name: getattr(route, name) for name in Route.__dataclass_fields__}
 
 
 def customer_class(route: Route) -> bool:
@@ -310,7 +308,7 @@ def export(local_asn: int, route: Route, to: Neighbor, roas=()) -> Route | None:
                                                 or relationship is _RS_CLIENT):
             changes["otc"] = local_asn
     if changes:
-        sent = Route(**{**_fields(sent), **changes})
+        sent = replace(sent, **changes)
     if policy.export_terms:
         # Validation state and prepending as for the route the router holds:
         # a local route's origin is the local AS; no prepending over iBGP.
