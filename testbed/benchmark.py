@@ -44,6 +44,7 @@ class Result:
     size: int
     seed: int
     model: str = "zygote"
+    mrai: float | None = None             # the agents' announcement hold, seconds
     topology: str = ""
     relationships: int = 0
     sessions: int = 0
@@ -59,6 +60,11 @@ class Result:
     pss_per_as_mib: float | None = None
     peak_pss_mib: float | None = None     # largest sampled total, start to stop
     peak_rss_mib: float | None = None
+    converge_cpu_s: float | None = None   # CPU seconds of the lab's processes, start to converged
+    routes_in: int | None = None          # routes the agents received until converged
+    routes_needed: int | None = None      # routes in the predicted Adj-RIBs-In (no exploration)
+    updates_in: int | None = None         # UPDATE events the agents handled until converged
+    announced_out: int | None = None      # announcements + withdrawals the agents sent
     idle_cpu_per_as: float | None = None  # % of one core per AS
     idle_cpu_total: float | None = None   # % of one core, whole lab
     idle_cpu_by_kind: dict[str, float] = field(default_factory=dict)
@@ -197,7 +203,7 @@ def depeer_target(topology: Topology) -> tuple[str, str] | None:
 
 
 def measure(size: int, seed: int, timeout: float | None = None,
-            log=lambda text: None, model: str = "zygote") -> Result:
+            log=lambda text: None, model: str = "zygote", mrai: float | None = None) -> Result:
     """Start a lab of ``size`` generated ASes and measure it; always stops it."""
     from .lab import Lab
 
@@ -220,7 +226,8 @@ def measure(size: int, seed: int, timeout: float | None = None,
         stages.append((stage, time.monotonic()))
         log(f"  {stage}")
 
-    lab = Lab(topology, progress=progress, process_model=model)
+    lab = Lab(topology, progress=progress, process_model=model, mrai=mrai)
+    result.mrai = lab.mrai
     timeout = timeout if timeout is not None else 60.0 + size
     try:
         with MemorySampler(lab) as sampler:
@@ -234,6 +241,8 @@ def measure(size: int, seed: int, timeout: float | None = None,
                                  for i, (stage, at) in enumerate(marks[:-1])}
 
                 pids = lab_pids(lab.id)
+                result.converge_cpu_s = sum(cpu_ticks(pid) or 0 for pid in pids) / CLOCK_TICKS
+                exploration(lab, result)
                 result.processes = len(pids)
                 for pid in pids:
                     kind = kind_of(pid)
@@ -278,6 +287,22 @@ def measure(size: int, seed: int, timeout: float | None = None,
     return result
 
 
+def exploration(lab, result: Result) -> None:
+    """What the agents received and sent until convergence, against what
+    the prediction says they had to receive (each route of every converged
+    Adj-RIB-In once): routes_in / routes_needed is the path exploration."""
+    totals: dict[str, int] = {}
+    for name in lab.plan.routers:
+        stats = lab.clients[name].request("summary").get("stats") or {}
+        for key, value in stats.items():
+            totals[key] = totals.get(key, 0) + value
+    result.routes_in = totals.get("routes_in")
+    result.updates_in = totals.get("updates_in")
+    result.announced_out = (totals.get("announced_out", 0) + totals.get("withdrawn_out", 0)) or None
+    result.routes_needed = sum(len(rib) for ribs in lab.expect.adj_ribs_in().values()
+                               for rib in ribs.values())
+
+
 # -- output --------------------------------------------------------------------
 
 def _fmt(value, spec: str = ".2f", unit: str = "") -> str:
@@ -301,13 +326,19 @@ def table(results: list[Result]):
     grid = Table(title="Lab cost by size (generated Internet topologies)")
     grid.add_column("measure")
     for r in results:
-        grid.add_column(f"{r.size} ASes\n{r.model}", justify="right")
+        grid.add_column(f"{r.size} ASes\n{r.model}"
+                        + (f"\nMRAI {r.mrai * 1000:g} ms" if r.mrai is not None else ""), justify="right")
     phase_names = list(dict.fromkeys(p for r in results for p in r.phases))
     rows = [
         ("relationships / sessions", lambda r: f"{r.relationships} / {r.sessions}"),
         ("model (plan + prediction)", lambda r: _fmt(r.model_s, ".2f", " s")),
         ("start → converged", lambda r: _fmt(r.start_s, ".2f", " s")),
         *[(f"  {name}", lambda r, n=name: _fmt(r.phases.get(n), ".2f", " s")) for name in phase_names],
+        ("CPU of the lab, start → converged", lambda r: _fmt(r.converge_cpu_s, ".1f", " s")),
+        ("routes received / needed", lambda r: "-" if r.routes_in is None else
+         f"{r.routes_in:,} / {r.routes_needed:,} ({r.routes_in / max(1, r.routes_needed):.1f}×)"),
+        ("UPDATEs received / routes sent", lambda r: "-" if r.updates_in is None else
+         f"{r.updates_in:,} / {_fmt(r.announced_out, ',d')}"),
         ("processes (speaker/agent/shell)",
          lambda r: "-" if r.processes is None else
          f"{r.processes} ({r.process_kinds.get('speaker', 0)}/{r.process_kinds.get('agent', 0)}/"
@@ -426,6 +457,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--models", nargs="+", default=["zygote", "exec"], choices=["zygote", "exec"],
                         help="process models to measure; exec is the plain baseline (default: both)")
+    parser.add_argument("--mrai", type=float, nargs="+", default=[None], metavar="SECONDS",
+                        help="the agents' announcement hold (testbed.agent.MRAI_DEFAULT if not "
+                             "given); several values are measured one after the other, for an A/B")
     parser.add_argument("--ingest", type=int, default=100_000, metavar="N",
                         help="prefixes for the ingest experiment (0: skip it)")
     parser.add_argument("--no-path", action="store_true",
@@ -466,9 +500,11 @@ def main(argv: list[str] | None = None) -> int:
                                    f"{size * BASELINE_MIB_PER_AS / 1024:.0f} GiB")
                     log(skipped[-1])
                     continue
-                expected += 1
-                log(f"[bold]{size} ASes, {model} model[/bold]")
-                results.append(measure(size, args.seed, args.timeout, log, model))
+                for mrai in args.mrai:
+                    expected += 1
+                    log(f"[bold]{size} ASes, {model} model"
+                        + (f", MRAI {mrai * 1000:g} ms" if mrai is not None else "") + "[/bold]")
+                    results.append(measure(size, args.seed, args.timeout, log, model, mrai))
     except KeyboardInterrupt:
         console.print("interrupted; the lab was stopped")
     for r in results:

@@ -17,6 +17,7 @@ import ipaddress
 import os
 import socket
 
+from mininet.link import Intf, Link
 from mininet.node import Host
 
 from . import netns
@@ -40,6 +41,64 @@ class LabNode(Host):
 def node_class(lab_id: str) -> type[LabNode]:
     """A ``LabNode`` subclass bound to one lab id."""
     return type(f"LabNode_{lab_id}", (LabNode,), {"lab_id": lab_id})
+
+
+class PrebuiltIntf(Intf):
+    """An interface ``create_veths`` made: Mininet only records it (its
+    ``config`` would run three ``ifconfig`` commands in the node's shell)."""
+
+    def config(self, **params):
+        return {}
+
+
+class PrebuiltLink(Link):
+    """A Mininet link over a veth pair ``create_veths`` already made, so
+    that ``Mininet`` (and its CLI) still knows every link and interface."""
+
+    def __init__(self, node1, node2, **params):
+        params["intf"] = PrebuiltIntf  # Mininet's addLink passes its default
+        super().__init__(node1, node2, **params)
+
+    @classmethod
+    def makeIntfPair(cls, *args, **kwargs):  # noqa: N802 - Mininet's name
+        pass
+
+
+def create_veths(pairs, pids: dict[str, int]) -> None:
+    """Create veth pairs straight between namespaces, both ends up.
+
+    ``pairs``: (node1, ifname1, mac1, node2, ifname2, mac2). Each pair is
+    made from inside node1's namespace with its peer placed in node2's in
+    the same netlink request (as ``ip link add ... netns`` does), so no
+    interface ever appears in the root namespace; one netlink socket per
+    namespace instead of one ``ip`` and six ``ifconfig`` processes per link
+    in the nodes' shells."""
+    from pyroute2 import IPRoute
+
+    sockets: dict[str, object] = {}
+
+    def ipr(node: str):
+        if node not in sockets:
+            with netns.inside(pids[node]):
+                sockets[node] = IPRoute()
+        return sockets[node]
+
+    try:
+        ends: dict[str, list[str]] = {}
+        for node1, ifname1, mac1, node2, ifname2, mac2 in pairs:
+            ipr(node2)  # opened before it may be needed, and checked to exist
+            ipr(node1).link("add", ifname=ifname1, address=mac1, kind="veth",
+                            peer={"ifname": ifname2, "address": mac2, "net_ns_pid": pids[node2]})
+            ends.setdefault(node1, []).append(ifname1)
+            ends.setdefault(node2, []).append(ifname2)
+        for node, names in ends.items():
+            sock = sockets[node]
+            index = {link.get_attr("IFLA_IFNAME"): link["index"] for link in sock.get_links()}
+            for name in names:
+                sock.link("set", index=index[name], state="up")
+    finally:
+        for sock in sockets.values():
+            sock.close()
 
 
 def _sysctls(pid: int, values: dict[str, object]) -> None:
