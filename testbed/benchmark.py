@@ -436,8 +436,10 @@ def extras_table(extras):
         ("ingest: time", lambda e: _fmt(e.ingest_s, ".2f", " s")),
         ("ingest: prefixes/s", lambda e: _fmt(e.ingest_rate, ",.0f")),
         ("traffic: streams", lambda e: _fmt(e.traffic_streams, "d")),
-        ("traffic: sent packets/s", lambda e: _fmt(e.traffic_sent_pps, ",.0f")),
-        ("traffic: replies counted/s", lambda e: _fmt(e.traffic_received_pps, ",.0f")),
+        ("traffic, neighbouring ASes: sent/s", lambda e: _fmt(e.traffic_sent_pps, ",.0f")),
+        ("traffic, neighbouring ASes: counted/s", lambda e: _fmt(e.traffic_received_pps, ",.0f")),
+        ("traffic across the chain: sent/s", lambda e: _fmt(e.traffic_long_sent_pps, ",.0f")),
+        ("traffic across the chain: counted/s", lambda e: _fmt(e.traffic_long_received_pps, ",.0f")),
         ("errors", lambda e: "; ".join(e.errors) or "-"),
     ]
     for label, cell in rows:
