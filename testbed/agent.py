@@ -303,20 +303,24 @@ class Agent:
             self._send_bgp(bgp)
 
     def _send_bgp(self, actions) -> None:
-        lines = []
-        for action in actions:
-            if isinstance(action, Announce):
-                self.stats["announced_out"] += 1
-                lines.append(command_for(action))
-                self._announced[(action.neighbor, action.route.prefix)] = action.route
-            elif isinstance(action, Withdraw):
-                self.stats["withdrawn_out"] += 1
-                lines.append(command_for(action, self._announced.pop((action.neighbor, action.prefix), None)))
-            elif isinstance(action, Teardown):
-                # Cease, subcode 1: maximum number of prefixes reached (RFC 4486).
-                log.warning("tearing down the session with %s: %s", action.neighbor, action.reason)
-                self.sessions[action.neighbor]["reason"] = action.reason
-                lines.append(f"neighbor {action.neighbor} teardown {action.subcode}")
+        self._write([self._outgoing(action) for action in actions])
+
+    def _outgoing(self, action):
+        """What to tell ExaBGP for one Announce, Withdraw or Teardown (the
+        command text), with the bookkeeping of what each neighbor was sent."""
+        if isinstance(action, Announce):
+            self.stats["announced_out"] += 1
+            self._announced[(action.neighbor, action.route.prefix)] = action.route
+            return command_for(action)
+        if isinstance(action, Withdraw):
+            self.stats["withdrawn_out"] += 1
+            return command_for(action, self._announced.pop((action.neighbor, action.prefix), None))
+        # A Teardown. Cease, subcode 1: maximum number of prefixes reached (RFC 4486).
+        log.warning("tearing down the session with %s: %s", action.neighbor, action.reason)
+        self.sessions[action.neighbor]["reason"] = action.reason
+        return f"neighbor {action.neighbor} teardown {action.subcode}"
+
+    def _write(self, lines: list) -> None:
         if lines:
             self.out.write("\n".join(lines) + "\n")
             self.out.flush()
