@@ -196,6 +196,7 @@ class Lab:
         t0 = time.monotonic()
         self._catch_sigterm()
         try:
+            self._predict_in_background()
             self._make_workdir()
             if self.process_model == "zygote":
                 from .zygote import ZygoteClient
@@ -221,6 +222,36 @@ class Lab:
             self.stop()
             raise
         return self
+
+    def _predict_in_background(self) -> None:
+        """Compute the model's prediction (``Expectation.loc_ribs``) in a
+        thread while the lab is built and its speakers start: it is pure
+        Python work (seconds at a hundred ASes) that nothing needs before
+        ``wait_converged``, which waits for it and raises what it raised."""
+        import threading
+
+        self._prediction_error = None
+
+        def predict():
+            t0 = time.monotonic()
+            try:
+                self.expect.loc_ribs()
+            except BaseException as exc:  # NoConvergence above all: raised by wait_converged
+                self._prediction_error = exc
+            self.timings["model"] = time.monotonic() - t0
+
+        self._prediction = threading.Thread(target=predict, name="prediction", daemon=True)
+        self._prediction.start()
+
+    def _join_prediction(self) -> None:
+        thread = getattr(self, "_prediction", None)
+        if thread is None:
+            return
+        thread.join()
+        self._prediction = None
+        error, self._prediction_error = self._prediction_error, None
+        if error is not None:
+            raise error
 
     def _catch_sigterm(self) -> None:
         """Turn SIGTERM into SystemExit while the lab runs, so ``finally``
@@ -566,6 +597,7 @@ class Lab:
         waited; raises ``ConvergenceTimeout`` saying what was still missing."""
         if not self.started:
             raise LabError("the lab is not started")
+        self._join_prediction()
         t0 = time.monotonic()
         deadline = t0 + timeout
         digests = self.expect.digests()
