@@ -481,6 +481,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds each lab may take to converge (default 60 + size)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--chart", type=Path, help="write an SVG chart of time and memory by size")
+    parser.add_argument("--include", type=Path, nargs="+", default=[], metavar="JSON",
+                        help="results of earlier invocations (their --json files) to show and chart "
+                             "with this one's")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--models", nargs="+", default=["zygote", "exec"], choices=["zygote", "exec"],
                         help="process models to measure; exec is the plain baseline (default: both)")
@@ -534,6 +537,10 @@ def main(argv: list[str] | None = None) -> int:
                     results.append(measure(size, args.seed, args.timeout, log, model, mrai))
     except KeyboardInterrupt:
         console.print("interrupted; the lab was stopped")
+    fields = set(Result.__dataclass_fields__)
+    earlier = [Result(**{k: v for k, v in item.items() if k in fields})
+               for path in args.include for item in json.loads(path.read_text())["results"]]
+    results = sorted(earlier, key=lambda r: (r.size, r.model)) + results
     for r in results:
         if r.error:
             console.print(f"[red]{r.size} ASes failed:[/red] {r.error}", highlight=False)
