@@ -570,9 +570,19 @@ class Agent:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         wait = self.release() if self._held_order else None
+        backlog = getattr(self.out, "pending", None)  # a non-blocking command pipe's unsent bytes
+        writing = False
         while not self.stopping:
+            if backlog is not None and bool(backlog) != writing:
+                # Wait for room in the command pipe while reading on: ExaBGP
+                # may itself be blocked writing events to us.
+                writing = bool(backlog)
+                (selector.register if writing else selector.unregister)(
+                    *((self.out.fd, selectors.EVENT_WRITE, "stdout") if writing else (self.out.fd,)))
             for key, _ in selector.select(timeout=1.0 if wait is None else min(1.0, wait)):
-                if key.data == "stdin":
+                if key.data == "stdout":
+                    self.out.flush()
+                elif key.data == "stdin":
                     chunk = os.read(stdin_fd, 1 << 20)
                     if not chunk:
                         log.info("ExaBGP closed our stdin: exiting")
@@ -670,6 +680,33 @@ class Agent:
             conn.setblocking(False)
 
 
+class NonBlockingOutput:
+    """The agent's command pipe to ExaBGP in the exec model, written
+    without ever blocking. ExaBGP blocks writing events to the agent when
+    that pipe is full; an agent blocked writing commands to ExaBGP's full
+    pipe at the same time is a deadlock (seen on Tier-1s of a 300-AS lab).
+    What the pipe cannot take now stays in ``pending``, which the event loop
+    sends when the pipe has room, reading events meanwhile."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        os.set_blocking(fd, False)
+        self.pending = bytearray()
+
+    def write(self, text: str) -> int:
+        self.pending += text.encode()
+        self.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        while self.pending:
+            try:
+                sent = os.write(self.fd, self.pending)
+            except BlockingIOError:
+                return
+            del self.pending[:sent]
+
+
 def python_heap() -> dict:
     """This process's live Python heap after a full collection: ``blocks``
     (small-object allocations in use, ``sys.getallocatedblocks``),
@@ -712,7 +749,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s.%(msecs)03d %(levelname)s %(message)s", datefmt="%H:%M:%S")
     from .kernel import KernelTable
 
-    agent = Agent(config, kernel=KernelTable())
+    agent = Agent(config, kernel=KernelTable(), out=NonBlockingOutput(sys.stdout.fileno()))
     log.info("agent of router %s (AS%s) started, pid %d", agent.name, config["asn"], os.getpid())
     agent.run()
     return 0

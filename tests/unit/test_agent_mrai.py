@@ -111,3 +111,27 @@ def test_flush_holds_announcements_but_installs_kernel_routes_at_once():
     assert a.kernel.ops == [("replace", PFX, "10.0.1.2")]
     assert sent(out) == []
     assert a._held
+
+
+def test_commands_wait_when_the_pipe_to_exabgp_is_full():
+    """The exec-model agent never blocks on its command pipe (ExaBGP may be
+    blocked writing events to it): what does not fit waits in ``pending``."""
+    import os
+
+    from testbed.agent import NonBlockingOutput
+
+    read, write = os.pipe()
+    try:
+        out = NonBlockingOutput(write)
+        line = "neighbor 10.0.0.1 announce route 192.0.2.0/24 next-hop self\n"
+        for _ in range(5000):  # far more than a pipe holds
+            out.write(line)
+        assert out.pending  # did not block
+        received = b""
+        while out.pending or len(received) < 5000 * len(line):
+            received += os.read(read, 1 << 16)
+            out.flush()
+        assert received == line.encode() * 5000
+    finally:
+        os.close(read)
+        os.close(write)
