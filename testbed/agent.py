@@ -22,6 +22,7 @@ import signal
 import socket
 import sys
 import time
+from collections import deque
 
 from .bgp import (Announce, InstallRoute, Neighbor, Origin, Relationship, RemoveRoute, Route,
                   RouterEngine, RouteServerEngine, Teardown, Withdraw, parse_policy, parse_roas)
@@ -139,6 +140,12 @@ def command_for(action, announced: Route | None = None) -> str:
     return text
 
 
+MRAI_DEFAULT = 0.02
+"""Seconds an announcement to an eBGP neighbor is held (see ``Agent.hold``):
+the lab's MinRouteAdvertisementInterval, far below RFC 4271's suggested
+30 s, which would make every lab wait for timers."""
+
+
 class Agent:
     """State and event loop of one router's agent."""
 
@@ -167,8 +174,20 @@ class Agent:
         self._pending: dict[tuple, object] = {}
         self._announced: dict[tuple[str, str], Route] = {}  # last sent, for withdrawals
         self._batching = False
+        # MRAI-like hold (RFC 4271 §9.2.1.1): announcements to eBGP
+        # neighbors wait ``mrai`` seconds from a route's first change, and
+        # only the last best path of that window is sent; see ``hold``.
+        self.mrai = float(config.get("mrai") or 0.0)  # the lab sets it (MRAI_DEFAULT)
+        self._ebgp = {address for address, n in self.neighbors.items() if n.asn != config["asn"]}
+        self._held: dict[tuple[str, str], list] = {}     # (neighbor, prefix) -> [due, action]
+        self._held_order: deque = deque()                # (due, key), due ascending
         self.watchers: list[tuple[socket.socket, int]] = []
         self.stopping = False
+        # What this router received and sent, for the benchmark's count of
+        # path exploration: UPDATE events in, routes and withdrawals in,
+        # announcements and withdrawals out, kernel operations.
+        self.stats = dict.fromkeys(("updates_in", "routes_in", "withdrawn_in", "announced_out",
+                                    "withdrawn_out", "kernel_ops"), 0)
 
     # -- engine actions ----------------------------------------------------
     def apply(self, actions) -> None:
@@ -201,31 +220,106 @@ class Agent:
             self._batching = False
             self.flush()
 
+    def hold(self, action, now: float) -> bool:
+        """Whether ``action`` waits for the neighbor's MRAI window instead of
+        going out now (then it is kept, replacing what was held for the same
+        neighbor and prefix).
+
+        An announcement to an eBGP neighbor is held until ``mrai`` seconds
+        after the first change of that route; whatever best path holds then
+        is sent, and the paths explored meanwhile never are (RFC 4271's
+        MinRouteAdvertisementIntervalTimer, per destination, applied from
+        the first change). Withdrawals are not delayed (the RFC exempts
+        them): one replaces a held announcement, and goes out at once
+        unless the neighbor never heard of the route."""
+        key = (action.neighbor, action.route.prefix if isinstance(action, Announce) else action.prefix)
+        held = self._held.get(key)
+        if isinstance(action, Withdraw):
+            if held is not None:
+                del self._held[key]
+                if key not in self._announced:
+                    return True  # announced to nobody: nothing to withdraw
+            return False
+        if self.mrai <= 0 or action.neighbor not in self._ebgp:
+            if held is not None:
+                del self._held[key]
+            return False
+        if held is not None:
+            held[1] = action
+        else:
+            due = now + self.mrai
+            self._held[key] = [due, action]
+            self._held_order.append((due, key))
+        return True
+
+    def release(self, now: float | None = None) -> float | None:
+        """Send the held announcements whose window has ended; return the
+        seconds until the next one ends (None if nothing is held)."""
+        now = time.monotonic() if now is None else now
+        order = self._held_order
+        due_actions = []
+        while order and order[0][0] <= now:
+            due, key = order.popleft()
+            held = self._held.get(key)
+            if held is not None and held[0] == due:
+                del self._held[key]
+                due_actions.append(held[1])
+        if due_actions:
+            self._send_bgp(due_actions)
+        while order and self._held.get(order[0][1], (None,))[0] != order[0][0]:
+            order.popleft()  # replaced or dropped since
+        return max(0.0, order[0][0] - now) if order else None
+
+    def drop_held(self, neighbor: str) -> None:
+        """Forget what was held for a neighbor whose session went down (on
+        the next session the engine announces its whole Adj-RIB-Out)."""
+        for key in [k for k in self._held if k[0] == neighbor]:
+            del self._held[key]
+
     def flush(self) -> None:
         pending, self._pending = self._pending, {}
-        lines = []
         kernel = []
+        bgp = []
+        now = time.monotonic()
         for action in pending.values():
-            if isinstance(action, Announce):
-                lines.append(command_for(action))
-                self._announced[(action.neighbor, action.route.prefix)] = action.route
-            elif isinstance(action, Withdraw):
-                lines.append(command_for(action, self._announced.pop((action.neighbor, action.prefix), None)))
-            elif isinstance(action, Teardown):
-                # Cease, subcode 1: maximum number of prefixes reached (RFC 4486).
-                log.warning("tearing down the session with %s: %s", action.neighbor, action.reason)
-                self.sessions[action.neighbor]["reason"] = action.reason
-                lines.append(f"neighbor {action.neighbor} teardown {action.subcode}")
+            if isinstance(action, (Announce, Withdraw)):
+                if not self.hold(action, now):
+                    bgp.append(action)
             elif isinstance(action, InstallRoute):
                 next_hop = "blackhole" if action.blackhole else self.resolve.get(action.next_hop,
                                                                                   action.next_hop)
                 kernel.append(("replace", action.prefix, next_hop))
             elif isinstance(action, RemoveRoute):
                 kernel.append(("delete", action.prefix, None))
+            else:
+                bgp.append(action)
         # The kernel first: a router forwards a route before it tells anyone
         # about it, so no neighbor sends traffic it cannot yet carry.
         if kernel:
+            self.stats["kernel_ops"] += len(kernel)
             self._kernel_batch(kernel)
+        if bgp:
+            self._send_bgp(bgp)
+
+    def _send_bgp(self, actions) -> None:
+        self._write([self._outgoing(action) for action in actions])
+
+    def _outgoing(self, action):
+        """What to tell ExaBGP for one Announce, Withdraw or Teardown (the
+        command text), with the bookkeeping of what each neighbor was sent."""
+        if isinstance(action, Announce):
+            self.stats["announced_out"] += 1
+            self._announced[(action.neighbor, action.route.prefix)] = action.route
+            return command_for(action)
+        if isinstance(action, Withdraw):
+            self.stats["withdrawn_out"] += 1
+            return command_for(action, self._announced.pop((action.neighbor, action.prefix), None))
+        # A Teardown. Cease, subcode 1: maximum number of prefixes reached (RFC 4486).
+        log.warning("tearing down the session with %s: %s", action.neighbor, action.reason)
+        self.sessions[action.neighbor]["reason"] = action.reason
+        return f"neighbor {action.neighbor} teardown {action.subcode}"
+
+    def _write(self, lines: list) -> None:
         if lines:
             self.out.write("\n".join(lines) + "\n")
             self.out.flush()
@@ -331,6 +425,10 @@ class Agent:
     def on_update(self, peer: str, announced: list[Route], withdrawn: list[str]) -> None:
         """Routes received from ``peer`` (also called by ``testbed.inprocess``)."""
         if peer in self.neighbors:
+            stats = self.stats
+            stats["updates_in"] += 1
+            stats["routes_in"] += len(announced)
+            stats["withdrawn_in"] += len(withdrawn)
             self.apply(self.engine.receive(peer, announced, withdrawn))
 
     def on_state(self, peer: str, state: str | None, reason: str | None) -> None:
@@ -343,6 +441,7 @@ class Agent:
         if state == "up":
             self.apply(self.engine.session_up(peer))
         elif state == "down":
+            self.drop_held(peer)
             if was == "established":
                 session["flaps"] += 1
             self.apply(self.engine.session_down(peer))
@@ -357,6 +456,7 @@ class Agent:
                 "state_digest": state_digest(loc, {a: {p: r.to_json() for p, r in self.engine.adj_rib_in(a).items()}
                                                    for a in self.neighbors}),
                 "shut": dict(self.engine.shut),
+                "stats": dict(self.stats),
                 "errors": self.errors[-20:]}
 
     def sessions_json(self) -> dict:
@@ -467,9 +567,20 @@ class Agent:
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        wait = self.release() if self._held_order else None
+        backlog = getattr(self.out, "pending", None)  # a non-blocking command pipe's unsent bytes
+        writing = False
         while not self.stopping:
-            for key, _ in selector.select(timeout=1.0):
-                if key.data == "stdin":
+            if backlog is not None and bool(backlog) != writing:
+                # Wait for room in the command pipe while reading on: ExaBGP
+                # may itself be blocked writing events to us.
+                writing = bool(backlog)
+                (selector.register if writing else selector.unregister)(
+                    *((self.out.fd, selectors.EVENT_WRITE, "stdout") if writing else (self.out.fd,)))
+            for key, _ in selector.select(timeout=1.0 if wait is None else min(1.0, wait)):
+                if key.data == "stdout":
+                    self.out.flush()
+                elif key.data == "stdin":
                     chunk = os.read(stdin_fd, 1 << 20)
                     if not chunk:
                         log.info("ExaBGP closed our stdin: exiting")
@@ -508,6 +619,7 @@ class Agent:
                     *requests, buffers[conn.fileno()] = data.split(b"\n")
                     for raw in requests:
                         self._request(conn, raw)
+            wait = self.release() if self._held_order else None
             self._answer_watchers()
         selector.close()
         server.close()
@@ -566,6 +678,33 @@ class Agent:
             conn.setblocking(False)
 
 
+class NonBlockingOutput:
+    """The agent's command pipe to ExaBGP in the exec model, written
+    without ever blocking. ExaBGP blocks writing events to the agent when
+    that pipe is full; an agent blocked writing commands to ExaBGP's full
+    pipe at the same time is a deadlock (seen on Tier-1s of a 300-AS lab).
+    What the pipe cannot take now stays in ``pending``, which the event loop
+    sends when the pipe has room, reading events meanwhile."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        os.set_blocking(fd, False)
+        self.pending = bytearray()
+
+    def write(self, text: str) -> int:
+        self.pending += text.encode()
+        self.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        while self.pending:
+            try:
+                sent = os.write(self.fd, self.pending)
+            except BlockingIOError:
+                return
+            del self.pending[:sent]
+
+
 def python_heap() -> dict:
     """This process's live Python heap after a full collection: ``blocks``
     (small-object allocations in use, ``sys.getallocatedblocks``),
@@ -608,7 +747,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s.%(msecs)03d %(levelname)s %(message)s", datefmt="%H:%M:%S")
     from .kernel import KernelTable
 
-    agent = Agent(config, kernel=KernelTable())
+    agent = Agent(config, kernel=KernelTable(), out=NonBlockingOutput(sys.stdout.fileno()))
     log.info("agent of router %s (AS%s) started, pid %d", agent.name, config["asn"], os.getpid())
     agent.run()
     return 0

@@ -27,7 +27,6 @@ from pathlib import Path
 from . import cleanup
 from .addressing import plan
 from .errors import TestbedError
-from .expect import Expectation
 from .generate import describe, internet, roles
 from .topology import Kind, Topology
 
@@ -44,10 +43,11 @@ class Result:
     size: int
     seed: int
     model: str = "zygote"
+    mrai: float | None = None             # the agents' announcement hold, seconds
     topology: str = ""
     relationships: int = 0
     sessions: int = 0
-    model_s: float | None = None          # plan + predicted Loc-RIBs, outside the lab
+    model_s: float | None = None          # predicted Loc-RIBs, computed in a thread during start()
     start_s: float | None = None          # Lab.start() call to converged
     phases: dict[str, float] = field(default_factory=dict)  # progress stage -> seconds
     timings: dict[str, float] = field(default_factory=dict)  # lab.timings
@@ -59,6 +59,11 @@ class Result:
     pss_per_as_mib: float | None = None
     peak_pss_mib: float | None = None     # largest sampled total, start to stop
     peak_rss_mib: float | None = None
+    converge_cpu_s: float | None = None   # CPU seconds of the lab's processes, start to converged
+    routes_in: int | None = None          # routes the agents received until converged
+    routes_needed: int | None = None      # routes in the predicted Adj-RIBs-In (no exploration)
+    updates_in: int | None = None         # UPDATE events the agents handled until converged
+    announced_out: int | None = None      # announcements + withdrawals the agents sent
     idle_cpu_per_as: float | None = None  # % of one core per AS
     idle_cpu_total: float | None = None   # % of one core, whole lab
     idle_cpu_by_kind: dict[str, float] = field(default_factory=dict)
@@ -132,11 +137,28 @@ def lab_memory(lab_id: str) -> tuple[int, int, int]:
     return pss, rss, len(pids)
 
 
+MIN_AVAILABLE = 1.5 * 1024 * MIB  # below this the lab's speakers are killed: the machine is shared
+
+
+def available_memory() -> int | None:
+    """MemAvailable of /proc/meminfo, in bytes."""
+    try:
+        with open("/proc/meminfo") as handle:
+            return next(int(line.split()[1]) * 1024 for line in handle if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        return None
+
+
 class MemorySampler:
-    """Samples the lab's total memory in a thread; keeps the peaks."""
+    """Samples the lab's total memory in a thread; keeps the peaks. If the
+    machine's available memory falls below ``MIN_AVAILABLE`` it kills the
+    lab's speakers (the lab then fails with a crashed speaker, and stops)
+    rather than let the kernel's out-of-memory killer pick a process of
+    anyone else on the machine; ``exhausted`` says so."""
 
     def __init__(self, lab):
         self.lab = lab
+        self.exhausted: str | None = None
         self.peak_pss = self.peak_rss = 0
         self.samples = 0
         self._lock = threading.Lock()
@@ -164,6 +186,15 @@ class MemorySampler:
         while not self._stop.wait(SAMPLE_PERIOD):
             if not self.lab.stopped:
                 self.sample()
+                available = available_memory()
+                if available is not None and available < MIN_AVAILABLE and self.exhausted is None:
+                    self.exhausted = (f"the machine had {available / MIB:.0f} MiB available with the lab "
+                                      f"at {self.peak_pss / MIB:.0f} MiB PSS: its speakers were killed")
+                    for speaker in list(self.lab.speakers.values()):
+                        try:
+                            os.kill(speaker.pid, 9)
+                        except OSError:
+                            pass
 
 
 def idle_cpu(lab_id: str, window: float) -> dict[str, float]:
@@ -197,7 +228,7 @@ def depeer_target(topology: Topology) -> tuple[str, str] | None:
 
 
 def measure(size: int, seed: int, timeout: float | None = None,
-            log=lambda text: None, model: str = "zygote") -> Result:
+            log=lambda text: None, model: str = "zygote", mrai: float | None = None) -> Result:
     """Start a lab of ``size`` generated ASes and measure it; always stops it."""
     from .lab import Lab
 
@@ -208,10 +239,7 @@ def measure(size: int, seed: int, timeout: float | None = None,
     result.relationships = len(topology.relationships)
     log(describe(topology))
 
-    t0 = time.monotonic()
     addresses = plan(topology)
-    Expectation(addresses).loc_ribs()
-    result.model_s = time.monotonic() - t0
     result.sessions = len(addresses.sessions)
 
     stages: list[tuple[str, float]] = []
@@ -220,7 +248,8 @@ def measure(size: int, seed: int, timeout: float | None = None,
         stages.append((stage, time.monotonic()))
         log(f"  {stage}")
 
-    lab = Lab(topology, progress=progress, process_model=model)
+    lab = Lab(topology, progress=progress, process_model=model, mrai=mrai)
+    result.mrai = lab.mrai
     timeout = timeout if timeout is not None else 60.0 + size
     try:
         with MemorySampler(lab) as sampler:
@@ -234,6 +263,8 @@ def measure(size: int, seed: int, timeout: float | None = None,
                                  for i, (stage, at) in enumerate(marks[:-1])}
 
                 pids = lab_pids(lab.id)
+                result.converge_cpu_s = sum(cpu_ticks(pid) or 0 for pid in pids) / CLOCK_TICKS
+                exploration(lab, result)
                 result.processes = len(pids)
                 for pid in pids:
                     kind = kind_of(pid)
@@ -260,6 +291,8 @@ def measure(size: int, seed: int, timeout: float | None = None,
                 sampler.sample()
             except TestbedError as exc:
                 result.error = f"{type(exc).__name__}: {exc}"
+                if sampler.exhausted:
+                    result.error = f"stopped for memory: {sampler.exhausted}"
                 log(result.error)
             finally:
                 result.peak_pss_mib = sampler.peak_pss / MIB if sampler.samples else None
@@ -273,9 +306,26 @@ def measure(size: int, seed: int, timeout: float | None = None,
     finally:
         lab.stop()  # idempotent; here for an exception in the sampler itself
     result.timings = {k: round(v, 3) for k, v in lab.timings.items()}
+    result.model_s = lab.timings.get("model")  # computed during start(), beside the lab
     result.leftover_processes = len(lab_pids(lab.id)) if lab.id else 0
     result.leftover_workdir = bool(lab.workdir and lab.workdir.exists())
     return result
+
+
+def exploration(lab, result: Result) -> None:
+    """What the agents received and sent until convergence, against what
+    the prediction says they had to receive (each route of every converged
+    Adj-RIB-In once): routes_in / routes_needed is the path exploration."""
+    totals: dict[str, int] = {}
+    for name in lab.plan.routers:
+        stats = lab.clients[name].request("summary").get("stats") or {}
+        for key, value in stats.items():
+            totals[key] = totals.get(key, 0) + value
+    result.routes_in = totals.get("routes_in")
+    result.updates_in = totals.get("updates_in")
+    result.announced_out = (totals.get("announced_out", 0) + totals.get("withdrawn_out", 0)) or None
+    result.routes_needed = sum(len(rib) for ribs in lab.expect.adj_ribs_in().values()
+                               for rib in ribs.values())
 
 
 # -- output --------------------------------------------------------------------
@@ -301,13 +351,19 @@ def table(results: list[Result]):
     grid = Table(title="Lab cost by size (generated Internet topologies)")
     grid.add_column("measure")
     for r in results:
-        grid.add_column(f"{r.size} ASes\n{r.model}", justify="right")
+        grid.add_column(f"{r.size} ASes\n{r.model}"
+                        + (f"\nMRAI {r.mrai * 1000:g} ms" if r.mrai is not None else ""), justify="right")
     phase_names = list(dict.fromkeys(p for r in results for p in r.phases))
     rows = [
         ("relationships / sessions", lambda r: f"{r.relationships} / {r.sessions}"),
-        ("model (plan + prediction)", lambda r: _fmt(r.model_s, ".2f", " s")),
+        ("model's prediction (during start)", lambda r: _fmt(r.model_s, ".2f", " s")),
         ("start → converged", lambda r: _fmt(r.start_s, ".2f", " s")),
         *[(f"  {name}", lambda r, n=name: _fmt(r.phases.get(n), ".2f", " s")) for name in phase_names],
+        ("CPU of the lab, start → converged", lambda r: _fmt(r.converge_cpu_s, ".1f", " s")),
+        ("routes received / needed", lambda r: "-" if r.routes_in is None else
+         f"{r.routes_in:,} / {r.routes_needed:,} ({r.routes_in / max(1, r.routes_needed):.1f}×)"),
+        ("UPDATEs received / routes sent", lambda r: "-" if r.updates_in is None else
+         f"{r.updates_in:,} / {_fmt(r.announced_out, ',d')}"),
         ("processes (speaker/agent/shell)",
          lambda r: "-" if r.processes is None else
          f"{r.processes} ({r.process_kinds.get('speaker', 0)}/{r.process_kinds.get('agent', 0)}/"
@@ -405,8 +461,10 @@ def extras_table(extras):
         ("ingest: time", lambda e: _fmt(e.ingest_s, ".2f", " s")),
         ("ingest: prefixes/s", lambda e: _fmt(e.ingest_rate, ",.0f")),
         ("traffic: streams", lambda e: _fmt(e.traffic_streams, "d")),
-        ("traffic: sent packets/s", lambda e: _fmt(e.traffic_sent_pps, ",.0f")),
-        ("traffic: replies counted/s", lambda e: _fmt(e.traffic_received_pps, ",.0f")),
+        ("traffic, neighbouring ASes: sent/s", lambda e: _fmt(e.traffic_sent_pps, ",.0f")),
+        ("traffic, neighbouring ASes: counted/s", lambda e: _fmt(e.traffic_received_pps, ",.0f")),
+        ("traffic across the chain: sent/s", lambda e: _fmt(e.traffic_long_sent_pps, ",.0f")),
+        ("traffic across the chain: counted/s", lambda e: _fmt(e.traffic_long_received_pps, ",.0f")),
         ("errors", lambda e: "; ".join(e.errors) or "-"),
     ]
     for label, cell in rows:
@@ -423,9 +481,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds each lab may take to converge (default 60 + size)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--chart", type=Path, help="write an SVG chart of time and memory by size")
+    parser.add_argument("--include", type=Path, nargs="+", default=[], metavar="JSON",
+                        help="results of earlier invocations (their --json files) to show and chart "
+                             "with this one's")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--models", nargs="+", default=["zygote", "exec"], choices=["zygote", "exec"],
                         help="process models to measure; exec is the plain baseline (default: both)")
+    parser.add_argument("--mrai", type=float, nargs="+", default=[None], metavar="SECONDS",
+                        help="the agents' announcement hold (testbed.agent.MRAI_DEFAULT if not "
+                             "given); several values are measured one after the other, for an A/B")
     parser.add_argument("--ingest", type=int, default=100_000, metavar="N",
                         help="prefixes for the ingest experiment (0: skip it)")
     parser.add_argument("--no-path", action="store_true",
@@ -466,11 +530,17 @@ def main(argv: list[str] | None = None) -> int:
                                    f"{size * BASELINE_MIB_PER_AS / 1024:.0f} GiB")
                     log(skipped[-1])
                     continue
-                expected += 1
-                log(f"[bold]{size} ASes, {model} model[/bold]")
-                results.append(measure(size, args.seed, args.timeout, log, model))
+                for mrai in args.mrai:
+                    expected += 1
+                    log(f"[bold]{size} ASes, {model} model"
+                        + (f", MRAI {mrai * 1000:g} ms" if mrai is not None else "") + "[/bold]")
+                    results.append(measure(size, args.seed, args.timeout, log, model, mrai))
     except KeyboardInterrupt:
         console.print("interrupted; the lab was stopped")
+    fields = set(Result.__dataclass_fields__)
+    earlier = [Result(**{k: v for k, v in item.items() if k in fields})
+               for path in args.include for item in json.loads(path.read_text())["results"]]
+    results = sorted(earlier, key=lambda r: (r.size, r.model)) + results
     for r in results:
         if r.error:
             console.print(f"[red]{r.size} ASes failed:[/red] {r.error}", highlight=False)

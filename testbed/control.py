@@ -19,9 +19,13 @@ from .errors import LabError
 
 
 def rib_digest(loc_rib: dict[str, dict]) -> str:
-    """A short fingerprint of a Loc-RIB (prefix, AS path, next hop), equal
-    for the agent's real table and the model's prediction."""
-    lines = sorted(f"{prefix} {' '.join(map(str, route.get('as_path', ())))} {route.get('next_hop')}"
+    """A short fingerprint of a Loc-RIB (prefix, AS path, next hop, MED),
+    equal for the agent's real table and the model's prediction. The MED
+    is in it because it can decide between paths that look alike: without
+    it, a router holding a neighbor's route before its MED arrived looked
+    converged."""
+    lines = sorted(f"{prefix} {' '.join(map(str, route.get('as_path', ())))} {route.get('next_hop')} "
+                   f"{route.get('med')}"
                    for prefix, route in loc_rib.items())
     return hashlib.sha1("\n".join(lines).encode()).hexdigest()[:16]
 
@@ -34,7 +38,8 @@ def state_digest(loc_rib: dict[str, dict], adj_rib_in: dict[str, dict[str, dict]
     parts = [rib_digest(loc_rib)]
     for neighbor in sorted(adj_rib_in):
         rib = adj_rib_in[neighbor]
-        lines = sorted(f"{p} {' '.join(map(str, r.get('as_path', ())))} {r.get('next_hop')} {bool(r.get('rejected'))}"
+        lines = sorted(f"{p} {' '.join(map(str, r.get('as_path', ())))} {r.get('next_hop')} {r.get('med')} "
+                       f"{bool(r.get('rejected'))}"
                        for p, r in rib.items())
         parts.append(neighbor + ":" + hashlib.sha1("\n".join(lines).encode()).hexdigest()[:16])
     return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]

@@ -36,6 +36,7 @@ import re
 from collections import deque
 
 from .agent import Agent, log
+from .bgp import Announce, Origin, Withdraw
 
 MARK_OUT = "testbed-inject"   # agent -> ExaBGP: take the next queued batch of changes
 MARK_IN = "testbed-update"    # ExaBGP -> agent: take the next queued UPDATE
@@ -114,19 +115,30 @@ class CommandWriter:
         self.channel = channel
 
     def write(self, text: str) -> int:
-        out: list[str] = []
-        batch: list[tuple] = []
+        items: list = []
         for line in text.split("\n"):
             parsed = parse_line(line) if line.startswith("neighbor ") else None
             if parsed is not None:
-                batch.extend(parsed)
+                items.extend(parsed)
+            elif line:
+                items.append(line)
+        self.write_items(items)
+        return len(text)
+
+    def write_items(self, items: list) -> None:
+        """Route tuples (``parse_command``'s) and command lines, in order:
+        each run of tuples becomes one queued batch behind one marker line."""
+        out: list[str] = []
+        batch: list[tuple] = []
+        for line in items:
+            if type(line) is tuple:
+                batch.append(line)
                 continue
             if batch:
                 self.channel.outbound.append(batch)
                 out.append(MARK_OUT)
                 batch = []
-            if line:
-                out.append(line)
+            out.append(line)
         if batch:
             self.channel.outbound.append(batch)
             out.append(MARK_OUT)
@@ -134,7 +146,6 @@ class CommandWriter:
             data = ("\n".join(out) + "\n").encode()
             while data:
                 data = data[os.write(self.fd, data):]
-        return len(text)
 
     def flush(self) -> None:
         pass
@@ -148,6 +159,34 @@ class InProcessAgent(Agent):
         super().__init__(config, kernel=kernel, out=CommandWriter(fd, channel))
         self.channel = channel
 
+    def _outgoing(self, action):
+        """The route tuple ``parse_command`` would make of the command text
+        (``testbed.agent.command_for``), built without the text; the text
+        for what that grammar does not cover (communities, OTC, an IPv4
+        next hop for an IPv6 prefix, teardowns)."""
+        if isinstance(action, Announce):
+            route = action.route
+            if _plain(route):
+                self.stats["announced_out"] += 1
+                self._announced[(action.neighbor, route.prefix)] = route
+                return (action.neighbor, True, route.prefix, route.next_hop, _ORIGIN_NAMES[route.origin],
+                        tuple(route.as_path), route.med, route.local_pref)
+        elif isinstance(action, Withdraw):
+            key = (action.neighbor, action.prefix)
+            route = self._announced.get(key)
+            if route is None or _plain(route):
+                self.stats["withdrawn_out"] += 1
+                self._announced.pop(key, None)
+                if route is None:
+                    return (action.neighbor, False, action.prefix, None, None, None, None, None)
+                return (action.neighbor, False, action.prefix, route.next_hop, _ORIGIN_NAMES[route.origin],
+                        tuple(route.as_path), route.med, route.local_pref)
+        return super()._outgoing(action)
+
+    def _write(self, lines: list) -> None:
+        if lines:
+            self.out.write_items(lines)
+
     def _stdin_line(self, line: bytes) -> None:
         if line.strip() != MARK_IN.encode():
             return super()._stdin_line(line)
@@ -158,6 +197,17 @@ class InProcessAgent(Agent):
             log.exception("update from %s failed: %s", peer, json.dumps([r.prefix for r in announced][:20]))
             self.errors.append(f"event handling failed: {type(exc).__name__}: {exc}")
             self.changed()
+
+
+_ORIGIN_NAMES = {origin: origin.name.lower() for origin in Origin}  # IntEnum: ints find them too
+
+
+def _plain(route) -> bool:
+    """Whether ``command_for`` writes this route in the grammar
+    ``parse_command`` reads back (no communities or OTC, a next hop of the
+    prefix's family)."""
+    return (not route.communities and not route.large_communities and route.otc is None
+            and (":" in route.next_hop) == (":" in route.prefix))
 
 
 # -- ExaBGP objects ------------------------------------------------------------

@@ -33,7 +33,8 @@ from .addressing import Plan, plan
 from .control import AgentClient
 from .errors import ConvergenceTimeout, LabError, MissingDependency, SpeakerCrashed
 from .expect import Expectation
-from .nodes import configure_host, configure_ixp, configure_router, node_class, prepare_namespace
+from .nodes import (PrebuiltLink, configure_host, configure_ixp, configure_router, create_veths, node_class,
+                    prepare_namespace)
 from .speaker_config import agent_config, config_tree, quote_argv, render, speaker_environment
 from .topology import Topology, load
 
@@ -44,6 +45,8 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 #           route agent runs as a thread of it: one process per router;
 #   exec    the plain way: ``exabgp`` and ``python -m testbed.agent`` per router.
 PROCESS_MODELS = ("zygote", "exec")
+NODE_THREADS = 8  # nodes whose shells start at the same time
+CONFIGURE_THREADS = 4  # namespaces configured at the same time
 
 
 class SpeakerProcess:
@@ -142,7 +145,7 @@ class Lab:
     def __init__(self, topology: Topology | str | Path, *, root: Path | str | None = None,
                  keep_workdir: bool = False,
                  progress: Callable[[str], None] | None = None,
-                 process_model: str | None = None):
+                 process_model: str | None = None, mrai: float | None = None):
         self.topology = topology.validate() if isinstance(topology, Topology) else load(topology)
         self.plan: Plan = plan(self.topology)
         self.expect = Expectation(self.plan)
@@ -152,6 +155,13 @@ class Lab:
         if self.process_model not in PROCESS_MODELS:
             raise LabError(f"unknown process model {self.process_model!r}: use one of "
                            f"{', '.join(PROCESS_MODELS)}")
+        from .agent import MRAI_DEFAULT
+
+        # Seconds a route agent holds an announcement to an eBGP neighbor
+        # (testbed.agent.Agent.hold); TESTBED_MRAI overrides the default.
+        self.mrai = mrai if mrai is not None else float(os.environ.get("TESTBED_MRAI", MRAI_DEFAULT))
+        if not 0 <= self.mrai <= 30:
+            raise LabError(f"MRAI of {self.mrai} s: use 0 (off) to 30 seconds")
         self.zygote = None
         self.progress = progress or (lambda stage: None)
         self.id = ""
@@ -186,6 +196,7 @@ class Lab:
         t0 = time.monotonic()
         self._catch_sigterm()
         try:
+            self._predict_in_background()
             self._make_workdir()
             if self.process_model == "zygote":
                 from .zygote import ZygoteClient
@@ -211,6 +222,36 @@ class Lab:
             self.stop()
             raise
         return self
+
+    def _predict_in_background(self) -> None:
+        """Compute the model's prediction (``Expectation.loc_ribs``) in a
+        thread while the lab is built and its speakers start: it is pure
+        Python work (seconds at a hundred ASes) that nothing needs before
+        ``wait_converged``, which waits for it and raises what it raised."""
+        import threading
+
+        self._prediction_error = None
+
+        def predict():
+            t0 = time.monotonic()
+            try:
+                self.expect.loc_ribs()
+            except BaseException as exc:  # NoConvergence above all: raised by wait_converged
+                self._prediction_error = exc
+            self.timings["model"] = time.monotonic() - t0
+
+        self._prediction = threading.Thread(target=predict, name="prediction", daemon=True)
+        self._prediction.start()
+
+    def _join_prediction(self) -> None:
+        thread = getattr(self, "_prediction", None)
+        if thread is None:
+            return
+        thread.join()
+        self._prediction = None
+        error, self._prediction_error = self._prediction_error, None
+        if error is not None:
+            raise error
 
     def _catch_sigterm(self) -> None:
         """Turn SIGTERM into SystemExit while the lab runs, so ``finally``
@@ -244,7 +285,7 @@ class Lab:
         tmp.rename(self.workdir / "manifest.json")
 
     def _build(self) -> None:
-        from mininet.link import Link, TCLink
+        from mininet.link import TCLink
         from mininet.net import Mininet
 
         # Mininet.init() would raise system-wide limits and sysctls of the
@@ -255,30 +296,67 @@ class Lab:
                       waitConnected=False, inNamespace=False)
         self.net = net
         names = list(self.plan.routers) + list(self.plan.hosts) + list(self.plan.ixps)
-        for name in names:
-            self.nodes[name] = net.addHost(name, cls=cls, ip=None, inNamespace=True)
+        made: dict[str, object] = {}
+
+        def make(name: str):
+            node = cls(name, ip=None, inNamespace=True)
+            made[name] = node  # known to stop() from now on, whatever happens next
             # Before any link exists: interfaces made from now on inherit
             # "default" (no DAD, so no tentative link-local address delaying
             # IPv6 neighbour discovery for a second after start).
-            prepare_namespace(self.nodes[name].pid)
+            prepare_namespace(node.pid)
+            return node
+
+        # Each node's shell takes a few milliseconds to start, mostly waiting
+        # for it (fork, exec, its first prompt): start several at once.
+        from concurrent.futures import ThreadPoolExecutor
+
+        try:
+            with ThreadPoolExecutor(max_workers=NODE_THREADS) as pool:
+                nodes = list(pool.map(make, names))
+        finally:
+            self.nodes.update(made)  # every shell started, even if one failed
+        self.nodes = {}
+        for name, node in zip(names, nodes):  # Mininet's lists in the plan's order, as addHost makes them
+            net.hosts.append(node)
+            net.nameToNode[name] = node
+            self.nodes[name] = node
+        plain = []
         for link in self.plan.links:
             shaped = link.bandwidth is not None or link.delay is not None or link.loss is not None
-            params = {}
-            if shaped:
-                params = {k: v for k, v in (("bw", link.bandwidth), ("delay", link.delay),
-                                            ("loss", link.loss)) if v is not None}
+            if not shaped:
+                plain.append(link)
+                continue
+            params = {k: v for k, v in (("bw", link.bandwidth), ("delay", link.delay),
+                                        ("loss", link.loss)) if v is not None}
             net.addLink(self.nodes[link.node1], self.nodes[link.node2],
                         intfName1=link.ifname1, intfName2=link.ifname2,
                         addr1=_mac(link.node1, link.ifname1), addr2=_mac(link.node2, link.ifname2),
-                        cls=TCLink if shaped else Link, **params)
+                        cls=TCLink, **params)
+        # Plain links: veth pairs made over netlink in one go, then recorded in Mininet.
+        create_veths([(link.node1, link.ifname1, _mac(link.node1, link.ifname1),
+                       link.node2, link.ifname2, _mac(link.node2, link.ifname2)) for link in plain],
+                     {name: node.pid for name, node in self.nodes.items()})
+        for link in plain:
+            net.addLink(self.nodes[link.node1], self.nodes[link.node2],
+                        intfName1=link.ifname1, intfName2=link.ifname2,
+                        addr1=_mac(link.node1, link.ifname1), addr2=_mac(link.node2, link.ifname2),
+                        cls=PrebuiltLink)
 
     def _configure(self) -> None:
-        for name, router in self.plan.routers.items():
-            configure_router(self.nodes[name].pid, router)
-        for name, host in self.plan.hosts.items():
-            configure_host(self.nodes[name].pid, host)
-        for name, ixp in self.plan.ixps.items():
-            configure_ixp(self.nodes[name].pid, ixp)
+        """Every namespace's addresses, bridges, sysctls and static routes,
+        several namespaces at a time: each thread enters its own namespace,
+        and the kernel's share of the work (it runs in the sending system
+        call, outside the interpreter lock) overlaps the encoding of the
+        next batch."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        work = ([(configure_router, name, router) for name, router in self.plan.routers.items()]
+                + [(configure_host, name, host) for name, host in self.plan.hosts.items()]
+                + [(configure_ixp, name, ixp) for name, ixp in self.plan.ixps.items()])
+        with ThreadPoolExecutor(max_workers=CONFIGURE_THREADS) as pool:
+            for done in [pool.submit(fn, self.nodes[name].pid, item) for fn, name, item in work]:
+                done.result()  # the first failure, once every thread has finished
 
     def _router_dir(self, router: str) -> Path:
         assert self.workdir is not None
@@ -300,6 +378,7 @@ class Lab:
             (directory / "exabgp.conf").write_text(self._render(name))
             config = agent_config(self.plan, router, str(directory / "agent.sock"),
                                   str(directory / "agent.log"))
+            config["mrai"] = self.mrai
             (directory / "agent.json").write_text(json.dumps(config, indent=2))
             paths.append(str(directory / "exabgp.conf"))
         command = [_exabgp(), "validate", *paths]
@@ -518,6 +597,7 @@ class Lab:
         waited; raises ``ConvergenceTimeout`` saying what was still missing."""
         if not self.started:
             raise LabError("the lab is not started")
+        self._join_prediction()
         t0 = time.monotonic()
         deadline = t0 + timeout
         digests = self.expect.digests()

@@ -139,6 +139,7 @@ class StreamResult:
 # Identifies this process's probes next to anybody else's in a namespace.
 _MAGIC = os.urandom(8)
 _PAYLOAD = struct.Struct("!8sQQ")  # magic, full sequence number, send time (ns)
+_REPLY = struct.Struct("!H2x8sQQ")  # from the ICMP identifier: identifier, sequence, payload
 
 _ECHO_REQUEST = {socket.AF_INET: 8, socket.AF_INET6: 128}
 _ECHO_REPLY = {socket.AF_INET: 0, socket.AF_INET6: 129}
@@ -217,7 +218,32 @@ class _Echo:
             self._icmp = 0
             self.address = (destination, 0, 0, 0)
         struct.pack_into("!H", frame, self._icmp + 4, ident)
+        _PAYLOAD.pack_into(frame, self._icmp + 8, _MAGIC, 0, 0)
         self._frame = bytes(frame)
+        # Sum of the 16-bit words of the ICMP message with sequence number,
+        # full number and time zero (checksum field zero): render_into adds
+        # the words that change.
+        message = bytearray(frame[self._icmp:])
+        message[2:4] = b"\0\0"
+        self._base = sum(struct.unpack(f"!{len(message) // 2}H", message))
+
+    def render_into(self, buffer, offset: int, number: int, now_ns: int) -> None:
+        """``render(number, now_ns)`` written into ``buffer`` at ``offset``,
+        which holds a copy of this echo's frame (``self._frame``) already:
+        only the sequence number, payload and checksum change, and the
+        checksum is updated from the template's by adding the new words
+        (RFC 1624) instead of summing the whole message again."""
+        icmp = offset + self._icmp
+        seq = number & 0xFFFF
+        struct.pack_into("!H", buffer, icmp + 6, seq)
+        struct.pack_into("!QQ", buffer, icmp + 16, number, now_ns)
+        if self.family == socket.AF_INET:
+            total = (self._base + seq + (number >> 48) + ((number >> 32) & 0xFFFF)
+                     + ((number >> 16) & 0xFFFF) + (number & 0xFFFF) + (now_ns >> 48)
+                     + ((now_ns >> 32) & 0xFFFF) + ((now_ns >> 16) & 0xFFFF) + (now_ns & 0xFFFF))
+            total = (total & 0xFFFF) + (total >> 16)
+            total = (total & 0xFFFF) + (total >> 16)
+            struct.pack_into("!H", buffer, icmp + 2, ~total & 0xFFFF)
 
     def render(self, number: int, now_ns: int, ttl: int | None = None) -> bytearray:
         """Probe ``number`` (any size; the ICMP seq is its low 16 bits)
@@ -232,6 +258,100 @@ class _Echo:
             frame[icmp + 2:icmp + 4] = b"\0\0"
             struct.pack_into("!H", frame, icmp + 2, _checksum(frame[icmp:]))
         return frame
+
+
+class _Batch:
+    """Echo requests of one stream sent ``SIZE`` at a time with one
+    ``sendmmsg(2)`` system call (Linux; Python's socket module has no
+    binding, so ctypes calls libc). The frames, their I/O vectors and
+    message headers are allocated once; each batch only patches the frames
+    (``_Echo.render_into``)."""
+
+    SIZE = 64
+
+    def __init__(self, sock: socket.socket, echo: _Echo):
+        import ctypes
+
+        self._ctypes = ctypes
+        self._libc = _libc()
+        self._fd = sock.fileno()
+        self._echo = echo
+        frame = echo._frame
+        self.length = len(frame)
+        self.frames = ctypes.create_string_buffer(frame * self.SIZE, self.length * self.SIZE)
+        family, destination = echo.family, echo.address[0]
+        if family == socket.AF_INET:
+            address = struct.pack("=H2s4s8x", socket.AF_INET, b"\0\0", socket.inet_aton(destination))
+        else:
+            address = struct.pack("=H2sI16sI", socket.AF_INET6, b"\0\0", 0,
+                                  socket.inet_pton(socket.AF_INET6, destination), 0)
+        self._address = ctypes.create_string_buffer(address, len(address))
+        self._vectors = (_IOVec * self.SIZE)()
+        self._messages = (_MMsgHdr * self.SIZE)()
+        base = ctypes.addressof(self.frames)
+        for i in range(self.SIZE):
+            self._vectors[i].base = base + i * self.length
+            self._vectors[i].length = self.length
+            header = self._messages[i].header
+            header.name = ctypes.addressof(self._address)
+            header.namelen = len(address)
+            header.iov = ctypes.addressof(self._vectors[i])
+            header.iovlen = 1
+        self._view = memoryview(self.frames).cast("B")
+
+    def send(self, first: int, count: int, now_ns: int) -> int:
+        """Send probes ``first`` .. ``first + count - 1`` (count at most
+        SIZE) stamped ``now_ns``; the number the kernel took (it stops at
+        the first that fails), or raise ``OSError`` if none."""
+        view, length, render = self._view, self.length, self._echo.render_into
+        for i in range(count):
+            render(view, i * length, first + i, now_ns)
+        sent = self._libc.sendmmsg(self._fd, self._messages, count, 0)
+        if sent < 0:
+            code = self._ctypes.get_errno()
+            raise OSError(code, os.strerror(code))
+        return sent
+
+
+@functools.lru_cache(maxsize=None)
+def _libc():
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.sendmmsg.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int)
+    libc.sendmmsg.restype = ctypes.c_int
+    libc.recvmmsg.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_void_p)
+    libc.recvmmsg.restype = ctypes.c_int
+    return libc
+
+
+def _mmsg_types():
+    import ctypes
+
+    class IOVec(ctypes.Structure):
+        _fields_ = [("base", ctypes.c_void_p), ("length", ctypes.c_size_t)]
+
+    class MsgHdr(ctypes.Structure):
+        _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32),
+                    ("iov", ctypes.c_void_p), ("iovlen", ctypes.c_size_t),
+                    ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
+                    ("flags", ctypes.c_int)]
+
+    class MMsgHdr(ctypes.Structure):
+        _fields_ = [("header", MsgHdr), ("length", ctypes.c_uint)]
+
+    return IOVec, MsgHdr, MMsgHdr
+
+
+_IOVec, _MsgHdr, _MMsgHdr = _mmsg_types()
+# Offsets in an array of struct mmsghdr, read and written in place (ctypes
+# attribute access costs more than the datagram's own handling).
+_MMSG_STRIDE = __import__("ctypes").sizeof(_MMsgHdr)
+_NAMELEN_AT = _MMsgHdr.header.offset + _MsgHdr.namelen.offset
+_CONTROLLEN_AT = _MMsgHdr.header.offset + _MsgHdr.controllen.offset
+_MSGLEN_AT = _MMsgHdr.length.offset
+_NAMELEN, _CONTROLLEN, _MSGLEN = struct.Struct("@I"), struct.Struct("@N"), struct.Struct("@I")
+_TIMESTAMP = struct.Struct("@Niiqq")  # struct cmsghdr, then struct timespec
 
 
 class _Answer(NamedTuple):
@@ -377,6 +497,10 @@ class _Endpoint:
                 self.receive.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF,
                                         _RECEIVE_BUFFER)
             self.receive.setblocking(False)
+            try:
+                self.batch: _ReceiveBatch | None = _ReceiveBatch(self.receive)
+            except (OSError, AttributeError):  # no recvmmsg: one recvmsg per datagram
+                self.batch = None
         except BaseException:
             self.close()
             raise
@@ -412,6 +536,8 @@ class _Receiver:
         self._selector.register(self._wake_read, selectors.EVENT_READ, None)
         self._commands: queue.SimpleQueue = queue.SimpleQueue()
         self._sinks: dict[tuple[_Endpoint, int], Sink] = {}
+        # Echo replies read without building an _Answer: (number, sent_ns, received_ns).
+        self._replies: dict[tuple[_Endpoint, int], Callable[[int, int, int], None]] = {}
         self.failure: BaseException | None = None
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name="traffic-receiver")
@@ -420,11 +546,17 @@ class _Receiver:
     def add(self, endpoint: _Endpoint) -> None:
         self._command(("add", endpoint))
 
-    def listen(self, endpoint: _Endpoint, ident: int, sink: Sink) -> None:
+    def listen(self, endpoint: _Endpoint, ident: int, sink: Sink,
+               replies: Callable[[int, int, int], None] | None = None) -> None:
+        """Answers with identifier ``ident`` go to ``sink``; echo replies
+        carrying our payload to ``replies`` instead, if given."""
+        if replies is not None:
+            self._replies[endpoint, ident] = replies
         self._sinks[endpoint, ident] = sink
 
     def forget(self, endpoint: _Endpoint, ident: int) -> None:
         self._sinks.pop((endpoint, ident), None)
+        self._replies.pop((endpoint, ident), None)
 
     def stop(self) -> None:
         """Stop the thread and close the pipe; the endpoints stay open."""
@@ -470,6 +602,39 @@ class _Receiver:
             self._selector.register(endpoint.receive, selectors.EVENT_READ, endpoint)
 
     def _drain(self, endpoint: _Endpoint) -> None:
+        batch = endpoint.batch
+        if batch is None:
+            self._drain_each(endpoint)
+            return
+        family, sinks, replies = endpoint.family, self._sinks, self._replies
+        reply_type = _ECHO_REPLY[family]
+        ipv4 = family == socket.AF_INET
+        unpack_reply = _REPLY.unpack_from
+        while True:
+            try:
+                received = batch.receive()
+            except OSError:  # mostly EAGAIN: read all there was
+                return
+            view, message, timestamp = batch.view, batch.message, batch.timestamp
+            for i in range(received):
+                offset, length = message(i)
+                start = offset + ((view[offset] & 0x0F) * 4 if ipv4 else 0)
+                if length >= start - offset + 8 + _PAYLOAD.size and view[start] == reply_type:
+                    ident, magic, number, sent_ns = unpack_reply(view, start + 4)
+                    fast = replies.get((endpoint, ident))
+                    if fast is not None and magic == _MAGIC:
+                        fast(number, sent_ns, timestamp(i))
+                        continue
+                answer = _parse(family, bytes(view[offset:offset + length]), batch.source(i),
+                                batch.timestamp(i))
+                if answer is not None:
+                    sink = sinks.get((endpoint, answer.ident))
+                    if sink is not None:
+                        sink(answer)
+            if received < batch.SIZE:
+                return
+
+    def _drain_each(self, endpoint: _Endpoint) -> None:
         receive, family, sinks = endpoint.receive, endpoint.family, self._sinks
         while True:
             try:
@@ -486,6 +651,78 @@ class _Receiver:
                 sink = sinks.get((endpoint, answer.ident))
                 if sink is not None:
                     sink(answer)
+
+
+class _ReceiveBatch:
+    """Up to ``SIZE`` datagrams of a receiving socket per ``recvmmsg(2)``
+    (ctypes: Python has no binding), into buffers allocated once, with each
+    datagram's source address and kernel receive time (SO_TIMESTAMPNS)."""
+
+    SIZE = 64
+    BUFFER = 2048
+    NAME = 28      # sizeof(struct sockaddr_in6)
+    CONTROL = 64   # room for the SO_TIMESTAMPNS message
+
+    def __init__(self, sock: socket.socket):
+        import ctypes
+
+        self._ctypes = ctypes
+        self._libc = _libc()
+        self._fd = sock.fileno()
+        self.family = sock.family
+        size = self.SIZE
+        self._data = ctypes.create_string_buffer(self.BUFFER * size)
+        self._names = ctypes.create_string_buffer(self.NAME * size)
+        self._controls = ctypes.create_string_buffer(self.CONTROL * size)
+        self._vectors = (_IOVec * size)()
+        self._messages = (_MMsgHdr * size)()
+        data, names, controls = (ctypes.addressof(b) for b in (self._data, self._names, self._controls))
+        for i in range(size):
+            self._vectors[i].base = data + i * self.BUFFER
+            self._vectors[i].length = self.BUFFER
+            header = self._messages[i].header
+            header.name = names + i * self.NAME
+            header.iov = ctypes.addressof(self._vectors[i])
+            header.iovlen = 1
+            header.control = controls + i * self.CONTROL
+            header.namelen = self.NAME
+            header.controllen = self.CONTROL
+        self._headers = memoryview(self._messages).cast("B")
+        self._used = 0
+        self.view = memoryview(self._data).cast("B")
+        self._name_view = memoryview(self._names).cast("B")
+        self._control_view = memoryview(self._controls).cast("B")
+
+    def receive(self) -> int:
+        """How many datagrams were read (raises ``OSError``, EAGAIN when none)."""
+        headers, stride = self._headers, _MMSG_STRIDE
+        for i in range(self._used):  # the kernel rewrote these lengths
+            _NAMELEN.pack_into(headers, i * stride + _NAMELEN_AT, self.NAME)
+            _CONTROLLEN.pack_into(headers, i * stride + _CONTROLLEN_AT, self.CONTROL)
+        count = self._libc.recvmmsg(self._fd, self._messages, self.SIZE, socket.MSG_DONTWAIT, None)
+        if count < 0:
+            code = self._ctypes.get_errno()
+            raise OSError(code, os.strerror(code))
+        self._used = count
+        return count
+
+    def message(self, i: int) -> tuple[int, int]:
+        """(offset in ``view``, length) of datagram ``i``."""
+        return i * self.BUFFER, _MSGLEN.unpack_from(self._headers, i * _MMSG_STRIDE + _MSGLEN_AT)[0]
+
+    def timestamp(self, i: int) -> int:
+        """Kernel receive time of datagram ``i`` (ns), from its SO_TIMESTAMPNS
+        message, the only control message the socket asks for."""
+        length, level, kind, seconds, nanoseconds = _TIMESTAMP.unpack_from(self._control_view, i * self.CONTROL)
+        if length >= _TIMESTAMP.size and level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
+            return seconds * 1_000_000_000 + nanoseconds
+        return time.time_ns()
+
+    def source(self, i: int) -> str:
+        base = i * self.NAME
+        if self.family == socket.AF_INET:
+            return socket.inet_ntop(socket.AF_INET, bytes(self._name_view[base + 4:base + 8]))
+        return socket.inet_ntop(socket.AF_INET6, bytes(self._name_view[base + 8:base + 24]))
 
 
 # --- one probing operation ---------------------------------------------------
@@ -591,7 +828,7 @@ class Stream:
         self._ident = _IDENTS.acquire()
         try:
             self._echo = _Echo(self._family, self.destination, self._ident)
-            self._receiver.listen(self._endpoint, self._ident, self._on_answer)
+            self._receiver.listen(self._endpoint, self._ident, self._on_answer, self._on_reply)
             self._thread = threading.Thread(
                 target=self._send, daemon=True,
                 name=f"traffic-stream-{self._pid}-{self.destination}")
@@ -629,34 +866,93 @@ class Stream:
         return number < len(replied) and replied[number] == 1
 
     def _send(self) -> None:
+        try:
+            batch = _Batch(self._endpoint.send, self._echo)
+        except (OSError, AttributeError):  # no sendmmsg here: one sendto per probe
+            batch = None
+        try:
+            if batch is None:
+                self._send_each()
+            else:
+                self._send_batches(batch)
+        finally:
+            self._ended = time.monotonic()
+
+    def _send_batches(self, batch: _Batch) -> None:
+        """Every probe due by now in one system call (up to ``_Batch.SIZE``),
+        then sleep until the next is due: the same schedule as
+        ``_send_each`` at low rates, a few hundred thousand probes per second
+        at high ones."""
+        sent_at, stopping, rate = self._sent_at, self._stopping, self.rate
+        start = origin = self._started
+        number = first_due = 0  # probes sent; the number due at ``origin``
+        lag = max(1, int(rate * self._MAX_LAG))
+        size = _Batch.SIZE
+        while not stopping.is_set():
+            now = time.monotonic()
+            due = first_due + int((now - origin) * rate) + 1 - number
+            if due <= 0:
+                wait = origin + (number - first_due) / rate - now
+                if wait > 0.001:
+                    stopping.wait(wait)
+                elif wait > 0:
+                    time.sleep(wait)
+                continue
+            if due > lag + size:  # a stalled thread: skip ahead instead of bursting
+                origin, first_due, due = now, number, 1
+            count = min(due, size)
+            # Recorded first: the reply may be read before sendmmsg returns.
+            offset = now - start
+            sent_at.extend([offset] * count)
+            try:
+                done = batch.send(number, count, time.time_ns())
+            except OSError:
+                done = 0
+            self._send_errors += count - done
+            number += count
+
+    def _send_each(self) -> None:
         endpoint, echo, sent_at = self._endpoint, self._echo, self._sent_at
         transmit, render = endpoint.send.sendto, echo.render
         stopping, interval = self._stopping, 1.0 / self.rate
         start = self._started
         due = start
         number = 0
-        try:
-            while not stopping.is_set():
-                now = time.monotonic()
-                if now < due:
-                    wait = due - now
-                    if wait > 0.001:
-                        stopping.wait(wait)
-                    else:
-                        time.sleep(wait)
-                    continue
-                # Recorded first: the reply may be read before sendto returns.
-                sent_at.append(now - start)
-                try:
-                    transmit(render(number, time.time_ns()), echo.address)
-                except OSError:
-                    self._send_errors += 1
-                number += 1
-                due += interval
-                if now - due > self._MAX_LAG:
-                    due = now
-        finally:
-            self._ended = time.monotonic()
+        while not stopping.is_set():
+            now = time.monotonic()
+            if now < due:
+                wait = due - now
+                if wait > 0.001:
+                    stopping.wait(wait)
+                else:
+                    time.sleep(wait)
+                continue
+            # Recorded first: the reply may be read before sendto returns.
+            sent_at.append(now - start)
+            try:
+                transmit(render(number, time.time_ns()), echo.address)
+            except OSError:
+                self._send_errors += 1
+            number += 1
+            due += interval
+            if now - due > self._MAX_LAG:
+                due = now
+
+    def _on_reply(self, number: int, sent_ns: int, received_ns: int) -> None:
+        """An echo reply (runs in the receiver thread): ``_on_answer`` without the _Answer."""
+        if number >= len(self._sent_at):
+            return
+        replied = self._replied
+        if number >= len(replied):
+            replied.extend(bytes(max(number + 1 - len(replied), 4096)))
+        if replied[number]:
+            return  # duplicate
+        replied[number] = 1
+        rtt = received_ns - sent_ns
+        if rtt > self._max_rtt_ns:
+            self._max_rtt_ns = rtt
+        if number == self._final:
+            self._drained.set()
 
     def _on_answer(self, answer: _Answer) -> None:
         """Runs in the receiver thread."""

@@ -440,13 +440,14 @@ def _run_exabgp(config: str, agent: str) -> int:
     from exabgp.application import server
     from exabgp.reactor.api import processes
 
+    from exabgp.reactor.loop import Reactor
+
     processes.subprocess = _Subprocess(agent)
     _watch_helpers(processes.Processes)
+    _sleep_when_idle(Reactor)
     if inprocess.enabled():
         from exabgp.reactor.api import API
         from exabgp.reactor.asynchronous import ASYNC
-
-        from exabgp.reactor.loop import Reactor
 
         inprocess.install(API, processes.Processes, ASYNC,
                           lambda handle: getattr(handle, "channel", None), Reactor)
@@ -467,6 +468,55 @@ def _run_exabgp(config: str, agent: str) -> int:
         sys.stderr.write(f"testbed.zygote: {len(late)} modules imported after the fork: "
                          f"{' '.join(late)}\n")
     return code
+
+
+IDLE_MARGIN = 0.005  # seconds after a second boundary an idle speaker wakes up
+
+
+def _sleep_when_idle(reactor_class) -> None:
+    """Let an idle speaker sleep until the next second instead of waking
+    every ``exabgp_reactor_speed / 100`` seconds.
+
+    ExaBGP's loop waits in ``poll()`` on its sessions and API pipe, and
+    between events it wakes up every 50 ms (at the lab's speed 5) to give
+    every peer a turn, which is what an idle speaker spends its CPU on. Its
+    keepalive and hold timers count whole seconds (``int(time.time())``,
+    ``exabgp.bgp.timer``), so once every session is Established and no API
+    work is queued, a turn just after each second boundary sees every timer
+    when the 50 ms turns would. Messages, API commands and signals (through
+    a wake-up pipe: ``poll()`` is otherwise resumed after a signal handler
+    runs) still wake it at once; a session not Established keeps the short
+    turns, which drive its connection attempts."""
+    import select
+
+    from exabgp.bgp.fsm import FSM
+
+    wait_for_io = reactor_class._wait_for_io
+    established = FSM.ESTABLISHED
+    state = {}
+
+    def _wait_for_io(self, sleeptime):
+        wake = state.get("wake")
+        if wake is None:
+            wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+            signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+            self._poller.register(wake_r, select.POLLIN)
+            state["wake"] = wake = wake_r
+        if sleeptime and self._peers and not self.asynchronous._async and not self.signal.received \
+                and all(peer.fsm.state == established for peer in self._peers.values()):
+            now = time.time()
+            sleeptime = max(sleeptime, int((1.0 - now % 1.0 + IDLE_MARGIN) * 1000))
+        for fd in wait_for_io(self, sleeptime):
+            if fd == wake:
+                try:
+                    while os.read(wake, 256):
+                        pass
+                except BlockingIOError:
+                    pass
+                continue
+            yield fd
+
+    reactor_class._wait_for_io = _wait_for_io
 
 
 def _watch_helpers(processes_class) -> None:

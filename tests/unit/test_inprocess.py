@@ -258,3 +258,38 @@ def test_announce_attributes_lines_are_one_route_per_prefix(exabgp_api):
     assert [c.attributes.index() for c in theirs] == [inprocess.make_change(*p).attributes.index()
                                                       for p in parsed]
     assert inprocess.parse_line(line.replace("10.0.0.1", "fd00::1")) is None  # families differ
+
+
+OTHER = [
+    Route(prefix="198.51.100.0/24", next_hop="10.0.0.1", as_path=(65001,), origin=Origin.IGP,
+          communities=((65001 << 16) | 7,)),
+    Route(prefix="2001:db8::/32", next_hop="10.0.0.1", as_path=(65001,), origin=Origin.IGP),
+]
+
+
+def test_the_agent_hands_over_what_parsing_its_text_would_give():
+    """InProcessAgent builds route tuples without writing and parsing
+    command text: they must be what parse_command makes of command_for's
+    text, announcements and withdrawals (with and without the attributes
+    last sent), and anything else must still be the text."""
+    from tests.unit.test_agent_protocol import config
+
+    read, write = os.pipe()
+    try:
+        agent = inprocess.InProcessAgent(config(), inprocess.Channel(), write)
+        for route in ROUTES + OTHER:
+            announce = Announce("10.0.0.2", route)
+            expected = inprocess.parse_command(command_for(announce))
+            got = agent._outgoing(announce)
+            assert got == (expected if expected is not None else command_for(announce)), route
+            withdraw = Withdraw("10.0.0.2", route.prefix)
+            expected = inprocess.parse_command(command_for(withdraw, route))
+            got = agent._outgoing(withdraw)  # carries the attributes just announced
+            assert got == (expected if expected is not None else command_for(withdraw, route)), route
+            assert ("10.0.0.2", route.prefix) not in agent._announced
+            assert agent._outgoing(withdraw) == inprocess.parse_command(command_for(withdraw))
+        assert agent.stats["announced_out"] == len(ROUTES + OTHER)
+        assert agent.stats["withdrawn_out"] == 2 * len(ROUTES + OTHER)
+    finally:
+        os.close(read)
+        os.close(write)
