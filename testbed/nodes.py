@@ -31,6 +31,7 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 IFA_F_NODAD = 0x02
+FIRST_VETH_INDEX = 100  # above lo and the few devices a namespace starts with
 IFF_UP = 0x1
 RTM_NEWLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 20, 24
 NLM_F_REQUEST, NLM_F_ACK = 0x1, 0x4
@@ -85,7 +86,18 @@ def create_veths(pairs, pids: dict[str, int]) -> None:
     the same request (as ``ip link add ... netns`` does), so no interface
     ever appears in the root namespace; the requests of each namespace go
     in netlink batches (``NamespaceConfig``) instead of one ``ip`` and six
-    ``ifconfig`` processes per link in the nodes' shells."""
+    ``ifconfig`` processes per link in the nodes' shells.
+
+    Each end gets an interface index of its own, different from its
+    peer's (``FIRST_VETH_INDEX`` + 2 per pair). In fresh namespaces the
+    kernel would give both ends the same lowest free index, and a veth
+    whose index equals its peer's looks like a device without a lower
+    link to the kernel's link watcher, which then reports its carrier
+    only on its next run, up to a second later. Until then IPv6 sees no
+    running link: no link-local address, so neighbour solicitations for
+    forwarded packets are not sent, and a router drops traffic it
+    forwards for that second (seen as an IPv6 ping lost right after a
+    lab started)."""
     configs: dict[str, NamespaceConfig] = {}
 
     def config(node: str) -> NamespaceConfig:
@@ -95,9 +107,10 @@ def create_veths(pairs, pids: dict[str, int]) -> None:
 
     try:
         ends: dict[str, list[str]] = {}
-        for node1, ifname1, mac1, node2, ifname2, mac2 in pairs:
+        for number, (node1, ifname1, mac1, node2, ifname2, mac2) in enumerate(pairs):
             config(node2)
-            config(node1).veth(ifname1, mac1, ifname2, mac2, pids[node2])
+            index = FIRST_VETH_INDEX + 2 * number
+            config(node1).veth(ifname1, mac1, ifname2, mac2, pids[node2], index=index, peer_index=index + 1)
             ends.setdefault(node1, []).append(ifname1)
             ends.setdefault(node2, []).append(ifname2)
         for cfg in configs.values():
@@ -198,13 +211,16 @@ class NamespaceConfig:
         msg["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK | flags
         self.queued.append((msg, what))
 
-    def veth(self, ifname: str, mac: str, peer: str, peer_mac: str, peer_pid: int) -> None:
-        """A veth pair: ``ifname`` here, ``peer`` in the namespace of ``peer_pid``."""
+    def veth(self, ifname: str, mac: str, peer: str, peer_mac: str, peer_pid: int,
+             index: int = 0, peer_index: int = 0) -> None:
+        """A veth pair: ``ifname`` here, ``peer`` in the namespace of
+        ``peer_pid``, with these interface indexes (0: the kernel's choice)."""
         msg = ifinfmsg()
+        msg["index"] = index
         msg["attrs"] = [("IFLA_IFNAME", ifname), ("IFLA_ADDRESS", mac),
                         ("IFLA_LINKINFO", {"attrs": [
                             ("IFLA_INFO_KIND", "veth"),
-                            ("IFLA_INFO_DATA", {"attrs": [("VETH_INFO_PEER", {"attrs": [
+                            ("IFLA_INFO_DATA", {"attrs": [("VETH_INFO_PEER", {"index": peer_index, "attrs": [
                                 ("IFLA_IFNAME", peer), ("IFLA_ADDRESS", peer_mac),
                                 ("IFLA_NET_NS_PID", peer_pid)]})]})]})]
         self._queue(msg, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, f"veth {ifname} -- {peer}")

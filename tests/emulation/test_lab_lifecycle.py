@@ -53,6 +53,33 @@ def assert_gone(lab_id: str, inodes: set[int], workdir: Path | None) -> None:
         assert not workdir.exists(), f"work directory {workdir} left"
 
 
+def test_every_link_carries_ipv6_the_moment_the_lab_is_up():
+    # A veth end is only "running" for IPv6 once the kernel's link watcher
+    # has reported its carrier; with both ends on the same interface index
+    # that came up to a second late, and a router forwarding a packet in
+    # that second could not resolve its next hop (no link-local address to
+    # send the neighbour solicitation from): an IPv6 ping right after start
+    # got no reply.
+    with Lab("triangle") as lab:
+        late = []
+        for name, node in lab.nodes.items():
+            links = json.loads(subprocess.run(["mnexec", "-a", str(node.pid), "ip", "-j", "link"],
+                                              capture_output=True, text=True, check=True).stdout)
+            addresses = json.loads(subprocess.run(["mnexec", "-a", str(node.pid), "ip", "-j", "-6", "addr"],
+                                                  capture_output=True, text=True, check=True).stdout)
+            local = {a["ifname"]: [i for i in a.get("addr_info", []) if i.get("scope") == "link"]
+                     for a in addresses}
+            for link in links:
+                if "link_netnsid" not in link:  # only veth ends (their peer is in another namespace)
+                    continue
+                ready = local.get(link["ifname"], [])
+                if link["operstate"] != "UP" or not ready or any(i.get("tentative") for i in ready):
+                    late.append(f"{name}/{link['ifname']}: {link['operstate']}, link-local {ready}")
+        assert not late, late
+        for src, dst in (("A", "B"), ("B", "A"), ("A", "T"), ("T", "B")):
+            assert lab.ping(src, dst, family=6, count=1).received, f"{src} -> {dst} over IPv6"
+
+
 def test_lab_stops_cleanly_and_leaves_nothing():
     with Lab("triangle") as lab:
         lab_id, inodes, workdir = lab.id, namespaces_of(lab), lab.workdir
