@@ -28,7 +28,6 @@ from .bgp import (Announce, InstallRoute, Neighbor, Origin, Relationship, Remove
                   RouterEngine, RouteServerEngine, Teardown, Withdraw, parse_policy, parse_roas)
 from .bgp.community import community_text, large_text
 from .bgp.engine import kernel_target
-from .control import state_digest
 
 log = logging.getLogger("testbed.agent")
 
@@ -450,11 +449,9 @@ class Agent:
 
     # -- control requests --------------------------------------------------
     def summary(self) -> dict:
-        loc = {p: r.to_json() for p, r in self.engine.loc_rib().items()}
         return {"router": self.name, "pid": os.getpid(), "generation": self.generation,
-                "sessions": self.sessions_json(), "loc_rib_size": len(loc),
-                "state_digest": state_digest(loc, {a: {p: r.to_json() for p, r in self.engine.adj_rib_in(a).items()}
-                                                   for a in self.neighbors}),
+                "sessions": self.sessions_json(), "loc_rib_size": self.engine.loc_rib_size(),
+                "state_digest": self.engine.fingerprint(),
                 "shut": dict(self.engine.shut),
                 "stats": dict(self.stats),
                 "errors": self.errors[-20:]}

@@ -10,39 +10,27 @@ waiting for convergence is driven by the agents' events, not by sleeps.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import socket
 import time
 
+from .bgp.fingerprint import state_fingerprint, table_fingerprint
 from .errors import LabError
 
 
-def rib_digest(loc_rib: dict[str, dict]) -> str:
-    """A short fingerprint of a Loc-RIB (prefix, AS path, next hop, MED),
-    equal for the agent's real table and the model's prediction. The MED
-    is in it because it can decide between paths that look alike: without
-    it, a router holding a neighbor's route before its MED arrived looked
-    converged."""
-    lines = sorted(f"{prefix} {' '.join(map(str, route.get('as_path', ())))} {route.get('next_hop')} "
-                   f"{route.get('med')}"
-                   for prefix, route in loc_rib.items())
-    return hashlib.sha1("\n".join(lines).encode()).hexdigest()[:16]
-
-
 def state_digest(loc_rib: dict[str, dict], adj_rib_in: dict[str, dict[str, dict]]) -> str:
-    """Fingerprint of a router's routing state: its Loc-RIB and what every
-    neighbor sent it (Adj-RIB-In, refused routes included). "Converged"
-    means this equals the model's, so routes that lost the decision but
-    are still on their way count too."""
-    parts = [rib_digest(loc_rib)]
-    for neighbor in sorted(adj_rib_in):
-        rib = adj_rib_in[neighbor]
-        lines = sorted(f"{p} {' '.join(map(str, r.get('as_path', ())))} {r.get('next_hop')} {r.get('med')} "
-                       f"{bool(r.get('rejected'))}"
-                       for p, r in rib.items())
-        parts.append(neighbor + ":" + hashlib.sha1("\n".join(lines).encode()).hexdigest()[:16])
-    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
+    """Fingerprint of a router's routing state in JSON form: its Loc-RIB
+    (prefix, AS path, next hop, MED) and what every neighbor sent it
+    (Adj-RIB-In, refused routes included, with whether they were refused).
+    "Converged" means this equals the model's, so routes that lost the
+    decision but are still on their way count too; the MED is in it
+    because it can decide between paths that look alike (without it, a
+    router holding a neighbor's route before its MED arrived looked
+    converged). Equal to ``RouterEngine.fingerprint()`` of the same tables,
+    which an agent keeps up to date as routes change
+    (``testbed.bgp.fingerprint``)."""
+    return state_fingerprint(table_fingerprint(loc_rib),
+                             {neighbor: table_fingerprint(rib, adj_in=True) for neighbor, rib in adj_rib_in.items()})
 
 
 class AgentClient:

@@ -55,6 +55,7 @@ before it starts helpers (the forked agent closes what it inherits).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -70,6 +71,9 @@ from pathlib import Path
 
 from testbed import inprocess
 from testbed.cleanup import LAB_ENV
+
+# Read in the zygote, from the harness's environment (a speaker's is its router's).
+_PROFILE_DIR = os.environ.get("TESTBED_PROFILE")
 
 AGENT_MODES = ("thread", "fork")
 SPAWN_TIMEOUT = 10.0  # seconds a child may take to enter its namespace
@@ -354,6 +358,7 @@ def _signal(pid: int, signum: int) -> None:
 
 class _State:
     agent_lost: str | None = None
+    router = "router"
 
 
 def _setns(pid: int, inode: int | None) -> None:
@@ -405,6 +410,7 @@ def _speaker(request: dict, agent: str, env: dict, report_w: int, close: list) -
         os.close(null)
         sys.stdout, sys.stderr = _text_stream(1), _text_stream(2)
         _set_name(f"exabgp:{request['router']}")
+        _State.router = str(request["router"])
         _setns(int(request["netns_pid"]), request.get("netns_inode"))
         os.environ.clear()
         os.environ.update(env)
@@ -432,6 +438,31 @@ def _speaker(request: dict, agent: str, env: dict, report_w: int, close: list) -
             os._exit(code)
 
 
+@contextlib.contextmanager
+def _profiled(name: str):
+    """With ``TESTBED_PROFILE=<directory>`` in the harness's environment,
+    profile this thread (cProfile, wall time: waits show as the calls that
+    block, ``select``, ``flush``, ``send``...) and write ``<directory>/<name>.prof``
+    when it ends: where a speaker's CPU goes, per function, for
+    performance work (``python -m pstats``). Without it, nothing."""
+    directory = _PROFILE_DIR
+    if not directory:
+        yield
+        return
+    import cProfile
+
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        yield
+    finally:
+        profile.disable()
+        try:
+            profile.dump_stats(os.path.join(directory, f"{name}.prof"))
+        except OSError:
+            pass
+
+
 def _run_exabgp(config: str, agent: str) -> int:
     """What ``exabgp <config>`` does after its imports: main() turns it into
     ``exabgp server <config>`` and calls ``server.cmdline``, which sets up
@@ -455,7 +486,8 @@ def _run_exabgp(config: str, agent: str) -> int:
     parser = argparse.ArgumentParser(prog="exabgp server")
     server.setargs(parser)
     try:
-        server.cmdline(parser.parse_args([config]))
+        with _profiled(f"{_State.router}.exabgp"):
+            server.cmdline(parser.parse_args([config]))
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -735,7 +767,8 @@ class ThreadAgent(_AgentHandle):
                                                 out=_text_stream(self._up_w))
             agent_module.log.info("agent of router %s (AS%s) started in thread of pid %d",
                                   self.agent.name, self._config["asn"], os.getpid())
-            self.agent.run(stdin_fd=self._down_r)
+            with _profiled(f"{self._config.get('router', 'router')}.agent"):
+                self.agent.run(stdin_fd=self._down_r)
             code = 0
         except BaseException:
             logging.getLogger("testbed.agent").exception("the agent thread failed")

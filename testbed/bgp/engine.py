@@ -26,6 +26,7 @@ from . import policy
 from .community import BLACKHOLE
 from .rules import run_terms
 from .decision import best_route, explain
+from .fingerprint import FingerprintedTable, state_fingerprint
 from .route import (
     Neighbor,
     Origin,
@@ -157,13 +158,13 @@ class RouterEngine:
         if problems:
             raise ValueError(f"router {router_id} (AS{asn}): " + "; ".join(problems))
         self._local: dict[str, Route] = {}
-        self._rib_in: dict[str, dict[str, Route]] = {a: {} for a in self.neighbors}
+        self._rib_in: dict[str, FingerprintedTable] = {a: FingerprintedTable(adj_in=True) for a in self.neighbors}
         self._rib_out: dict[str, dict[str, Route]] = {a: {} for a in self.neighbors}
         # prefix -> source (neighbor address, None for local) -> accepted
         # route: the candidates of the decision, indexed so that deciding a
         # prefix never scans the neighbors' tables.
         self._candidates: dict[str, dict[str | None, Route]] = {}
-        self._loc_rib: dict[str, Route] = {}
+        self._loc_rib = FingerprintedTable()
         self._established: set[str] = set()
         self._accepted: dict[str, int] = {a: 0 for a in self.neighbors}
         # neighbor -> why its session is kept down (maximum prefixes)
@@ -329,6 +330,15 @@ class RouterEngine:
     def loc_rib(self) -> dict[str, Route]:
         """A copy of the Loc-RIB: prefix -> best route, local ones included."""
         return dict(self._loc_rib)
+
+    def loc_rib_size(self) -> int:
+        return len(self._loc_rib)
+
+    def fingerprint(self) -> str:
+        """``testbed.control.state_digest`` of this router's Loc-RIB and
+        Adj-RIBs-In, from the fingerprints its tables keep as they change."""
+        return state_fingerprint(self._loc_rib.fingerprint,
+                                 {a: rib.fingerprint for a, rib in self._rib_in.items()})
 
     def best(self, prefix: str) -> Route | None:
         """The best route to ``prefix``, or ``None``."""
