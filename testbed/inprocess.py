@@ -212,17 +212,40 @@ def _plain(route) -> bool:
 
 # -- ExaBGP objects ------------------------------------------------------------
 
+_IMPORTED: dict[str, tuple] = {}
+
+
+def _exabgp(user: str) -> tuple:
+    """The ExaBGP names ``user`` needs, imported on its first call (this
+    module is imported where ExaBGP is not, e.g. by the harness) and kept:
+    a function-level import costs a lookup per call on the per-route path."""
+    found = _IMPORTED.get(user)
+    if found is not None:
+        return found
+    from exabgp.bgp.message import Action
+    from exabgp.bgp.message.open import ASN
+    from exabgp.bgp.message.update import Update
+    from exabgp.bgp.message.update.attribute import (MED, SEQUENCE, ASPath, Attributes, LocalPreference,
+                                                     NextHop, Origin)
+    from exabgp.bgp.message.update.nlri import CIDR, INET
+    from exabgp.protocol.family import AFI, SAFI
+    from exabgp.protocol.ip import IP, IPRange
+    from exabgp.rib.change import Change
+
+    _IMPORTED.update({
+        "make_change": (Action, NextHop, CIDR, INET, IP, IPRange, Change),
+        "make_attributes": (ASN, MED, SEQUENCE, ASPath, Attributes, LocalPreference, NextHop, Origin, IP),
+        "routes_of_update": (Action, Update, AFI, SAFI),
+    })
+    return _IMPORTED[user]
+
+
 def make_change(neighbor: str, announce: bool, prefix: str, next_hop: str | None, origin: str | None,
                 as_path: tuple | None, med: int | None, local_pref: int | None, attributes=None):
     """The ExaBGP ``Change`` its API makes of the same ``announce route`` /
     ``withdraw route`` command (``exabgp.configuration.static.parser``).
     ``attributes``: the ``make_attributes`` of the same values, to share."""
-    from exabgp.bgp.message import Action
-    from exabgp.bgp.message.update.attribute import NextHop
-    from exabgp.bgp.message.update.nlri import CIDR, INET
-    from exabgp.protocol.ip import IP, IPRange
-    from exabgp.rib.change import Change
-
+    Action, NextHop, CIDR, INET, IP, IPRange, Change = _exabgp("make_change")
     ip, mask = prefix.split("/")
     iprange = IPRange.create(ip, mask)
     nlri = INET(afi=IP.toafi(iprange.top()), safi=IP.tosafi(iprange.top()),
@@ -240,11 +263,7 @@ def make_change(neighbor: str, announce: bool, prefix: str, next_hop: str | None
 def make_attributes(next_hop: str | None, origin: str | None, as_path: tuple | None, med: int | None,
                     local_pref: int | None):
     """The ExaBGP ``Attributes`` of a route command (empty without a next hop)."""
-    from exabgp.bgp.message.open import ASN
-    from exabgp.bgp.message.update.attribute import (MED, SEQUENCE, ASPath, Attributes, LocalPreference,
-                                                     NextHop, Origin)
-    from exabgp.protocol.ip import IP
-
+    ASN, MED, SEQUENCE, ASPath, Attributes, LocalPreference, NextHop, Origin, IP = _exabgp("make_attributes")
     attributes = Attributes()
     if next_hop is None:
         return attributes
@@ -269,10 +288,7 @@ def routes_of_update(update):
     """``(announced routes, withdrawn prefixes)`` of an ExaBGP ``Update``,
     as ``testbed.agent.parse_update`` reads them from its JSON; None when
     the UPDATE carries anything else (then the JSON way is taken)."""
-    from exabgp.bgp.message import Action
-    from exabgp.bgp.message.update import Update
-    from exabgp.protocol.family import AFI, SAFI
-
+    Action, Update, AFI, SAFI = _exabgp("routes_of_update")
     from .bgp import Origin, Route
 
     if type(update) is not Update:

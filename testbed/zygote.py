@@ -69,7 +69,7 @@ import time
 import traceback
 from pathlib import Path
 
-from testbed import inprocess
+from testbed import exabgp_speedups, inprocess
 from testbed.cleanup import LAB_ENV
 
 # Read in the zygote, from the harness's environment (a speaker's is its router's).
@@ -476,6 +476,8 @@ def _run_exabgp(config: str, agent: str) -> int:
     processes.subprocess = _Subprocess(agent)
     _watch_helpers(processes.Processes)
     _sleep_when_idle(Reactor)
+    if exabgp_speedups.enabled():
+        exabgp_speedups.install()
     if inprocess.enabled():
         from exabgp.reactor.api import API
         from exabgp.reactor.asynchronous import ASYNC

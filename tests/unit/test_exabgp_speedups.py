@@ -1,0 +1,70 @@
+"""The faster ExaBGP functions a zygote speaker installs return what the
+originals return. Run in a child process: the patches are process-wide."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from testbed import exabgp_speedups
+
+CHECK = textwrap.dedent("""
+    import io, json
+    from exabgp.protocol.family import AFI, SAFI, Family
+    from exabgp.logger import log
+    from exabgp.logger.option import option
+
+    def observe():
+        out = {}
+        for value in list(range(0, 30)) + [16388, 25, 70, 128, 133, 134, 65535]:
+            out[f"afi {value}"] = (repr(AFI.create(value)), int(AFI.create(value)), type(AFI.create(value)).__name__)
+            out[f"safi {value}"] = (repr(SAFI.create(value)), int(SAFI.create(value)), type(SAFI.create(value)).__name__)
+        for afi, safi in [(1, 1), (2, 1), (1, 2), (2, 128), (25, 65), (16388, 71), (3, 5)]:
+            family = Family(afi, safi)
+            out[f"family {afi} {safi}"] = (family.index().hex(), family.afi_safi() == (afi, safi))
+        # the same objects for known values, as before
+        out["identity"] = (AFI.create(1) is AFI.ipv4, SAFI.create(1) is SAFI.unicast)
+        # debug logging: nothing when DEBUG is off, a line when it is on
+        lines = []
+        option.logger = type("L", (), {"debug": staticmethod(lines.append), "info": staticmethod(lines.append),
+                                       "warning": staticmethod(lines.append)})()
+        option.formater = lambda line, source, level, timestamp: f"{level} {source} {line}"
+        option.enabled = {}
+        option._set_level("INFO")
+        log.debug(lambda: "hidden", "reactor")
+        option._set_level("DEBUG")
+        log.debug(lambda: "shown", "reactor")
+        out["log"] = lines
+        return out
+
+    import sys
+    if sys.argv[1] == "patched":
+        from testbed import exabgp_speedups
+        assert exabgp_speedups.install()
+    print(json.dumps(observe(), sort_keys=True))
+""")
+
+
+@pytest.mark.skipif(exabgp_speedups.exabgp_version() != exabgp_speedups.VERSION,
+                    reason="the speedups apply to one ExaBGP version only")
+def test_patched_functions_answer_as_the_originals():
+    results = {}
+    for mode in ("stock", "patched"):
+        done = subprocess.run([sys.executable, "-c", CHECK, mode], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        results[mode] = done.stdout
+    assert '"log": ["DEBUG reactor shown"]' in results["stock"]
+    assert results["patched"] == results["stock"]
+
+
+def test_another_exabgp_version_is_left_alone(monkeypatch):
+    monkeypatch.setattr(exabgp_speedups, "exabgp_version", lambda: "4.2.21")
+    assert exabgp_speedups.install() is False
+
+
+def test_they_can_be_turned_off(monkeypatch):
+    monkeypatch.setenv("TESTBED_EXABGP_SPEEDUPS", "0")
+    assert not exabgp_speedups.enabled()
+    monkeypatch.delenv("TESTBED_EXABGP_SPEEDUPS")
+    assert exabgp_speedups.enabled()
