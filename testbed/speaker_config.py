@@ -43,6 +43,9 @@ def config_tree(router: RouterPlan, hold_time: int, agent_argv: list[str],
             "peer-as": neighbor.asn,
             "hold-time": hold_time,
             "passive": "true" if neighbor.passive else "false",
+            # The agent keeps the Adj-RIB-In; ExaBGP's own copy would cost a
+            # change object and a cache entry per route received, unread.
+            "adj-rib-in": "false",
             **({"md5-password": f'"{neighbor.password}"'} if neighbor.password else {}),
             "family": {"ipv4 unicast": None, "ipv6 unicast": None},
             "api": {

@@ -93,9 +93,23 @@ def normalise_prefix(text: str) -> str:
     Host bits must be zero, as on the wire. Raises ``ValueError`` naming the
     bad input otherwise.
     """
+    if type(text) is str and text in _CANONICAL:
+        return text
     if not isinstance(text, str):
         raise ValueError(f"invalid prefix {text!r}: not text")
-    return _normalise(text)
+    normal = _normalise(text)
+    if normal == text:
+        if len(_CANONICAL) >= _CANONICAL_MAX:
+            _CANONICAL.clear()
+        _CANONICAL.add(text)
+    return normal
+
+
+# Texts already seen to be canonical: a router gets the same prefixes
+# again and again (from each neighbor, on every change), and checking one
+# here costs a set lookup instead of a parse.
+_CANONICAL: set[str] = set()
+_CANONICAL_MAX = 1 << 20
 
 
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"

@@ -56,3 +56,29 @@ def test_routes_stay_in_the_tables_namespace_across_recycling(namespace):
         assert growth < 400, f"{growth:.0f} bytes kept per route change"  # ~700 without recycling
     finally:
         table.close()
+
+
+def test_a_batch_reports_each_failure_by_its_index(namespace):
+    # Requests carry no acknowledgement flag: only failures come back, and
+    # they must still be matched to the operations that caused them.
+    with inside(namespace):
+        table = KernelTable()
+    try:
+        operations = []
+        for i in range(300):
+            if i % 3 == 0:
+                operations.append(("replace", f"198.18.{i}.0/24" if i < 256 else f"198.19.{i - 256}.0/24",
+                                   "10.9.0.2"))
+            elif i % 3 == 1:
+                operations.append(("replace", f"203.0.{i % 256}.0/24", "192.0.2.1"))  # no route to the gateway
+            else:
+                operations.append(("delete", f"100.64.{i % 256}.0/24", None))  # absent: not an error
+        failed = table.apply(operations)
+        assert sorted(failed) == [i for i in range(300) if i % 3 == 1]
+        assert all(error.errno == 101 for error in failed.values()), set(failed.values())
+        installed = table.routes()
+        assert sorted(installed) == sorted(prefix for op, prefix, hop in operations[::3])
+        assert table.apply([("delete", prefix, None) for prefix in installed]) == {}
+        assert table.routes() == {}
+    finally:
+        table.close()
