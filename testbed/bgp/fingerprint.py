@@ -56,41 +56,44 @@ class FingerprintedTable(dict):
     (``.fingerprint``) at all times. Only the mutations a routing table
     needs are allowed: item assignment, ``del``, ``pop`` and ``clear``."""
 
-    __slots__ = ("adj_in", "_hashes", "_sum")
+    __slots__ = ("adj_in", "_sum")
 
     def __init__(self, adj_in: bool = False):
         super().__init__()
         self.adj_in = adj_in
-        self._hashes: dict[str, int] = {}
         self._sum = 0
 
     @property
     def fingerprint(self) -> int:
         return self._sum & MASK
 
+    # The hash of a route leaving the table is computed again rather than
+    # kept: a second dict beside every table would cost ~100 bytes a route.
     def __setitem__(self, prefix: str, route) -> None:
-        value = route_hash(prefix, route, self.adj_in)
-        self._sum += value - self._hashes.get(prefix, 0)
-        self._hashes[prefix] = value
+        old = dict.get(self, prefix)
+        if old is not None:
+            self._sum -= route_hash(prefix, old, self.adj_in)
+        self._sum += route_hash(prefix, route, self.adj_in)
         super().__setitem__(prefix, route)
 
     def __delitem__(self, prefix: str) -> None:
+        route = dict.__getitem__(self, prefix)
         super().__delitem__(prefix)
-        self._sum -= self._hashes.pop(prefix)
+        self._sum -= route_hash(prefix, route, self.adj_in)
 
     _MISSING = object()
 
     def pop(self, prefix: str, default=_MISSING):
         if prefix in self:
-            self._sum -= self._hashes.pop(prefix)
-            return super().pop(prefix)
+            route = super().pop(prefix)
+            self._sum -= route_hash(prefix, route, self.adj_in)
+            return route
         if default is self._MISSING:
             raise KeyError(prefix)
         return default
 
     def clear(self) -> None:
         super().clear()
-        self._hashes.clear()
         self._sum = 0
 
     def _refuse(self, *args, **kwargs):
