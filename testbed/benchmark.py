@@ -474,8 +474,9 @@ def extras_table(extras):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m testbed.benchmark", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100],
-                        help="numbers of ASes (the issue's: 10 100 300 1000)")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10, 100],
+                        help="numbers of ASes (the issue's: 10 100 300 1000); none, with --include, "
+                             "shows (and charts) earlier results without running anything")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds each lab may take to converge (default 60 + size)")
@@ -503,7 +504,10 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(stderr=True)
     out = Console(width=None if sys.stdout.isatty() else 160)
     log = (lambda text: None) if args.quiet else (lambda text: console.print(text, highlight=False))
-    if os.geteuid() != 0:
+    if not args.sizes and not args.include:
+        console.print("nothing to do: give --sizes, or --include to show earlier results")
+        return 2
+    if args.sizes and os.geteuid() != 0:
         console.print("a lab needs root (network namespaces): run it with sudo")
         return 2
     results: list[Result] = []
@@ -511,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     skipped: list[str] = []
     expected = 0
     try:
-        for model in args.models:
+        for model in (args.models if args.sizes else []):
             extra = benchmark_extra.Extra(model=model)
             if not args.no_path:
                 log(f"[bold]10-AS chain, {model} model[/bold]")
@@ -538,9 +542,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("interrupted; the lab was stopped")
     fields = set(Result.__dataclass_fields__)
+    included = [json.loads(path.read_text()) for path in args.include]
     earlier = [Result(**{k: v for k, v in item.items() if k in fields})
-               for path in args.include for item in json.loads(path.read_text())["results"]]
+               for data in included for item in data["results"]]
     results = sorted(earlier, key=lambda r: (r.size, r.model)) + results
+    if not extras:  # nothing run here: the fixed-size experiments of the included runs, first of each model
+        extra_fields = set(benchmark_extra.Extra.__dataclass_fields__)
+        for data in included:
+            for item in data.get("extras", []):
+                if item.get("model") not in {e.model for e in extras}:
+                    extras.append(benchmark_extra.Extra(**{k: v for k, v in item.items() if k in extra_fields}))
     for r in results:
         if r.error:
             console.print(f"[red]{r.size} ASes failed:[/red] {r.error}", highlight=False)

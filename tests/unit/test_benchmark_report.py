@@ -61,3 +61,21 @@ def test_chart_has_a_line_per_model_and_panel():
     texts = [t.text for t in root.iter(f"{SVG}text")]
     assert "test <chart>" in texts and "ours (zygote)" in texts and "baseline (exec)" in texts
     assert {"10", "100", "1000"} <= set(texts)
+
+
+def test_earlier_results_are_shown_and_charted_without_running_anything(tmp_path, capsys):
+    import json
+
+    from testbed import benchmark
+
+    result = {"size": 100, "seed": 1, "model": "zygote", "start_s": 17.6, "pss_per_as_mib": 11.9,
+              "peak_pss_mib": 1193.0, "stop_s": 0.87, "leftover_processes": 0}
+    extra = {"model": "zygote", "ingest_prefixes": 100_000, "ingest_s": 5.0, "ingest_rate": 20_000.0}
+    earlier = tmp_path / "earlier.json"
+    earlier.write_text(json.dumps({"results": [result], "extras": [extra], "skipped": []}))
+    chart = tmp_path / "chart.svg"
+    assert benchmark.main(["--sizes", "--include", str(earlier), "--chart", str(chart), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "17.6" in out and "20,000 prefixes/s" in out  # the start time and the included ingest
+    assert chart.read_text().startswith("<svg")
+    assert benchmark.main(["--sizes"]) == 2  # nothing to run and nothing to show
