@@ -11,10 +11,11 @@ engine runs inside each route agent, so a difference means the real path
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from .addressing import Plan
 from .agent import engine_from_config
 from .bgp.simulate import Session, SessionEnd, converge
-from .control import state_digest
 from .speaker_config import agent_config
 
 
@@ -66,7 +67,7 @@ class Expectation:
         self.loc_ribs()
         return key not in self._shut
 
-    def loc_ribs(self) -> dict[str, dict[str, dict]]:
+    def loc_ribs(self) -> Mapping[str, dict[str, dict]]:
         """router -> prefix -> route (JSON form) once routing has converged."""
         if self._cache is None:
             engines = {}
@@ -83,20 +84,48 @@ class Expectation:
                         for s in self.plan.sessions]
             up = [sess for sess, plan_s in zip(sessions, self.plan.sessions) if plan_s.key in self.up]
             converge(engines, sessions, up, max_messages=self.max_messages())
-            self._cache = {name: {p: r.to_json() for p, r in engine.loc_rib().items()}
-                           for name, engine in engines.items()}
+            # Route objects, not their JSON form: at 1,000 ASes the JSON of
+            # every router's tables took 5 GB of the harness's memory.
+            self._cache = {name: engine.loc_rib() for name, engine in engines.items()}
             names = {(r.name, n.address): n.name for r in self.plan.routers.values() for n in r.neighbors}
             self._shut = {frozenset((name, names[(name, address)]))
                           for name, engine in engines.items() for address in engine.shut}
-            self._adj_in = {name: {a: {p: r.to_json() for p, r in engine.adj_rib_in(a).items()}
-                                   for a in engine.neighbors}
+            self._adj_in = {name: {a: engine.adj_rib_in(a) for a in engine.neighbors}
                             for name, engine in engines.items()}
-        return self._cache
+            self._digests = {name: engine.fingerprint() for name, engine in engines.items()}
+        return _AsJson(self._cache, depth=1)
 
-    def adj_ribs_in(self) -> dict[str, dict[str, dict[str, dict]]]:
+    def adj_ribs_in(self) -> Mapping[str, dict[str, dict[str, dict]]]:
         """router -> neighbor address -> prefix -> route received, once converged."""
         self.loc_ribs()
-        return self._adj_in
+        return _AsJson(self._adj_in, depth=2)
 
     def digests(self) -> dict[str, str]:
-        return {name: state_digest(rib, self.adj_ribs_in()[name]) for name, rib in self.loc_ribs().items()}
+        """router -> ``testbed.control.state_digest`` of its predicted state."""
+        self.loc_ribs()
+        return dict(self._digests)
+
+
+class _AsJson(Mapping):
+    """A read-only view of the prediction's tables (router -> ... -> prefix
+    -> ``Route``) that gives each router's tables in JSON form
+    (``Route.to_json``) when they are looked up, one router at a time."""
+
+    def __init__(self, tables: dict, depth: int):
+        self._tables = tables
+        self._depth = depth
+
+    def __getitem__(self, router: str):
+        return _json(self._tables[router], self._depth)
+
+    def __iter__(self):
+        return iter(self._tables)
+
+    def __len__(self) -> int:
+        return len(self._tables)
+
+
+def _json(table: dict, depth: int) -> dict:
+    if depth == 1:
+        return {prefix: route.to_json() for prefix, route in table.items()}
+    return {key: _json(inner, depth - 1) for key, inner in table.items()}

@@ -148,6 +148,7 @@ class Lab:
                  process_model: str | None = None, mrai: float | None = None):
         self.topology = topology.validate() if isinstance(topology, Topology) else load(topology)
         self.plan: Plan = plan(self.topology)
+        self._as_names = {r.asn: r.as_name for r in self.plan.routers.values()}
         self.expect = Expectation(self.plan)
         self.root = Path(root) if root else cleanup.DEFAULT_ROOT
         self.keep_workdir = keep_workdir or bool(os.environ.get("TESTBED_KEEP"))
@@ -693,8 +694,9 @@ class Lab:
                 except LabError as exc:
                     lines.append(f"  router {router}: {exc}")
                     continue
-                for prefix in sorted(set(expected[router]) | set(actual)):
-                    want, have = expected[router].get(prefix), actual.get(prefix)
+                wanted = expected[router]  # converted to JSON at each lookup: once
+                for prefix in sorted(set(wanted) | set(actual)):
+                    want, have = wanted.get(prefix), actual.get(prefix)
                     if _brief(want) != _brief(have):
                         lines.append(f"  router {router}: {prefix}: expected {self._fmt(want)}, "
                                      f"got {self._fmt(have)}")
@@ -909,7 +911,7 @@ class Lab:
 
     def names(self, asns) -> list[str]:
         """AS names of ASNs (``AS<n>`` for unknown ones)."""
-        by_asn = {r.asn: r.as_name for r in self.plan.routers.values()}
+        by_asn = self._as_names
         return [by_asn.get(int(a), f"AS{a}") for a in asns]
 
     def kernel_routes(self, router: str) -> dict[str, str]:
