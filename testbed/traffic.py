@@ -959,20 +959,8 @@ class Stream:
         if answer.kind != "reply":
             self._icmp_errors += 1
             return
-        number = answer.number
-        if number is None or number >= len(self._sent_at):
-            return
-        replied = self._replied
-        if number >= len(replied):
-            replied.extend(bytes(max(number + 1 - len(replied), 4096)))
-        if replied[number]:
-            return  # duplicate
-        replied[number] = 1
-        rtt = answer.received_ns - answer.sent_ns
-        if rtt > self._max_rtt_ns:
-            self._max_rtt_ns = rtt
-        if number == self._final:
-            self._drained.set()
+        if answer.number is not None:
+            self._on_reply(answer.number, answer.sent_ns, answer.received_ns)
 
     def _summarise(self) -> StreamResult:
         sent_at, replied = self._sent_at, self._replied
