@@ -149,6 +149,7 @@ class Lab:
         self.topology = topology.validate() if isinstance(topology, Topology) else load(topology)
         self.plan: Plan = plan(self.topology)
         self._as_names = {r.asn: r.as_name for r in self.plan.routers.values()}
+        self._besides: list[_Beside] = []  # start-up work running beside the build
         self.expect = Expectation(self.plan)
         self.root = Path(root) if root else cleanup.DEFAULT_ROOT
         self.keep_workdir = keep_workdir or bool(os.environ.get("TESTBED_KEEP"))
@@ -199,19 +200,28 @@ class Lab:
         try:
             self._predict_in_background()
             self._make_workdir()
+            # The zygote's imports and the configurations' rendering and
+            # `exabgp validate` run beside the build (mostly other
+            # processes' CPU and waiting); both are joined before any
+            # speaker starts.
+            zygote_ready = None
             if self.process_model == "zygote":
                 from .zygote import ZygoteClient
 
                 self.progress("starting the speaker zygote")
                 self.zygote = ZygoteClient(self.workdir / "zygote.sock", self.id,
-                                           log=self.workdir / "zygote.log").start()
+                                           log=self.workdir / "zygote.log")
+                zygote_ready = self._beside(self.zygote.start, "zygote")
+            configs_ready = self._beside(self._write_configs, "configurations")
             self.progress("building namespaces and links")
             self._build()
             self.timings["build"] = time.monotonic() - t0
             self.progress("configuring addresses")
             self._configure()
             self.progress("rendering and validating ExaBGP configurations")
-            self._write_configs()
+            configs_ready.result()
+            if zygote_ready is not None:
+                zygote_ready.result()
             self.progress("starting BGP speakers")
             self._start_speakers(t0 + timeout)
             self._connect_agents(t0 + timeout)
@@ -223,6 +233,12 @@ class Lab:
             self.stop()
             raise
         return self
+
+    def _beside(self, work, name: str) -> "_Beside":
+        """Run ``work()`` in a thread now; ``stop()`` waits for it."""
+        task = _Beside(work, name)
+        self._besides.append(task)
+        return task
 
     def _predict_in_background(self) -> None:
         """Compute the model's prediction (``Expectation.loc_ribs``) in a
@@ -499,6 +515,8 @@ class Lab:
             signal.signal(signal.SIGINT, lambda *_: None)
         try:
             t0 = time.monotonic()
+            for task in self._besides:  # a start that failed while they ran: let them finish first
+                task.join()
             if self._traffic is not None:
                 self._traffic.close()
             for client in list(self.clients.values()) + list(self.watchers.values()):
@@ -1073,3 +1091,30 @@ def _main_thread() -> bool:
     import threading
 
     return threading.current_thread() is threading.main_thread()
+
+
+class _Beside:
+    """A piece of start-up work in a thread; ``result()`` waits for it and
+    raises what it raised."""
+
+    def __init__(self, work, name: str):
+        import threading
+
+        self._error: BaseException | None = None
+
+        def run():
+            try:
+                work()
+            except BaseException as exc:
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name=name, daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def result(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error

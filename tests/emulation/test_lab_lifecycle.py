@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from testbed import cleanup
-from testbed.errors import ConvergenceTimeout, SpeakerCrashed
+from testbed.errors import ConvergenceTimeout, LabError, SpeakerCrashed
 from testbed.lab import Lab
 from testbed.netns import netns_inode
 
@@ -317,3 +317,14 @@ def test_a_lab_settled_in_another_state_is_told_apart_from_one_still_moving():
         with pytest.raises(ConvergenceTimeout) as info:
             lab.wait_converged(timeout=3.0)
         assert "the lab settled in a state other than the model's" in str(info.value)
+
+
+def test_a_configuration_exabgp_refuses_fails_the_start_and_leaves_nothing(monkeypatch):
+    # The configurations are rendered and validated while the namespaces
+    # are built: the refusal must still stop the start, before any speaker.
+    lab = Lab("triangle")
+    monkeypatch.setattr(lab, "_render", lambda router: "neighbor 10.0.0.1 {\n    bogus-option 1;\n}\n")
+    with pytest.raises(LabError, match="ExaBGP refused a generated configuration"):
+        lab.start()
+    assert not lab.speakers
+    assert_gone(lab.id, set(), lab.workdir)
