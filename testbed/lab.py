@@ -150,6 +150,7 @@ class Lab:
         self.plan: Plan = plan(self.topology)
         self._as_names = {r.asn: r.as_name for r in self.plan.routers.values()}
         self._besides: list[_Beside] = []  # start-up work running beside the build
+        self._prediction: _Beside | None = None
         self.expect = Expectation(self.plan)
         self.root = Path(root) if root else cleanup.DEFAULT_ROOT
         self.keep_workdir = keep_workdir or bool(os.environ.get("TESTBED_KEEP"))
@@ -244,31 +245,21 @@ class Lab:
         """Compute the model's prediction (``Expectation.loc_ribs``) in a
         thread while the lab is built and its speakers start: it is pure
         Python work (seconds at a hundred ASes) that nothing needs before
-        ``wait_converged``, which waits for it and raises what it raised."""
-        import threading
-
-        self._prediction_error = None
-
+        ``wait_converged``, which waits for it and raises what it raised
+        (``NoConvergence`` above all). ``stop()`` does not wait for it."""
         def predict():
             t0 = time.monotonic()
             try:
                 self.expect.loc_ribs()
-            except BaseException as exc:  # NoConvergence above all: raised by wait_converged
-                self._prediction_error = exc
-            self.timings["model"] = time.monotonic() - t0
+            finally:
+                self.timings["model"] = time.monotonic() - t0
 
-        self._prediction = threading.Thread(target=predict, name="prediction", daemon=True)
-        self._prediction.start()
+        self._prediction = _Beside(predict, "prediction")
 
     def _join_prediction(self) -> None:
-        thread = getattr(self, "_prediction", None)
-        if thread is None:
-            return
-        thread.join()
-        self._prediction = None
-        error, self._prediction_error = self._prediction_error, None
-        if error is not None:
-            raise error
+        prediction, self._prediction = self._prediction, None
+        if prediction is not None:
+            prediction.result()
 
     def _catch_sigterm(self) -> None:
         """Turn SIGTERM into SystemExit while the lab runs, so ``finally``

@@ -101,5 +101,12 @@ class FingerprintedTable(dict):
 
     update = setdefault = popitem = __ior__ = _refuse
 
-    def __reduce__(self):  # a copy is a plain dict
-        return (dict, (dict(self),))
+    def __reduce__(self):  # copies and pickles: the routes again, each counted once
+        return (_table, (self.adj_in, list(self.items())))
+
+
+def _table(adj_in: bool, items: list) -> FingerprintedTable:
+    table = FingerprintedTable(adj_in)
+    for prefix, route in items:
+        table[prefix] = route
+    return table

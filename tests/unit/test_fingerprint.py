@@ -48,6 +48,17 @@ def test_what_is_hashed_matters_and_order_does_not():
     assert table_fingerprint(rejected) == table_fingerprint(a)  # the Loc-RIB never holds rejected routes
 
 
+def test_a_copy_is_a_table_with_the_same_fingerprint():
+    import copy
+    import pickle
+
+    table = FingerprintedTable(adj_in=True)
+    table["192.0.2.0/24"] = Route("192.0.2.0/24", "10.0.0.1", (1, 2), rejected="x")
+    for made in (copy.copy(table), copy.deepcopy(table), pickle.loads(pickle.dumps(table))):
+        assert type(made) is FingerprintedTable and made.adj_in
+        assert made == table and made.fingerprint == table.fingerprint
+
+
 def test_only_tracked_mutations_are_allowed():
     table = FingerprintedTable()
     for call in (lambda: table.update({"x": 1}), lambda: table.setdefault("x", 1), table.popitem):
