@@ -165,6 +165,7 @@ class Agent:
         self.resolve = {address: entry["via"] for address, entry in (config.get("igp") or {}).items()}
         self.out = out if out is not None else sys.stdout
         self.kernel_routes: dict[str, str] = {}
+        self._reconcile_again = False  # the last reconcile_kernel left routes out
         self.errors: list[str] = []
         self.sessions = {address: {"state": "idle", "since": time.time(), "reason": None,
                                    "last_notification": None, "admin_down": False, "flaps": 0}
@@ -365,23 +366,24 @@ class Agent:
             log.error(message)
             self.errors.append(message)
 
-    def reconcile_kernel(self) -> None:
-        """Put back Loc-RIB routes the kernel dropped.
+    def reconcile_kernel(self) -> bool:
+        """Put back Loc-RIB routes the kernel dropped; whether every one is
+        there now.
 
         When a link goes down the kernel deletes every route through it, BGP
         or not. If the link comes back before the hold timer expires, the
         session never dropped and the Loc-RIB never changed, so nothing
         would reinstall them: the router would blackhole its best paths.
-        Called on every link event, as a routing daemon's kernel interface
+        Called when a link comes up, as a routing daemon's kernel interface
         does."""
         if self.kernel is None:
-            return
+            return True
         try:
             actual = self.kernel.routes()
         except Exception as exc:  # keep routing; the next event retries
             log.error("reading the kernel table failed: %s", exc)
-            return
-        fixed = 0
+            return False
+        fixed, complete = 0, True
         for prefix, route in self.engine.loc_rib().items():
             target = kernel_target(route)
             target = self.resolve.get(target, target)
@@ -393,9 +395,11 @@ class Agent:
                 fixed += 1
             except Exception:  # the next hop's link is still down: the next event retries
                 self.kernel_routes.pop(prefix, None)
+                complete = False
         if fixed:
             log.info("reinstalled %d route(s) the kernel had dropped", fixed)
             self.changed()
+        return complete
 
     def changed(self) -> None:
         self.generation += 1
@@ -550,7 +554,7 @@ class Agent:
         selector = selectors.DefaultSelector()
         selector.register(stdin_fd, selectors.EVENT_READ, "stdin")
         selector.register(server, selectors.EVENT_READ, "server")
-        links = link_monitor() if self.kernel is not None else None
+        links = link_watch() if self.kernel is not None else None
         if links is not None:
             selector.register(links, selectors.EVENT_READ, "links")
         buffers: dict[int, bytes] = {}
@@ -589,12 +593,11 @@ class Agent:
                         for line in lines:
                             self._stdin_line(line)
                 elif key.data == "links":
-                    try:
-                        while links.recv(1 << 16):  # drain; what changed does not matter
-                            pass
-                    except BlockingIOError:
-                        pass
-                    self.reconcile_kernel()
+                    # A link that came up may need the routes the kernel
+                    # dropped with it; a reconciliation that could not put
+                    # every one back tries again on the next event.
+                    if links.came_up() or self._reconcile_again:
+                        self._reconcile_again = not self.reconcile_kernel()
                 elif key.data == "server":
                     conn, _ = server.accept()
                     conn.setblocking(False)
@@ -721,19 +724,16 @@ def python_heap() -> dict:
     return {"blocks": sys.getallocatedblocks(), "objects": len(objects), "types": types}
 
 
-RTMGRP_LINK = 0x1
+def link_watch():
+    """A ``testbed.kernel.LinkWatch`` of this namespace, or None if netlink
+    refuses one."""
+    from .kernel import LinkWatch
 
-
-def link_monitor() -> socket.socket | None:
-    """A netlink socket that becomes readable on every link event in this
-    namespace (rtnetlink multicast group RTMGRP_LINK)."""
     try:
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK, 0)  # NETLINK_ROUTE
-        sock.bind((0, RTMGRP_LINK))
+        return LinkWatch()
     except OSError as exc:
         log.error("cannot watch link events (%s): routes dropped by a link flap stay dropped", exc)
         return None
-    return sock
 
 
 def main(argv: list[str] | None = None) -> int:

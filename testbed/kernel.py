@@ -1,4 +1,4 @@
-"""Kernel routes of one router, through netlink (pyroute2).
+"""Kernel routes and link events of one router, through netlink.
 
 The route agent runs inside its router's network namespace and calls
 ``KernelTable`` to mirror its Loc-RIB into the kernel. Routes carry the
@@ -20,7 +20,7 @@ BLACKHOLE = "blackhole"
 
 
 class KernelTable:
-    """Add, replace and delete this namespace's BGP routes.
+    """Add, replace, delete and list this namespace's BGP routes.
 
     Writes go through a plain netlink socket in batches (``apply``): one
     ``sendmsg`` carries up to ``BATCH`` route messages, so a burst of
@@ -33,11 +33,6 @@ class KernelTable:
     ``recv`` that finds nothing instead of parsing an acknowledgement per
     route. Reads (``routes``) go through pyroute2."""
 
-    # pyroute2 0.9.7 keeps about 700 bytes per request for the life of an
-    # IPRoute (measured: 2,000 replace+delete pairs, +1.3 MB; freed on
-    # close). A router that flaps for days would grow without bound, so the
-    # socket is replaced every RECYCLE operations.
-    RECYCLE = 512
     # Messages per sendmsg: if every one failed, their error messages must
     # still fit in the socket's receive buffer (each costs ~1 KiB of it;
     # the default is 208 KiB).
@@ -45,29 +40,13 @@ class KernelTable:
 
     def __init__(self):
         # The namespace this table belongs to: the calling thread's now.
-        self._netns = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-        self._ipr = None
-        self._operations = 0
         self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)  # NETLINK_ROUTE, here
         self._sock.bind((0, 0))
+        try:  # let the kernel filter dumps by table and protocol
+            self._sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)
+        except OSError:
+            pass  # an older kernel: read_route_dump filters them itself
         self._seq = 0
-
-    def _open(self):
-        from pyroute2 import IPRoute  # 0.2 s import: only where it is used
-
-        from .netns import inside_fd
-
-        with inside_fd(self._netns):
-            return IPRoute()
-
-    def _count(self) -> None:
-        if self._ipr is None:
-            self._ipr = self._open()
-        self._operations += 1
-        if self._operations >= self.RECYCLE:
-            self._ipr.close()
-            self._ipr = self._open()
-            self._operations = 0
 
     def apply(self, operations) -> dict[int, OSError]:
         """Carry out ``(op, prefix, next_hop)`` operations ("replace" or
@@ -102,28 +81,37 @@ class KernelTable:
 
     def routes(self) -> dict[str, str]:
         """prefix -> next hop of every BGP route in this namespace."""
-        self._count()
-        return read_bgp_routes(self._ipr)
+        found: dict[str, str] = {}
+        for family in (socket.AF_INET, socket.AF_INET6):
+            self._seq += 1
+            request = _RTMSG.pack(family, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BGP, 0, 0, 0)
+            self._sock.sendall(_NLMSGHDR.pack(_NLMSGHDR.size + len(request), RTM_GETROUTE,
+                                              NLM_F_REQUEST | NLM_F_DUMP, self._seq, 0) + request)
+            found.update(read_route_dump(self._sock, self._seq))
+        return found
 
     def close(self) -> None:
-        if self._ipr is not None:
-            self._ipr.close()
         self._sock.close()
-        os.close(self._netns)
 
 
 # -- netlink messages (rtnetlink(7)) -----------------------------------------------
 
-RTM_NEWROUTE, RTM_DELROUTE = 24, 25
-NLMSG_ERROR = 2
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
+RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
+NLMSG_ERROR, NLMSG_DONE = 2, 3
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_REPLACE, NLM_F_CREATE = 0x1, 0x4, 0x100, 0x400
+NLM_F_DUMP = 0x300
+SOL_NETLINK, NETLINK_GET_STRICT_CHK = 270, 12
+RTMGRP_LINK = 0x1
+IFF_UP, IFF_LOWER_UP = 0x1, 0x10000
 RT_TABLE_MAIN = 254
 RT_SCOPE_UNIVERSE, RT_SCOPE_NOWHERE = 0, 255
 RTN_UNICAST = 1
-RTA_DST, RTA_GATEWAY = 1, 5
+RTA_DST, RTA_GATEWAY, RTA_TABLE = 1, 5, 15
 _NLMSGHDR = struct.Struct("=IHHII")   # length, type, flags, sequence, port
 _RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, protocol, scope, type, flags
 _RTATTR = struct.Struct("=HH")        # length, type
+_IFINFOMSG = struct.Struct("=BxHiII")  # family, type, index, flags, change
 
 
 def _attribute(kind: int, payload: bytes) -> bytes:
@@ -189,12 +177,64 @@ def read_errors(sock: socket.socket):
         yield from parse_acks(data)
 
 
+def read_route_dump(sock: socket.socket, seq: int) -> dict[str, str]:
+    """prefix -> next hop (or ``BLACKHOLE``) of the ``proto bgp`` routes of
+    the main table in the answer to dump request ``seq`` on ``sock``."""
+    found: dict[str, str] = {}
+    while True:
+        data = sock.recv(1 << 20)
+        offset = 0
+        while offset + _NLMSGHDR.size <= len(data):
+            length, kind, _flags, msg_seq, _port = _NLMSGHDR.unpack_from(data, offset)
+            if length < _NLMSGHDR.size:
+                raise OSError(errno.EPROTO, "malformed netlink message in a route dump")
+            if msg_seq == seq:
+                if kind == NLMSG_DONE:
+                    return found
+                if kind == NLMSG_ERROR:
+                    (code,) = struct.unpack_from("=i", data, offset + _NLMSGHDR.size)
+                    if code:
+                        raise OSError(-code, f"route dump: {os.strerror(-code)}")
+                elif kind == RTM_NEWROUTE:
+                    route = parse_route(data, offset + _NLMSGHDR.size, offset + length)
+                    if route is not None:
+                        found[route[0]] = route[1]
+            offset += (length + 3) & ~3
+
+
+def parse_route(data: bytes, start: int, end: int) -> tuple[str, str] | None:
+    """``(prefix, next hop)`` of the RTM_NEWROUTE body in ``data[start:end]``
+    if it is a ``proto bgp`` route of the main table, else None."""
+    family, dst_len, _src, _tos, table, protocol, _scope, rtype, _flags = _RTMSG.unpack_from(data, start)
+    if protocol != RTPROT_BGP:
+        return None
+    dst = gateway = None
+    offset = start + _RTMSG.size
+    while offset + _RTATTR.size <= end:
+        length, kind = _RTATTR.unpack_from(data, offset)
+        if length < _RTATTR.size:
+            break
+        if kind == RTA_DST:
+            dst = socket.inet_ntop(family, data[offset + 4:offset + length])
+        elif kind == RTA_GATEWAY:
+            gateway = socket.inet_ntop(family, data[offset + 4:offset + length])
+        elif kind == RTA_TABLE:
+            (table,) = struct.unpack_from("=I", data, offset + 4)
+        offset += (length + 3) & ~3
+    if table != RT_TABLE_MAIN:
+        return None
+    if dst is None:
+        dst = "0.0.0.0" if family == socket.AF_INET else "::"
+    return f"{dst}/{dst_len}", BLACKHOLE if rtype == RTN_BLACKHOLE else gateway
+
+
 def read_bgp_routes(ipr) -> dict[str, str]:
     """prefix -> next hop (or ``BLACKHOLE``) of the ``proto bgp`` routes
-    visible through ``ipr``."""
+    visible through ``ipr`` (a pyroute2 IPRoute: the harness's own reader,
+    independent of the agent's)."""
     found: dict[str, str] = {}
     for family in (socket.AF_INET, socket.AF_INET6):
-        for msg in ipr.get_routes(family=family, proto=RTPROT_BGP):
+        for msg in ipr.get_routes(family=family, proto=RTPROT_BGP, table=RT_TABLE_MAIN):
             dst = msg.get_attr("RTA_DST")
             length = msg["dst_len"]
             if dst is None:
@@ -202,3 +242,78 @@ def read_bgp_routes(ipr) -> dict[str, str]:
             found[f"{dst}/{length}"] = (BLACKHOLE if msg["type"] == RTN_BLACKHOLE
                                         else msg.get_attr("RTA_GATEWAY"))
     return found
+
+
+# -- link events --------------------------------------------------------------------
+
+class LinkWatch:
+    """Tells when a link of this namespace comes up.
+
+    When a link goes down the kernel deletes the routes through it; when it
+    comes back, a routing daemon puts them back. What matters is that
+    moment, a link going from not (administratively up and with a carrier)
+    to both: a bridge's operational state settling, a feature or address
+    change, the other events of RTMGRP_LINK, change no route, and a
+    reconciliation on each would read the whole table for nothing (with
+    100,000 routes, a second of CPU). The state of every link is read once
+    (a dump on the same socket, so no event falls between the two) and
+    then followed from the events."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK, 0)
+        try:
+            self.sock.bind((0, RTMGRP_LINK))
+            self._up: dict[int, bool] = {}
+            request = _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
+            self.sock.send(_NLMSGHDR.pack(_NLMSGHDR.size + len(request), RTM_GETLINK,
+                                          NLM_F_REQUEST | NLM_F_DUMP, 1, 0) + request)
+        except BaseException:
+            self.sock.close()
+            raise
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def came_up(self) -> bool:
+        """Read every queued message; whether a link came up since the last
+        call (also when the kernel dropped messages: one may have)."""
+        came_up = False
+        while True:
+            try:
+                data = self.sock.recv(1 << 16)
+            except BlockingIOError:
+                return came_up
+            except OSError as exc:
+                if exc.errno != errno.ENOBUFS:
+                    raise
+                came_up = True  # messages were lost
+                continue
+            if not data:
+                return came_up
+            came_up |= link_changes(data, self._up)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def link_changes(data: bytes, up: dict[int, bool]) -> bool:
+    """Follow the RTM_NEWLINK and RTM_DELLINK messages in ``data`` in
+    ``up`` (interface index -> up with a carrier); whether one of them
+    brought a known link up. A link seen for the first time did not."""
+    came_up = False
+    offset = 0
+    while offset + _NLMSGHDR.size <= len(data):
+        length, kind, _flags, _seq, _port = _NLMSGHDR.unpack_from(data, offset)
+        if length < _NLMSGHDR.size:
+            break
+        if kind in (RTM_NEWLINK, RTM_DELLINK) and length >= _NLMSGHDR.size + _IFINFOMSG.size:
+            _family, _type, index, flags, _change = _IFINFOMSG.unpack_from(data, offset + _NLMSGHDR.size)
+            if kind == RTM_DELLINK:
+                up.pop(index, None)
+            else:
+                now = flags & (IFF_UP | IFF_LOWER_UP) == IFF_UP | IFF_LOWER_UP
+                if now and up.get(index) is False:
+                    came_up = True
+                up[index] = now
+        offset += (length + 3) & ~3
+    return came_up

@@ -2,8 +2,8 @@
 
 Started the plain way, a router costs two interpreters (``exabgp``, then the
 route agent it runs), each paying its imports in CPU (~0.3 s) and private
-memory (~20 MiB). The zygote is a long-lived process that imports ExaBGP,
-pyroute2 and the route agent once, takes its heap out of the cyclic garbage
+memory (~20 MiB). The zygote is a long-lived process that imports ExaBGP
+and the route agent once, takes its heap out of the cyclic garbage
 collector (``gc.freeze``, so the collector never writes to the pages children
 share), and then forks one child per router on request. The child becomes a
 session leader, enters the router's network namespace (``setns`` on
@@ -97,13 +97,6 @@ PRELOAD = (
     "exabgp.protocol.family",
     "exabgp.rib.change",
     "exabgp.reactor.asynchronous",
-    "pyroute2",
-    "pyroute2.iproute",
-    "pyroute2.iproute.linux",
-    "pyroute2.netlink.rtnl.rtmsg",
-    "pyroute2.netlink.rtnl.ifinfmsg",
-    "pyroute2.netlink.rtnl.ifaddrmsg",
-    "pyroute2.netlink.exceptions",
     "testbed.agent",
     "testbed.inprocess",
     "testbed.kernel",
@@ -144,29 +137,12 @@ def preload() -> list[str]:
 
 
 def _warm_up() -> None:
-    """Run once here what every speaker runs first: pyroute2 builds its
-    message classes and the interpreter specialises their code on first use,
-    which would otherwise write to (and un-share) those pages in every child
-    (~0.8 MiB each, measured). A read-only route dump of the zygote's own
-    namespace; every descriptor it opened is closed again."""
+    """Run once here what every speaker would otherwise run first, so that
+    its result is shared: ExaBGP logs ``platform.uname()`` at start, and its
+    processor field runs ``uname -p`` (a fork and an exec) the first time."""
     import platform
 
-    from pyroute2 import IPRoute
-
-    from .kernel import read_bgp_routes
-
-    # ExaBGP logs platform.uname() at start; its processor field runs
-    # `uname -p` (a fork and an exec) the first time: do it once, here.
     platform.uname().processor
-    before = set(_open_fds())
-    ipr = IPRoute()
-    try:
-        read_bgp_routes(ipr)
-    finally:
-        ipr.close()
-    left = set(_open_fds()) - before
-    if left:
-        raise RuntimeError(f"warming pyroute2 up left descriptors {sorted(left)} open")
 
 
 def _read_exabgp_environment() -> None:

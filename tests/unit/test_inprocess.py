@@ -16,7 +16,7 @@ import pytest
 from testbed import inprocess
 from testbed.agent import Agent, command_for, parse_update
 from testbed.bgp import Announce, Origin, Route, Withdraw
-from testbed.kernel import parse_acks, route_message
+from testbed.kernel import BLACKHOLE, link_changes, parse_acks, parse_route, route_message
 
 ROUTES = [
     Route(prefix="198.51.100.0/24", next_hop="10.0.0.1", as_path=(65001, 65009), origin=Origin.IGP),
@@ -245,6 +245,53 @@ def test_acks_are_read_with_their_errors():
         return struct.pack("=IHHII", 36, 2, 0, seq, 1) + struct.pack("=i", code) + b"\0" * 16
 
     assert list(parse_acks(ack(3, 0) + ack(4, -3) + ack(5, -101))) == [(3, 0), (4, 3), (5, 101)]
+
+
+def test_routes_of_a_dump_are_parsed_as_pyroute2_encodes_them():
+    from pyroute2.netlink.rtnl.rtmsg import rtmsg
+
+    def encoded(family, dst, dst_len, gateway=None, proto=186, table=254, rtype=1):
+        msg = rtmsg()
+        msg["header"]["type"] = 24
+        msg.update({"family": family, "dst_len": dst_len, "proto": proto, "table": min(table, 255),
+                    "type": rtype, "attrs": [("RTA_TABLE", table)]})
+        if dst is not None:
+            msg["attrs"].append(("RTA_DST", dst))
+        if gateway is not None:
+            msg["attrs"].append(("RTA_GATEWAY", gateway))
+        msg.encode()
+        return bytes(msg.data)
+
+    for data, expected in (
+            (encoded(2, "198.51.100.0", 24, "10.0.0.1"), ("198.51.100.0/24", "10.0.0.1")),
+            (encoded(10, "2001:db8::", 32, "fd00::1"), ("2001:db8::/32", "fd00::1")),
+            (encoded(2, None, 0, "10.0.0.1"), ("0.0.0.0/0", "10.0.0.1")),
+            (encoded(10, "2001:db8:6::", 48, rtype=6), ("2001:db8:6::/48", BLACKHOLE)),
+            (encoded(2, "192.0.2.0", 24, "10.0.0.1", proto=4), None),     # not ours
+            (encoded(2, "192.0.2.0", 24, "10.0.0.1", table=1000), None)):  # not the main table
+        assert parse_route(data, 16, len(data)) == expected
+
+
+def test_only_a_known_link_coming_up_counts_as_one():
+    from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+
+    def link(index, flags, kind=16):
+        msg = ifinfmsg()
+        msg["header"]["type"] = kind
+        msg.update({"index": index, "flags": flags, "attrs": [("IFLA_IFNAME", f"eth{index}")]})
+        msg.encode()
+        return bytes(msg.data)
+
+    UP, CARRIER = 0x1, 0x10000
+    up: dict = {}
+    assert link_changes(link(2, UP | CARRIER) + link(3, UP) + link(4, 0), up) is False  # first seen
+    assert up == {2: True, 3: False, 4: False}
+    assert link_changes(link(2, UP | CARRIER | 0x2), up) is False       # still up: a flag that does not matter
+    assert link_changes(link(4, UP), up) is False                       # up, but no carrier yet
+    assert link_changes(link(4, UP | CARRIER) + link(2, 0), up) is True  # 4 came up (2 went down)
+    assert link_changes(link(2, UP | CARRIER, kind=17), up) is False and 2 not in up  # deleted
+    assert link_changes(link(2, UP | CARRIER), up) is False             # a new link, not a known one
+    assert link_changes(b"", up) is False
 
 
 def test_announce_attributes_lines_are_one_route_per_prefix(exabgp_api):
