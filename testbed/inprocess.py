@@ -241,23 +241,39 @@ def _exabgp(user: str) -> tuple:
 
 
 def make_change(neighbor: str, announce: bool, prefix: str, next_hop: str | None, origin: str | None,
-                as_path: tuple | None, med: int | None, local_pref: int | None, attributes=None):
+                as_path: tuple | None, med: int | None, local_pref: int | None, attributes=None,
+                next_hops: dict | None = None):
     """The ExaBGP ``Change`` its API makes of the same ``announce route`` /
     ``withdraw route`` command (``exabgp.configuration.static.parser``).
-    ``attributes``: the ``make_attributes`` of the same values, to share."""
+    ``attributes``: the ``make_attributes`` of the same values, to share;
+    ``next_hops``: a dict in which to share next-hop objects between the
+    changes of one batch."""
     Action, NextHop, CIDR, INET, IP, IPRange, Change = _exabgp("make_change")
     ip, mask = prefix.split("/")
-    iprange = IPRange.create(ip, mask)
-    nlri = INET(afi=IP.toafi(iprange.top()), safi=IP.tosafi(iprange.top()),
-                action=Action.ANNOUNCE if announce else Action.WITHDRAW)
-    nlri.cidr = CIDR(iprange.ton(), iprange.mask)
+    # What IPRange.create(ip, mask) holds, without building one per route:
+    # its address family, packed address and NetMask (ExaBGP's own cached
+    # object for that mask, looked up once per mask here).
+    afi = IP.toafi(ip)
+    netmask = _MASKS.get((mask, afi))
+    if netmask is None:
+        netmask = _MASKS[(mask, afi)] = IPRange.create(ip, mask).mask
+    nlri = INET(afi=afi, safi=IP.tosafi(ip), action=Action.ANNOUNCE if announce else Action.WITHDRAW)
+    nlri.cidr = CIDR(IP.pton(ip), netmask)
     if next_hop is not None:
-        nlri.nexthop = IP.create(next_hop)
+        hop = None if next_hops is None else next_hops.get(next_hop)
+        if hop is None:
+            hop = IP.create(next_hop)
+            if next_hops is not None:
+                next_hops[next_hop] = hop
+        nlri.nexthop = hop
     else:
         nlri.nexthop = NextHop("0.0.0.0")  # what ExaBGP's withdraw command sets
     if attributes is None:
         attributes = make_attributes(next_hop, origin, as_path, med, local_pref)
     return Change(nlri, attributes)
+
+
+_MASKS: dict = {}  # (mask text, AFI) -> ExaBGP's NetMask
 
 
 def make_attributes(next_hop: str | None, origin: str | None, as_path: tuple | None, med: int | None,
@@ -306,13 +322,22 @@ def routes_of_update(update):
     med = attributes[4].med if 4 in attributes else None
     local_pref = attributes[5].localpref if 5 in attributes else None
     announced, withdrawn = [], []
+    unicast, families = SAFI.unicast, (AFI.ipv4, AFI.ipv6)
+    announce, withdraw = Action.ANNOUNCE, Action.WITHDRAW
+    # The prefixes of an UPDATE (up to ~900) mostly share one next-hop
+    # object: its text is made once.
+    last_hop, last_text = None, None
     for nlri in update.nlris:
-        if nlri.safi != SAFI.unicast or nlri.afi not in (AFI.ipv4, AFI.ipv6):
+        if nlri.safi != unicast or nlri.afi not in families:
             continue
-        if nlri.action == Action.ANNOUNCE:
-            announced.append(Route(prefix=nlri.cidr.prefix(), next_hop=str(nlri.nexthop), as_path=as_path,
+        action = nlri.action
+        if action == announce:
+            hop = nlri.nexthop
+            if hop is not last_hop:
+                last_hop, last_text = hop, str(hop)
+            announced.append(Route(prefix=nlri.cidr.prefix(), next_hop=last_text, as_path=as_path,
                                    origin=origin, med=med, local_pref=local_pref))
-        elif nlri.action == Action.WITHDRAW:
+        elif action == withdraw:
             withdrawn.append(nlri.cidr.prefix())
     return announced, withdrawn
 
@@ -349,13 +374,14 @@ def _inject(reactor, service: str, batch: list[tuple]):
         if neighbor is not None:
             by_address.setdefault(str(neighbor["peer-address"]), []).append(neighbor)
     shared: dict[tuple, object] = {}  # one Attributes per attribute set, as ExaBGP's parser shares them
+    next_hops: dict[str, object] = {}
     for done, item in enumerate(batch, 1):
         for neighbor in by_address.get(item[0], ()):
             key = item[3:]
             attributes = shared.get(key)
             if attributes is None:
                 attributes = shared[key] = make_attributes(*key)
-            change = make_change(*item, attributes=attributes)
+            change = make_change(*item, attributes=attributes, next_hops=next_hops)
             if change.nlri.family().afi_safi() in neighbor.families():
                 neighbor.rib.outgoing.add_to_rib(change)
         if done % INJECT_STEP == 0:

@@ -12,7 +12,7 @@ that every listing the engine produces is ordered the same way on every run.
 from __future__ import annotations
 
 import ipaddress
-import re
+import socket
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from functools import lru_cache
@@ -112,8 +112,8 @@ _CANONICAL: set[str] = set()
 _CANONICAL_MAX = 1 << 20
 
 
-_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_CANONICAL_IPV4 = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}/(3[0-2]|[12]?[0-9])\Z")
+_LENGTHS = {str(bits): bits for bits in range(33)}  # canonical prefix lengths: no sign, no leading zero
+_aton, _ntoa = socket.inet_aton, socket.inet_ntoa
 
 
 def _fast_ipv4(text: str) -> tuple[int, int] | None:
@@ -121,13 +121,20 @@ def _fast_ipv4(text: str) -> tuple[int, int] | None:
     in canonical form with no host bits; ``None`` if it is anything else,
     for ``ipaddress`` to judge."""
     # ipaddress takes ~10 us a prefix; full tables are mostly canonical IPv4
-    # prefixes, and this check costs a sixth of that.
-    match = _CANONICAL_IPV4.match(text)
-    if match is None:
+    # prefixes, and this check costs 0.7 us. inet_aton also takes forms
+    # that are not canonical ("10.1", "010.0.0.1"): what it parsed must
+    # print back as the same text.
+    address, _, length = text.partition("/")
+    bits = _LENGTHS.get(length)
+    if bits is None:
         return None
-    a, b, c, d, length = match.groups()
-    value = int(a) << 24 | int(b) << 16 | int(c) << 8 | int(d)
-    bits = int(length)
+    try:
+        packed = _aton(address)
+    except OSError:
+        return None
+    if _ntoa(packed) != address:
+        return None
+    value = int.from_bytes(packed, "big")
     if value & ((1 << (32 - bits)) - 1):
         return None
     return value, bits

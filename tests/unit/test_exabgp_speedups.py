@@ -9,7 +9,7 @@ import pytest
 
 from testbed import exabgp_speedups
 
-CHECK = textwrap.dedent("""
+CHECK = textwrap.dedent(r"""
     import io, json
     from exabgp.protocol.family import AFI, SAFI, Family
     from exabgp.logger import log
@@ -17,6 +17,11 @@ CHECK = textwrap.dedent("""
 
     def observe():
         out = {}
+        lines = []
+        option.logger = type("L", (), {"debug": staticmethod(lines.append), "info": staticmethod(lines.append),
+                                       "warning": staticmethod(lines.append)})()
+        option.formater = lambda line, source, level, timestamp: f"{level} {source} {line}"
+        option.enabled = {}
         for value in list(range(0, 30)) + [16388, 25, 70, 128, 133, 134, 65535]:
             out[f"afi {value}"] = (repr(AFI.create(value)), int(AFI.create(value)), type(AFI.create(value)).__name__)
             out[f"safi {value}"] = (repr(SAFI.create(value)), int(SAFI.create(value)), type(SAFI.create(value)).__name__)
@@ -25,16 +30,38 @@ CHECK = textwrap.dedent("""
             out[f"family {afi} {safi}"] = (family.index().hex(), family.afi_safi() == (afi, safi))
         # the same objects for known values, as before
         out["identity"] = (AFI.create(1) is AFI.ipv4, SAFI.create(1) is SAFI.unicast)
+        # the prefixes of an UPDATE, for families known and not, good and bad bytes
+        from exabgp.bgp.message import Action
+        from exabgp.bgp.message.notification import Notify
+        from exabgp.bgp.message.update.nlri import NLRI, INET
+
+        def unpack(afi, safi, data, addpath=False):
+            try:
+                nlri, left = NLRI.unpack_nlri(AFI.create(afi), SAFI.create(safi), data, Action.ANNOUNCE, addpath)
+            except Notify as exc:
+                return ["notify", str(exc)]
+            family = nlri.family()
+            return [str(nlri), left.hex(), repr(family.afi), repr(family.safi), type(family).__name__,
+                    family.afi is nlri.afi, family == Family(afi, safi), nlri.index().hex()]
+
+        cases = [(1, 1, b"\x18\x14\x00\x00\x20\x0a\x00"), (2, 1, b"\x20\x20\x01\x0d\xb8"),
+                 (1, 2, b"\x10\x0a\x01"), (1, 1, b"\x18\x14\x00\x00", True),
+                 (1, 1, b"\x00\x00\x00\x00\x18\x14\x00\x00", True), (99, 1, b"\x08\x0a"),
+                 (1, 1, b""), (1, 1, b"\x21\x01\x02\x03\x04\x05"), (1, 4, b"\x30\x00\x01\x41\x0a\x00\x00")]
+        for case in cases:
+            out[f"nlri {case}"] = unpack(*case)
+        # a Family whose AFI and SAFI were set to plain numbers
+        odd = INET(AFI.ipv4, SAFI.unicast, Action.ANNOUNCE)
+        odd.afi, odd.safi = 2, 1
+        out["odd family"] = (repr(odd.family().afi), type(odd.family().afi).__name__, odd.family().afi_safi() == (2, 1))
         # debug logging: nothing when DEBUG is off, a line when it is on
-        lines = []
-        option.logger = type("L", (), {"debug": staticmethod(lines.append), "info": staticmethod(lines.append),
-                                       "warning": staticmethod(lines.append)})()
-        option.formater = lambda line, source, level, timestamp: f"{level} {source} {line}"
-        option.enabled = {}
         option._set_level("INFO")
         log.debug(lambda: "hidden", "reactor")
         option._set_level("DEBUG")
         log.debug(lambda: "shown", "reactor")
+        unpack(1, 1, b"\x18\x14\x00\x00")
+        option._set_level("INFO")
+        unpack(1, 1, b"\x18\x14\x00\x01")
         out["log"] = lines
         return out
 
@@ -54,7 +81,8 @@ def test_patched_functions_answer_as_the_originals():
         done = subprocess.run([sys.executable, "-c", CHECK, mode], capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         results[mode] = done.stdout
-    assert '"log": ["DEBUG reactor shown"]' in results["stock"]
+    assert '"log": ["DEBUG reactor shown", "DEBUG parser NLRI      ipv4 unicast' in results["stock"]
+    assert results["stock"].count("parser NLRI") == 1
     assert results["patched"] == results["stock"]
 
 

@@ -77,9 +77,12 @@ def test_anything_else_is_left_to_exabgp(line):
 
 
 def test_changes_are_what_exabgp_parses(exabgp_api):
+    next_hops: dict = {}  # shared between the changes, as in one batch
     for line in commands():
         parsed = inprocess.parse_command(line)
         ours = inprocess.make_change(*parsed)
+        batched = inprocess.make_change(*parsed, next_hops=next_hops)
+        assert (batched.index(), batched.extensive()) == (ours.index(), ours.extensive()), line
         command = line.split(" ", 2)[2]               # what API.api_route gets
         (theirs,) = exabgp_api.api_route(command)
         if not parsed[1]:

@@ -57,6 +57,35 @@ def test_normalise_prefix():
             normalise_prefix(bad)
 
 
+def test_the_fast_ipv4_check_agrees_with_ipaddress():
+    import ipaddress
+    import random
+
+    from testbed.bgp.route import _fast_ipv4, prefix_sort_key
+
+    def judged(text):
+        try:
+            net = ipaddress.IPv4Network(text)  # strict: host bits are an error
+        except ValueError:
+            return None
+        if str(net) != text:
+            return None  # valid, but not written canonically
+        return int(net.network_address), net.prefixlen
+
+    rng = random.Random(7)
+    texts = ["0.0.0.0/0", "255.255.255.255/32", "10.1", "10.1/16", "010.0.0.0/8", "10.0.0.0/08",
+             "10.0.0.0/+8", "10.0.0.0/ 8", " 10.0.0.0/8", "10.0.0.0/8 ", "10.0.0.0", "10.0.0.0/",
+             "1.2.3.4/33", "256.0.0.0/8", "0x0a.0.0.0/8", "1.2.3.4/-1", "::/0", "10.0.0.0/8/8"]
+    for _ in range(3000):
+        octets = [str(rng.choice([0, 1, 9, 10, 99, 100, 199, 200, 249, 250, 255, 256, rng.randrange(300)]))
+                  for _ in range(4)]
+        texts.append(".".join(octets) + "/" + str(rng.randrange(35)))
+    for text in texts:
+        assert _fast_ipv4(text) == judged(text), text
+        if judged(text) is not None:
+            assert prefix_sort_key(text) == (4, *judged(text), "")
+
+
 def test_origin_parse():
     assert Origin.parse("igp") is Origin.IGP
     assert Origin.parse("EGP") is Origin.EGP
