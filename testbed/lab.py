@@ -648,10 +648,14 @@ class Lab:
                     except LabError:
                         self.check_alive()  # a dead agent or speaker is the better message
                         raise
-                self.check_alive()
+                # A dead agent closes its socket (receive raises); a dead
+                # speaker is looked for a few times a second, and once more
+                # before saying the lab converged.
+                self._check_alive_now_and_then()
                 if self._hold_shut_sessions():
                     digests = self.expect.digests()
                 if not any(self._mismatch(r, digests) for r in self.plan.routers if r not in self.crashed):
+                    self.check_alive()
                     return time.monotonic() - t0
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

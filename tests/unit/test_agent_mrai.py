@@ -135,3 +135,33 @@ def test_commands_wait_when_the_pipe_to_exabgp_is_full():
     finally:
         os.close(read)
         os.close(write)
+
+
+def test_a_burst_of_events_is_read_together_and_a_lone_event_at_once():
+    import os
+
+    from testbed.agent import BurstReader
+
+    read, write = os.pipe()
+    now = [100.0]
+    slept = []
+
+    def sleep(seconds):  # while the reader waits, more of the burst arrives
+        slept.append(seconds)
+        now[0] += seconds
+        os.write(write, b"second\nthird\n")
+
+    try:
+        reader = BurstReader(read, gather=0.002, burst=0.02, clock=lambda: now[0], sleep=sleep)
+        os.write(write, b"first\n")
+        assert reader.read() == b"first\n" and slept == []   # nothing before: read at once
+        now[0] += 0.001
+        os.write(write, b"next\n")
+        assert reader.read() == b"next\nsecond\nthird\n"     # in a burst: gathered
+        assert slept == [0.002]
+        now[0] += 0.5                                         # a quiet spell
+        os.write(write, b"lone\n")
+        assert reader.read() == b"lone\n" and slept == [0.002]
+    finally:
+        os.close(read)
+        os.close(write)
