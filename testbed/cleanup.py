@@ -169,6 +169,8 @@ def labs(root: Path = DEFAULT_ROOT) -> list[LabRecord]:
     records: dict[str, LabRecord] = {}
     if root.is_dir():
         for workdir in root.iterdir():
+            if not workdir.is_dir():
+                continue  # the labs' shared files (testbed.neighbours)
             manifest_path = workdir / "manifest.json"
             try:
                 manifest = json.loads(manifest_path.read_text())
@@ -195,4 +197,8 @@ def clean(root: Path = DEFAULT_ROOT, lab_id: str | None = None) -> list[LabRecor
         if record.workdir is not None:
             shutil.rmtree(record.workdir, ignore_errors=True)
         removed.append(record)
+    if removed:
+        from .neighbours import restore
+
+        restore(root)
     return removed

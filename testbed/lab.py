@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import cleanup, netns
+from . import cleanup, neighbours, netns
 from .addressing import Plan, plan
 from .control import AgentClient
 from .errors import ConvergenceTimeout, LabError, MissingDependency, SpeakerCrashed
@@ -214,6 +214,12 @@ class Lab:
                                            log=self.workdir / "zygote.log")
                 zygote_ready = self._beside(self.zygote.start, "zygote")
             configs_ready = self._beside(self._write_configs, "configurations")
+            raised = neighbours.ensure(self.plan, self.root)
+            if raised:
+                self.progress("raised the host's neighbour-table limits for this lab (put back when the "
+                              "last lab stops): " + ", ".join(
+                                  f"net.ipv{key[0]}.neigh.default.gc_thresh{key[2]} {old} -> {new}"
+                                  for key, (old, new) in sorted(raised.items())))
             self.progress("building namespaces and links")
             self._build()
             self.timings["build"] = time.monotonic() - t0
@@ -536,6 +542,11 @@ class Lab:
                     pass
             if self.workdir is not None and not self.keep_workdir:
                 shutil.rmtree(self.workdir, ignore_errors=True)
+            if self.id:
+                try:  # the neighbour-table limits, if a lab raised them and none is left
+                    neighbours.restore(self.root, except_lab=self.id)
+                except OSError as exc:
+                    sys.stderr.write(f"testbed: could not restore the neighbour-table limits: {exc}\n")
             self.timings["stop"] = time.monotonic() - t0
         except KeyboardInterrupt as exc:  # pragma: no cover - timing dependent
             interrupted = exc

@@ -328,3 +328,32 @@ def test_a_configuration_exabgp_refuses_fails_the_start_and_leaves_nothing(monke
         lab.start()
     assert not lab.speakers
     assert_gone(lab.id, set(), lab.workdir)
+
+
+def test_a_lab_short_of_neighbour_entries_raises_the_limits_until_the_last_lab_stops(monkeypatch, tmp_path):
+    # The kernel's ARP and NDP tables are one per host, shared by every
+    # namespace (1,024 entries by default): a 1,000-AS lab's sessions never
+    # opened past that. Here a small lab is made to claim a large one's need.
+    from testbed import neighbours
+
+    before = neighbours.read_thresholds()
+    need = {4: 40_000, 6: 40_000}
+    try:
+        monkeypatch.setattr(neighbours, "needed", lambda plan: need)
+        first = Lab("triangle", root=tmp_path)
+        first.start()
+        try:
+            during = neighbours.read_thresholds()
+            assert during["4.3"] >= 40_000 and during["6.3"] >= 40_000, during
+            assert json.loads((tmp_path / neighbours.SAVED).read_text()) == before
+            assert first.reachable("A", "B") and first.reachable("A", "B", family=6)
+            monkeypatch.setattr(neighbours, "needed", lambda plan: {4: 10, 6: 10})
+            with Lab("triangle", root=tmp_path):
+                pass  # fits: changes nothing, and stopping it leaves them for the first lab
+            assert neighbours.read_thresholds() == during
+        finally:
+            first.stop()
+        assert neighbours.read_thresholds() == before  # the last lab put them back
+        assert not (tmp_path / neighbours.SAVED).exists()
+    finally:
+        neighbours._write_thresholds(before)

@@ -137,7 +137,7 @@ def test_commands_wait_when_the_pipe_to_exabgp_is_full():
         os.close(write)
 
 
-def test_a_burst_of_events_is_read_together_and_a_lone_event_at_once():
+def test_a_sustained_burst_of_events_is_read_together_and_a_short_run_as_it_comes():
     import os
 
     from testbed.agent import BurstReader
@@ -149,19 +149,22 @@ def test_a_burst_of_events_is_read_together_and_a_lone_event_at_once():
     def sleep(seconds):  # while the reader waits, more of the burst arrives
         slept.append(seconds)
         now[0] += seconds
-        os.write(write, b"second\nthird\n")
+        os.write(write, b"more\nand more\n")
+
+    def event(line, after=0.001):
+        now[0] += after
+        os.write(write, line)
+        return reader.read()
 
     try:
-        reader = BurstReader(read, gather=0.002, burst=0.02, clock=lambda: now[0], sleep=sleep)
-        os.write(write, b"first\n")
-        assert reader.read() == b"first\n" and slept == []   # nothing before: read at once
-        now[0] += 0.001
-        os.write(write, b"next\n")
-        assert reader.read() == b"next\nsecond\nthird\n"     # in a burst: gathered
-        assert slept == [0.002]
-        now[0] += 0.5                                         # a quiet spell
-        os.write(write, b"lone\n")
-        assert reader.read() == b"lone\n" and slept == [0.002]
+        reader = BurstReader(read, gather=0.002, burst=0.02, reads=3, clock=lambda: now[0], sleep=sleep)
+        # a short run: three events close together, each read as it comes
+        assert [event(b"1\n"), event(b"2\n"), event(b"3\n")] == [b"1\n", b"2\n", b"3\n"]
+        assert slept == []
+        # the run goes on: the next read waits for the rest of the burst
+        assert event(b"4\n") == b"4\nmore\nand more\n" and slept == [0.002]
+        # after a quiet spell, an event is read at once again
+        assert event(b"lone\n", after=0.5) == b"lone\n" and slept == [0.002]
     finally:
         os.close(read)
         os.close(write)
