@@ -145,7 +145,6 @@ the lab's MinRouteAdvertisementInterval, far below RFC 4271's suggested
 30 s, which would make every lab wait for timers."""
 
 
-
 class Agent:
     """State and event loop of one router's agent."""
 

@@ -30,58 +30,59 @@ def namespace():
         holder.wait()
 
 
+@pytest.fixture
+def table(namespace):
+    """A KernelTable made inside the namespace (used from anywhere after)."""
+    with inside(namespace):
+        made = KernelTable()
+    try:
+        yield made
+    finally:
+        made.close()
+
+
 def rss_kib() -> int:
     return int(open("/proc/self/statm").read().split()[1]) * 4
 
 
-def test_routes_stay_in_the_tables_namespace_and_read_back_as_pyroute2_reads_them(namespace):
-    with inside(namespace):
-        table = KernelTable()
+def test_routes_stay_in_the_tables_namespace_and_read_back_as_pyroute2_reads_them(table, namespace):
+    for i in range(600):  # called from the root namespace on purpose
+        table.replace("198.51.100.0/24", "10.9.0.2" if i % 2 else "10.9.0.3")
+    table.apply([("replace", "203.0.113.0/24", BLACKHOLE), ("replace", "2001:db8:6::/48", BLACKHOLE),
+                 ("replace", "0.0.0.0/0", "10.9.0.4")])
+    subprocess.run(["nsenter", "-t", str(namespace), "-n", "sh", "-c",
+                    "ip route add 192.0.2.0/24 via 10.9.0.5 && "           # not proto bgp
+                    "ip route add 198.18.0.0/24 via 10.9.0.5 proto 186 table 7"],  # not main
+                   check=True)
+    expected = {"198.51.100.0/24": "10.9.0.2", "203.0.113.0/24": BLACKHOLE,
+                "2001:db8:6::/48": BLACKHOLE, "0.0.0.0/0": "10.9.0.4"}
+    assert table.routes() == expected  # the last one written
+    with iproute(namespace) as ipr:
+        assert read_bgp_routes(ipr) == expected
+    from pyroute2 import IPRoute
+
+    root = IPRoute()
     try:
-        for i in range(600):  # called from the root namespace on purpose
-            table.replace("198.51.100.0/24", "10.9.0.2" if i % 2 else "10.9.0.3")
-        table.apply([("replace", "203.0.113.0/24", BLACKHOLE), ("replace", "2001:db8:6::/48", BLACKHOLE),
-                     ("replace", "0.0.0.0/0", "10.9.0.4")])
-        subprocess.run(["nsenter", "-t", str(namespace), "-n", "sh", "-c",
-                        "ip route add 192.0.2.0/24 via 10.9.0.5 && "           # not proto bgp
-                        "ip route add 198.18.0.0/24 via 10.9.0.5 proto 186 table 7"],  # not main
-                       check=True)
-        expected = {"198.51.100.0/24": "10.9.0.2", "203.0.113.0/24": BLACKHOLE,
-                    "2001:db8:6::/48": BLACKHOLE, "0.0.0.0/0": "10.9.0.4"}
-        assert table.routes() == expected  # the last one written
-        with iproute(namespace) as ipr:
-            assert read_bgp_routes(ipr) == expected
-        from pyroute2 import IPRoute
-
-        root = IPRoute()
-        try:
-            assert "198.51.100.0/24" not in read_bgp_routes(root)  # never the host's table
-        finally:
-            root.close()
-        before = rss_kib()
-        for i in range(2000):
-            table.replace("198.51.100.0/24", "10.9.0.2")
-            table.delete("198.51.100.0/24")
-            table.routes()
-        growth = (rss_kib() - before) * 1024 / 2000
-        assert growth < 100, f"{growth:.0f} bytes kept per route change"
+        assert "198.51.100.0/24" not in read_bgp_routes(root)  # never the host's table
     finally:
-        table.close()
+        root.close()
+    before = rss_kib()
+    for i in range(2000):
+        table.replace("198.51.100.0/24", "10.9.0.2")
+        table.delete("198.51.100.0/24")
+        table.routes()
+    growth = (rss_kib() - before) * 1024 / 2000
+    assert growth < 100, f"{growth:.0f} bytes kept per route change"
 
 
-def test_a_large_table_reads_back_whole(namespace):
+def test_a_large_table_reads_back_whole(table):
     # A dump spans many reads of the socket; every route of it is there.
-    with inside(namespace):
-        table = KernelTable()
-    try:
-        operations = [("replace", f"10.{100 + (i >> 8)}.{i & 255}.0/24", "10.9.0.2") for i in range(5000)]
-        operations += [("replace", f"2001:db8:{i + 1:x}::/48", BLACKHOLE) for i in range(1000)]
-        assert table.apply(operations) == {}
-        routes = table.routes()
-        assert len(routes) == 6000
-        assert routes == {prefix: hop for _, prefix, hop in operations}
-    finally:
-        table.close()
+    operations = [("replace", f"10.{100 + (i >> 8)}.{i & 255}.0/24", "10.9.0.2") for i in range(5000)]
+    operations += [("replace", f"2001:db8:{i + 1:x}::/48", BLACKHOLE) for i in range(1000)]
+    assert table.apply(operations) == {}
+    routes = table.routes()
+    assert len(routes) == 6000
+    assert routes == {prefix: hop for _, prefix, hop in operations}
 
 
 def test_the_link_watch_reports_a_link_coming_up_and_nothing_else(namespace):
@@ -112,27 +113,22 @@ def test_the_link_watch_reports_a_link_coming_up_and_nothing_else(namespace):
         watch.close()
 
 
-def test_a_batch_reports_each_failure_by_its_index(namespace):
+def test_a_batch_reports_each_failure_by_its_index(table):
     # Requests carry no acknowledgement flag: only failures come back, and
     # they must still be matched to the operations that caused them.
-    with inside(namespace):
-        table = KernelTable()
-    try:
-        operations = []
-        for i in range(300):
-            if i % 3 == 0:
-                operations.append(("replace", f"198.18.{i}.0/24" if i < 256 else f"198.19.{i - 256}.0/24",
-                                   "10.9.0.2"))
-            elif i % 3 == 1:
-                operations.append(("replace", f"203.0.{i % 256}.0/24", "192.0.2.1"))  # no route to the gateway
-            else:
-                operations.append(("delete", f"100.64.{i % 256}.0/24", None))  # absent: not an error
-        failed = table.apply(operations)
-        assert sorted(failed) == [i for i in range(300) if i % 3 == 1]
-        assert all(error.errno == 101 for error in failed.values()), set(failed.values())
-        installed = table.routes()
-        assert sorted(installed) == sorted(prefix for op, prefix, hop in operations[::3])
-        assert table.apply([("delete", prefix, None) for prefix in installed]) == {}
-        assert table.routes() == {}
-    finally:
-        table.close()
+    operations = []
+    for i in range(300):
+        if i % 3 == 0:
+            operations.append(("replace", f"198.18.{i}.0/24" if i < 256 else f"198.19.{i - 256}.0/24",
+                               "10.9.0.2"))
+        elif i % 3 == 1:
+            operations.append(("replace", f"203.0.{i % 256}.0/24", "192.0.2.1"))  # no route to the gateway
+        else:
+            operations.append(("delete", f"100.64.{i % 256}.0/24", None))  # absent: not an error
+    failed = table.apply(operations)
+    assert sorted(failed) == [i for i in range(300) if i % 3 == 1]
+    assert all(error.errno == 101 for error in failed.values()), set(failed.values())
+    installed = table.routes()
+    assert sorted(installed) == sorted(prefix for op, prefix, hop in operations[::3])
+    assert table.apply([("delete", prefix, None) for prefix in installed]) == {}
+    assert table.routes() == {}
