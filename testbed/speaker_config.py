@@ -46,6 +46,10 @@ def config_tree(router: RouterPlan, hold_time: int, agent_argv: list[str],
             # The agent keeps the Adj-RIB-In; ExaBGP's own copy would cost a
             # change object and a cache entry per route received, unread.
             "adj-rib-in": "false",
+            # The agent keeps the Adj-RIB-Out too, and announces all of it
+            # when a session comes up; ExaBGP's copy (its "cache") would hold
+            # every route ever sent, per neighbor, and replay it on top.
+            "adj-rib-out": "false",
             **({"md5-password": f'"{neighbor.password}"'} if neighbor.password else {}),
             "family": {"ipv4 unicast": None, "ipv6 unicast": None},
             "api": {
