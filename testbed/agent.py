@@ -118,7 +118,8 @@ def command_for(action, announced: Route | None = None) -> str:
     changes by attribute set, and a bare withdrawal that follows an
     announcement of the same prefix within one burst can be sent before it,
     leaving the peer with the announced route (reproduced in a two-speaker
-    lab; with the same attributes both land in one queue, in order)."""
+    lab while ExaBGP kept its own Adj-RIB-Out; with the same attributes both
+    land in one queue, in order)."""
     if isinstance(action, Withdraw):
         if announced is None:
             return f"neighbor {action.neighbor} withdraw route {action.prefix}"
@@ -181,6 +182,13 @@ class Agent:
         self._ebgp = {address for address, n in self.neighbors.items() if n.asn != config["asn"]}
         self._held: dict[tuple[str, str], list] = {}     # (neighbor, prefix) -> [due, action]
         self._held_order: deque = deque()                # (due, key), due ascending
+        # Update delay (a router's "bgp update-delay" after it starts): no
+        # UPDATE is sent until the lab says every session is up, or for
+        # ``update_delay`` seconds at most; see ``end_update_delay``.
+        delay = config.get("update_delay")
+        self.update_delay_until = None if not delay else time.monotonic() + float(delay)
+        self.update_delay_ended: dict | None = None  # when (wall clock) and why it ended
+        self._delayed: dict[tuple, object] = {}
         self.watchers: list[tuple[socket.socket, int]] = []
         self.stopping = False
         # What this router received and sent, for the benchmark's count of
@@ -276,8 +284,40 @@ class Agent:
         for key in [k for k in self._held if k[0] == neighbor]:
             del self._held[key]
 
+    def check_update_delay(self, now: float) -> float | None:
+        """End the update delay if its longest wait has passed; the seconds
+        it may still last (None: not delaying)."""
+        if self.update_delay_until is None:
+            return None
+        if now >= self.update_delay_until:
+            self.end_update_delay("its longest wait passed")
+            return None
+        return self.update_delay_until - now
+
+    def end_update_delay(self, why: str) -> None:
+        """Send what the update delay kept back, the last action per
+        neighbor and prefix (a withdrawal of what a neighbor was never sent
+        is dropped), and from now on send at once."""
+        if self.update_delay_until is None:
+            return
+        self.update_delay_until = None
+        self.update_delay_ended = {"at": time.time(), "reason": why}
+        delayed, self._delayed = self._delayed, {}
+        for key, action in list(delayed.items()):
+            if isinstance(action, Withdraw) and (action.neighbor, action.prefix) not in self._announced:
+                del delayed[key]
+        log.info("update delay over (%s): %d UPDATE(s) to send", why, len(delayed))
+        self._pending = {**delayed, **self._pending}
+        if not self._batching:
+            self.flush()
+        self.changed()
+
     def flush(self) -> None:
         pending, self._pending = self._pending, {}
+        if self.update_delay_until is not None:
+            # Only the kernel hears of routes during the update delay.
+            for key in [key for key in pending if key[0] != "kernel"]:
+                self._delayed[key] = pending.pop(key)
         kernel = []
         bgp = []
         now = time.monotonic()
@@ -454,6 +494,8 @@ class Agent:
     # -- control requests --------------------------------------------------
     def summary(self) -> dict:
         return {"router": self.name, "pid": os.getpid(), "generation": self.generation,
+                "update_delay": {"active": self.update_delay_until is not None,
+                                 **(self.update_delay_ended or {})},
                 "sessions": self.sessions_json(), "loc_rib_size": self.engine.loc_rib_size(),
                 "state_digest": self.engine.fingerprint(),
                 "shut": dict(self.engine.shut),
@@ -486,6 +528,9 @@ class Agent:
             return self.snapshot()
         if op == "watch":
             return self.summary() if self.generation > int(request.get("after", -1)) else None
+        if op == "end_update_delay":
+            self.end_update_delay("the lab's sessions are up")
+            return self.summary()
         if op == "originate":
             self.apply(self.engine.originate(request["prefix"],
                                              communities=request.get("communities") or (),
@@ -579,6 +624,12 @@ class Agent:
                 writing = bool(backlog)
                 (selector.register if writing else selector.unregister)(
                     *((self.out.fd, selectors.EVENT_WRITE, "stdout") if writing else (self.out.fd,)))
+            if self.update_delay_until is not None:
+                left = self.check_update_delay(time.monotonic())
+                if left is None:
+                    wait = self.release() if self._held_order else None
+                else:
+                    wait = left if wait is None else min(wait, left)
             for key, _ in selector.select(timeout=1.0 if wait is None else min(1.0, wait)):
                 if key.data == "stdout":
                     self.out.flush()

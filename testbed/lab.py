@@ -145,7 +145,8 @@ class Lab:
     def __init__(self, topology: Topology | str | Path, *, root: Path | str | None = None,
                  keep_workdir: bool = False,
                  progress: Callable[[str], None] | None = None,
-                 process_model: str | None = None, mrai: float | None = None):
+                 process_model: str | None = None, mrai: float | None = None,
+                 update_delay: bool | None = None):
         self.topology = topology.validate() if isinstance(topology, Topology) else load(topology)
         self.plan: Plan = plan(self.topology)
         self._as_names = {r.asn: r.as_name for r in self.plan.routers.values()}
@@ -165,6 +166,11 @@ class Lab:
         self.mrai = mrai if mrai is not None else float(os.environ.get("TESTBED_MRAI", MRAI_DEFAULT))
         if not 0 <= self.mrai <= 30:
             raise LabError(f"MRAI of {self.mrai} s: use 0 (off) to 30 seconds")
+        # Whether the agents send no UPDATE until every session is up (see
+        # _end_update_delay); TESTBED_UPDATE_DELAY=0 turns it off.
+        self.update_delay = (update_delay if update_delay is not None
+                             else os.environ.get("TESTBED_UPDATE_DELAY", "1") != "0")
+        self._start_timeout = 60.0
         self.zygote = None
         self.progress = progress or (lambda stage: None)
         self.id = ""
@@ -197,6 +203,7 @@ class Lab:
         """Build and start everything; return once routing has converged."""
         preflight(self.topology)
         t0 = time.monotonic()
+        self._start_timeout = timeout
         self._catch_sigterm()
         try:
             self._predict_in_background()
@@ -232,8 +239,11 @@ class Lab:
             self.progress("starting BGP speakers")
             self._start_speakers(t0 + timeout)
             self._connect_agents(t0 + timeout)
-            self.progress("waiting for sessions and routes")
             self.started = True
+            if self.update_delay:
+                self.progress("establishing sessions, routes held back")
+                self._end_update_delay(t0 + timeout)
+            self.progress("waiting for sessions and routes")
             self.wait_converged(timeout=max(1.0, timeout - (time.monotonic() - t0)))
             self.timings["start"] = time.monotonic() - t0
         except BaseException:
@@ -393,6 +403,9 @@ class Lab:
             config = agent_config(self.plan, router, str(directory / "agent.sock"),
                                   str(directory / "agent.log"))
             config["mrai"] = self.mrai
+            if self.update_delay:
+                # The longest an agent waits for _end_update_delay.
+                config["update_delay"] = self._start_timeout
             (directory / "agent.json").write_text(json.dumps(config, indent=2))
             paths.append(str(directory / "exabgp.conf"))
         command = [_exabgp(), "validate", *paths]
@@ -612,16 +625,50 @@ class Lab:
             problems.append(f"router {router}: Loc-RIB or Adj-RIB-In differs from the expected one")
         return problems
 
-    def wait_converged(self, timeout: float = 30.0) -> float:
-        """Wait until every session is in its expected state and every
-        router's Loc-RIB equals the model's prediction. Returns the seconds
-        waited; raises ``ConvergenceTimeout`` saying what was still missing."""
-        if not self.started:
-            raise LabError("the lab is not started")
-        self._join_prediction()
-        t0 = time.monotonic()
-        deadline = t0 + timeout
-        digests = self.expect.digests()
+    UPDATE_DELAY_PATIENCE = 5.0
+    """Seconds without a session coming up after which the update delay
+    ends anyway (a session that cannot come up is wait_converged's to report)."""
+
+    def _end_update_delay(self, deadline: float) -> None:
+        """Wait until every session the model expects is Established, then
+        let the agents send their UPDATEs.
+
+        Routers start over seconds (minutes at a thousand ASes), so routes
+        sent as soon as each session opens would be explored again with
+        every session that opens after it, on the CPU the speakers still
+        starting need: the lab's own "bgp update-delay". Each agent also
+        ends it by itself once the start's timeout has passed."""
+        missing: dict[str, int] = {}
+
+        def all_up(changed) -> bool:
+            for router in changed:
+                sessions = self.summaries[router]["sessions"].values()
+                missing[router] = sum(1 for state in sessions if state["state"] != "established"
+                                      and frozenset((router, state["name"])) in self.expect.up)
+            return len(missing) == len(self.plan.routers) and not any(missing.values())
+
+        deadline = min(deadline, time.monotonic() + 3600.0)
+        up = self._follow_agents(all_up, deadline, patience=self.UPDATE_DELAY_PATIENCE)
+        if not up:
+            down = sorted(router for router, count in missing.items() if count)
+            self.progress(f"sending routes with sessions of {len(down)} router(s) still down "
+                          f"({', '.join(down[:5])}{', ...' if len(down) > 5 else ''})")
+        try:
+            for client in self.clients.values():
+                client.send({"op": "end_update_delay"})
+            for client in self.clients.values():
+                client.receive()
+        except LabError:
+            self.check_alive()
+            raise
+
+    def _follow_agents(self, satisfied: Callable[[set[str]], bool], deadline: float,
+                       patience: float | None = None) -> bool:
+        """Follow every running agent's state (its watch answers) until
+        ``satisfied(routers whose state changed)`` holds, which is asked
+        first with every router; False at ``deadline``, or after
+        ``patience`` seconds in which no router changed anything.
+        ``self.summaries`` holds each agent's latest state."""
         selector = selectors.DefaultSelector()
         try:
             for name, client in self.watchers.items():
@@ -633,16 +680,18 @@ class Lab:
                     self._watch_pending[name] = True
             # Start from the agents' present state, asked directly: a watch
             # answer still in flight may describe an older generation.
-            for name, client in self.clients.items():
-                if name in self.crashed:
-                    continue
-                try:
-                    self.summaries[name] = client.request("summary")
-                except LabError:
-                    self.check_alive()
-                    raise
+            live = [name for name in self.clients if name not in self.crashed]
+            try:
+                for name in live:
+                    self.clients[name].send({"op": "summary"})
+                for name in live:
+                    self.summaries[name] = self.clients[name].receive()
+            except LabError:
+                self.check_alive()  # a dead agent or speaker is the better message
+                raise
+            changed = set(live)
             wait = 0.0
-            last_change = time.monotonic()
+            self._last_change = time.monotonic()
             while True:
                 for key, _ in selector.select(timeout=wait):
                     name = key.data
@@ -652,7 +701,8 @@ class Lab:
                         self._watch_pending[name] = False
                         if summary["generation"] >= self.summaries.get(name, {}).get("generation", -1):
                             if summary["generation"] > self.summaries.get(name, {}).get("generation", -1):
-                                last_change = time.monotonic()
+                                self._last_change = time.monotonic()
+                                changed.add(name)
                             self.summaries[name] = summary
                         client.send({"op": "watch", "after": self.summaries[name]["generation"]})
                         self._watch_pending[name] = True
@@ -663,20 +713,38 @@ class Lab:
                 # speaker is looked for a few times a second, and once more
                 # before saying the lab converged.
                 self._check_alive_now_and_then()
-                if self._hold_shut_sessions():
-                    digests = self.expect.digests()
-                if not any(self._mismatch(r, digests) for r in self.plan.routers if r not in self.crashed):
+                if satisfied(changed):
                     self.check_alive()
-                    return time.monotonic() - t0
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                wait = min(remaining, 0.5)
+                    return True
+                changed = set()
+                now = time.monotonic()
+                if now >= deadline or (patience is not None and now - self._last_change >= patience):
+                    return False
+                wait = min(deadline - now, 0.5)
         finally:
             selector.close()
+
+    def wait_converged(self, timeout: float = 30.0) -> float:
+        """Wait until every session is in its expected state and every
+        router's Loc-RIB equals the model's prediction. Returns the seconds
+        waited; raises ``ConvergenceTimeout`` saying what was still missing."""
+        if not self.started:
+            raise LabError("the lab is not started")
+        self._join_prediction()
+        t0 = time.monotonic()
+        digests = self.expect.digests()
+
+        def converged(changed) -> bool:
+            nonlocal digests
+            if self._hold_shut_sessions():
+                digests = self.expect.digests()
+            return not any(self._mismatch(r, digests) for r in self.plan.routers if r not in self.crashed)
+
+        if self._follow_agents(converged, t0 + timeout):
+            return time.monotonic() - t0
         self.check_alive()
         message = self._describe_mismatch(digests, timeout)
-        quiet = time.monotonic() - last_change
+        quiet = time.monotonic() - self._last_change
         if quiet >= 2.0:
             message += (f"\n  (no router changed anything in the last {quiet:.1f} s: the lab settled in "
                         "a state other than the model's. Either something on the real path lost or "

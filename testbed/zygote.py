@@ -448,12 +448,14 @@ def _run_exabgp(config: str, agent: str) -> int:
     from exabgp.reactor.api import processes
 
     from exabgp.reactor.loop import Reactor
+    from exabgp.reactor.peer import Peer
 
     processes.subprocess = _Subprocess(agent)
     _watch_helpers(processes.Processes)
     _sleep_when_idle(Reactor)
     if exabgp_speedups.enabled():
-        exabgp_speedups.install()
+        if exabgp_speedups.install():
+            _turns_for_peers_with_work(Reactor, Peer)
     if inprocess.enabled():
         from exabgp.reactor.api import API
         from exabgp.reactor.asynchronous import ASYNC
@@ -527,6 +529,68 @@ def _sleep_when_idle(reactor_class) -> None:
             yield fd
 
     reactor_class._wait_for_io = _wait_for_io
+
+
+def _turns_for_peers_with_work(reactor_class, peer_class) -> None:
+    """Give a turn only to the peers with something to do, and to every
+    peer once in each new second.
+
+    ExaBGP's loop gives every peer a turn whenever it wakes up, whatever
+    woke it: a turn resumes the peer's generator, which tries to read,
+    looks at its timers and its Adj-RIB-Out, and yields. A router with 200
+    sessions resumed 200 generators for every UPDATE one of them received.
+    The timers count whole seconds (see ``_sleep_when_idle``), so a turn
+    for every peer in each new second sees them whenever they can change;
+    within a second an Established peer needs one only if
+    ``_needs_turn``."""
+    from exabgp.bgp.fsm import FSM
+    from exabgp.reactor.peer import ACTION
+
+    established, later = FSM.ESTABLISHED, ACTION.LATER
+    run, active_peers = peer_class.run, reactor_class.active_peers
+    wait_for_io = reactor_class._wait_for_io
+
+    def peer_run(self):
+        self._testbed_action = action = run(self)
+        return action
+
+    def _wait_for_io(self, sleeptime):
+        self._testbed_ready = ready = set()
+        for fd in wait_for_io(self, sleeptime):
+            ready.add(fd)
+            yield fd
+
+    def reactor_active_peers(self):
+        peers = active_peers(self)
+        second = int(time.time())
+        if second != getattr(self, "_testbed_second", None):
+            self._testbed_second = second
+            return peers
+        ready = getattr(self, "_testbed_ready", ())
+        table = self._peers
+        return {key for key in peers if _needs_turn(table[key], ready, established, later)}
+
+    peer_class.run = peer_run
+    reactor_class._wait_for_io = _wait_for_io
+    reactor_class.active_peers = reactor_active_peers
+
+
+def _needs_turn(peer, ready, established, later) -> bool:
+    """Whether an ExaBGP peer needs a turn of the loop before the next
+    second: it is not Established (its connection attempts and OPENs run
+    on turns), its last turn did not end with ``ACTION.LATER`` (nothing
+    more to do for now; ``ACTION.NOW``: more to read or write),
+    its socket is readable (``ready``: the file descriptors the last poll
+    returned), it is told to tear down or take a new configuration, or
+    something waits to be sent (Adj-RIB-Out changes, a resend, operational
+    messages, route refreshes, EORs)."""
+    if peer.fsm.state != established or getattr(peer, "_testbed_action", None) != later:
+        return True
+    if peer._teardown is not None or peer._neighbor is not None or peer.socket() in ready:
+        return True
+    neighbor = peer.neighbor
+    return bool(neighbor.rib.outgoing.pending() or neighbor.messages or neighbor.refresh
+                or neighbor.eor)
 
 
 def _watch_helpers(processes_class) -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from testbed import cleanup
 from testbed.errors import ConvergenceTimeout, LabError, SpeakerCrashed
+from testbed.generate import internet
 from testbed.lab import Lab
 from testbed.netns import netns_inode
 
@@ -244,6 +245,23 @@ def test_exec_process_model_still_works():
         assert lab.as_path("A", "B") == ["T", "B"]
         assert lab.reachable("A", "B", family=6)
     assert_gone(lab_id, inodes, workdir)
+
+
+@pytest.mark.parametrize("model", ["zygote", "exec"])
+def test_no_router_sends_an_update_before_every_session_is_up(model):
+    # The lab's update delay: a route sent as soon as its session opens
+    # would be explored again with every session opening after it.
+    with Lab(internet(12, seed=2), process_model=model) as lab:
+        summaries = {router: lab.snapshot(router) for router in lab.plan.routers}
+    sessions = [s for summary in summaries.values() for s in summary["sessions"].values()]
+    assert len(sessions) == 2 * len(lab.plan.sessions)
+    assert all(s["state"] == "established" and s["flaps"] == 0 for s in sessions)
+    last_up = max(s["since"] for s in sessions)
+    for router, summary in summaries.items():
+        delay = summary["update_delay"]
+        assert delay["active"] is False and delay["reason"] == "the lab's sessions are up", router
+        assert delay["at"] >= last_up, f"{router} sent routes before every session was up"
+        assert summary["stats"]["announced_out"] > 0 and summary["loc_rib_size"] > 1, router
 
 
 def test_zygote_model_runs_one_process_per_router():

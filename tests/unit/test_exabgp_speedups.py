@@ -63,7 +63,50 @@ CHECK = textwrap.dedent(r"""
         option._set_level("INFO")
         unpack(1, 1, b"\x18\x14\x00\x01")
         out["log"] = lines
+        out["accept"] = accepting()
         return out
+
+    def accepting():
+        # Three listening sockets, as a router with three session addresses
+        # has; which ones accept, turn after turn, and what is left waiting.
+        import socket
+        from exabgp.reactor.listener import Listener
+
+        listener = Listener(None)
+        seen = []
+        servers = []
+        for _ in range(3):
+            server = socket.socket()
+            server.bind(("127.0.0.1", 0))
+            server.listen(8)
+            server.setblocking(False)
+            listener._sockets[server] = ("127.0.0.1", server.getsockname()[1], "127.0.0.1", False)
+            servers.append(server)
+        seen.append(["idle", listener.incoming()])
+        listener.serving = True
+        seen.append(["nothing waiting", listener.incoming()])
+        clients = [socket.create_connection(servers[i].getsockname()) for i in (0, 2, 2)]
+        seen.append(["two waiting", listener.incoming(), sorted(servers.index(s) for s in listener._accepted)])
+        seen.append(["one already accepted", listener.incoming(), len(listener._accepted)])
+        listener._accepted.clear()
+        seen.append(["the second of server 2", listener.incoming(), sorted(servers.index(s) for s in listener._accepted)])
+        listener._accepted.clear()
+        seen.append(["none left", listener.incoming()])
+        # a socket added and one closed and dropped
+        extra = socket.socket()
+        extra.bind(("127.0.0.1", 0))
+        extra.listen(8)
+        extra.setblocking(False)
+        listener._sockets[extra] = ("127.0.0.1", extra.getsockname()[1], "127.0.0.1", False)
+        servers[0].close()
+        del listener._sockets[servers[0]]
+        clients.append(socket.create_connection(extra.getsockname()))
+        seen.append(["new socket", listener.incoming(), [s is extra for s in listener._accepted]])
+        listener._accepted.clear()
+        seen.append(["after", listener.incoming()])
+        for sock in clients + servers[1:] + [extra]:
+            sock.close()
+        return seen
 
     import sys
     if sys.argv[1] == "patched":
@@ -84,6 +127,9 @@ def test_patched_functions_answer_as_the_originals():
     assert '"log": ["DEBUG reactor shown", "DEBUG parser NLRI      ipv4 unicast' in results["stock"]
     assert results["stock"].count("parser NLRI") == 1
     assert results["patched"] == results["stock"]
+    assert ('"accept": [["idle", false], ["nothing waiting", false], ["two waiting", true, [0, 2]], '
+            '["one already accepted", false, 2], ["the second of server 2", true, [2]], '
+            '["none left", false], ["new socket", true, [true]], ["after", false]]') in results["stock"]
 
 
 def test_another_exabgp_version_is_left_alone(monkeypatch):
