@@ -79,3 +79,15 @@ def test_earlier_results_are_shown_and_charted_without_running_anything(tmp_path
     assert "17.6" in out and "20,000 prefixes/s" in out  # the start time and the included ingest
     assert chart.read_text().startswith("<svg")
     assert benchmark.main(["--sizes"]) == 2  # nothing to run and nothing to show
+
+
+def test_the_table_shows_session_drops_with_the_hold_time():
+    from rich.console import Console
+
+    from testbed.benchmark import table
+
+    console = Console(width=200, record=True)
+    console.print(table([Result(size=10, seed=1, session_drops=1234, hold_time=90),
+                         Result(size=100, seed=1)]))
+    row = next(line for line in console.export_text().splitlines() if "sessions dropped" in line)
+    assert "1,234 (90 s)" in row and row.rstrip().endswith("- │")
