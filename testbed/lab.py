@@ -657,7 +657,7 @@ class Lab:
             for client in self.clients.values():
                 client.send({"op": "end_update_delay"})
             for client in self.clients.values():
-                client.receive()
+                client.receive(timeout=max(10.0, deadline - time.monotonic()))
         except LabError:
             self.check_alive()
             raise
@@ -684,8 +684,9 @@ class Lab:
             try:
                 for name in live:
                     self.clients[name].send({"op": "summary"})
-                for name in live:
-                    self.summaries[name] = self.clients[name].receive()
+                for name in live:  # a busy agent answers late, a dead one not at all
+                    self.summaries[name] = self.clients[name].receive(
+                        timeout=max(10.0, deadline - time.monotonic()))
             except LabError:
                 self.check_alive()  # a dead agent or speaker is the better message
                 raise
@@ -697,7 +698,7 @@ class Lab:
                     name = key.data
                     client = self.watchers[name]
                     try:
-                        summary = client.receive(timeout=5.0)
+                        summary = client.receive(timeout=max(5.0, deadline - time.monotonic()))
                         self._watch_pending[name] = False
                         if summary["generation"] >= self.summaries.get(name, {}).get("generation", -1):
                             if summary["generation"] > self.summaries.get(name, {}).get("generation", -1):
