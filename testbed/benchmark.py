@@ -281,7 +281,8 @@ def measure(size: int, seed: int, timeout: float | None = None,
                 converged = time.monotonic()
                 result.start_s = converged - start
                 marks = stages + [("converged", converged)]
-                result.phases = {stage: round(marks[i + 1][1] - at, 3)
+                # A stage is named by the first clause of its progress line.
+                result.phases = {stage.split(":")[0]: round(marks[i + 1][1] - at, 3)
                                  for i, (stage, at) in enumerate(marks[:-1])}
 
                 pids = lab_pids(lab.id)
