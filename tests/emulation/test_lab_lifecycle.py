@@ -329,6 +329,30 @@ def test_flapping_link_settles_back_to_the_initial_routes():
         assert lab.as_traceroute("A-h1", "B-h1") == ["A", "B"]
 
 
+def test_a_session_that_never_opens_ends_the_update_delay_and_is_named(monkeypatch):
+    # B expects A to be another AS, so that session never opens: the lab
+    # must not wait for it forever before letting routes out, and the
+    # timeout must name it.
+    render = Lab._render
+
+    def broken(self, router):
+        text = render(self, router)
+        if router == "B":
+            text = text.replace(f"peer-as {self.plan.routers['A'].asn};", "peer-as 65999;")
+        return text
+
+    monkeypatch.setattr(Lab, "_render", broken)
+    stages = []
+    lab = Lab("triangle", progress=stages.append)
+    with pytest.raises(ConvergenceTimeout) as info:
+        lab.start(timeout=Lab.UPDATE_DELAY_PATIENCE + 10)
+    assert any(stage.startswith("sending routes with sessions of 2 router(s) still down (A, B)")
+               for stage in stages), stages
+    assert "router A: session to B" in str(info.value)
+    # The other sessions carried routes once the delay ended.
+    assert "router T" not in str(info.value)
+
+
 def test_a_lab_settled_in_another_state_is_told_apart_from_one_still_moving():
     with Lab("triangle") as lab:
         lab.expect.set_session("A", "B", up=False)  # the model disagrees; the lab is quiet
