@@ -647,8 +647,7 @@ class Lab:
                                       and frozenset((router, state["name"])) in self.expect.up)
             return len(missing) == len(self.plan.routers) and not any(missing.values())
 
-        deadline = min(deadline, time.monotonic() + 3600.0)
-        up = self._follow_agents(all_up, deadline, patience=self.UPDATE_DELAY_PATIENCE)
+        up, _ = self._follow_agents(all_up, deadline, patience=self.UPDATE_DELAY_PATIENCE)
         if not up:
             down = sorted(router for router, count in missing.items() if count)
             self.progress(f"sending routes with sessions of {len(down)} router(s) still down "
@@ -663,11 +662,12 @@ class Lab:
             raise
 
     def _follow_agents(self, satisfied: Callable[[set[str]], bool], deadline: float,
-                       patience: float | None = None) -> bool:
+                       patience: float | None = None) -> tuple[bool, float]:
         """Follow every running agent's state (its watch answers) until
         ``satisfied(routers whose state changed)`` holds, which is asked
-        first with every router; False at ``deadline``, or after
-        ``patience`` seconds in which no router changed anything.
+        first with every router; not at ``deadline``, or after ``patience``
+        seconds in which no router changed anything. Returns whether it
+        held and when a router last changed (monotonic clock);
         ``self.summaries`` holds each agent's latest state."""
         selector = selectors.DefaultSelector()
         try:
@@ -692,7 +692,7 @@ class Lab:
                 raise
             changed = set(live)
             wait = 0.0
-            self._last_change = time.monotonic()
+            last_change = time.monotonic()
             while True:
                 for key, _ in selector.select(timeout=wait):
                     name = key.data
@@ -702,7 +702,7 @@ class Lab:
                         self._watch_pending[name] = False
                         if summary["generation"] >= self.summaries.get(name, {}).get("generation", -1):
                             if summary["generation"] > self.summaries.get(name, {}).get("generation", -1):
-                                self._last_change = time.monotonic()
+                                last_change = time.monotonic()
                                 changed.add(name)
                             self.summaries[name] = summary
                         client.send({"op": "watch", "after": self.summaries[name]["generation"]})
@@ -716,11 +716,11 @@ class Lab:
                 self._check_alive_now_and_then()
                 if satisfied(changed):
                     self.check_alive()
-                    return True
+                    return True, last_change
                 changed = set()
                 now = time.monotonic()
-                if now >= deadline or (patience is not None and now - self._last_change >= patience):
-                    return False
+                if now >= deadline or (patience is not None and now - last_change >= patience):
+                    return False, last_change
                 wait = min(deadline - now, 0.5)
         finally:
             selector.close()
@@ -741,11 +741,12 @@ class Lab:
                 digests = self.expect.digests()
             return not any(self._mismatch(r, digests) for r in self.plan.routers if r not in self.crashed)
 
-        if self._follow_agents(converged, t0 + timeout):
+        done, last_change = self._follow_agents(converged, t0 + timeout)
+        if done:
             return time.monotonic() - t0
         self.check_alive()
         message = self._describe_mismatch(digests, timeout)
-        quiet = time.monotonic() - self._last_change
+        quiet = time.monotonic() - last_change
         if quiet >= 2.0:
             message += (f"\n  (no router changed anything in the last {quiet:.1f} s: the lab settled in "
                         "a state other than the model's. Either something on the real path lost or "

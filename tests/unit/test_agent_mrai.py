@@ -14,18 +14,23 @@ PROVIDER, CUSTOMER, IBGP = "10.0.0.1", "10.0.1.2", "10.255.0.9"
 PFX = "198.51.100.0/24"
 
 
-def agent(mrai: float) -> tuple[Agent, io.StringIO]:
+NEIGHBORS = [
+    {"name": "P", "address": PROVIDER, "asn": 65001, "relationship": "provider",
+     "router_id": "10.255.0.1", "local_address": "10.0.0.2"},
+    {"name": "C", "address": CUSTOMER, "asn": 65003, "relationship": "customer",
+     "router_id": "10.255.0.3", "local_address": "10.0.1.1"},
+    {"name": "I", "address": IBGP, "asn": ASN, "relationship": "internal",
+     "router_id": "10.255.0.9", "local_address": "10.255.0.2"},
+]
+
+
+def agent(mrai: float, neighbors=NEIGHBORS, **config) -> tuple[Agent, io.StringIO]:
+    """AS65002's router R with a provider, a customer and an iBGP peer
+    (``neighbors``), sending its commands to a string; ``config`` adds to
+    its agent configuration."""
     out = io.StringIO()
-    neighbors = [
-        {"name": "P", "address": PROVIDER, "asn": 65001, "relationship": "provider",
-         "router_id": "10.255.0.1", "local_address": "10.0.0.2"},
-        {"name": "C", "address": CUSTOMER, "asn": 65003, "relationship": "customer",
-         "router_id": "10.255.0.3", "local_address": "10.0.1.1"},
-        {"name": "I", "address": IBGP, "asn": ASN, "relationship": "internal",
-         "router_id": "10.255.0.9", "local_address": "10.255.0.2"},
-    ]
     config = {"router": "R", "asn": ASN, "router_id": "10.255.0.2", "prefixes": [],
-              "control_socket": "/nonexistent", "neighbors": neighbors, "mrai": mrai}
+              "control_socket": "/nonexistent", "neighbors": neighbors, "mrai": mrai, **config}
     return Agent(config, out=out), out
 
 

@@ -6,37 +6,22 @@ from __future__ import annotations
 
 import io
 
+from test_agent_mrai import CUSTOMER, NEIGHBORS, PROVIDER, sent
+from test_agent_mrai import agent as mrai_agent
+
 from testbed.agent import Agent
 from testbed.bgp import Origin, Route
 
-ASN = 65002
-PROVIDER, CUSTOMER = "10.0.0.1", "10.0.1.2"
 OWN, LEARNT = "192.0.2.0/24", "198.51.100.0/24"
 
 
 def agent(update_delay: float | None) -> tuple[Agent, io.StringIO]:
-    out = io.StringIO()
-    neighbors = [
-        {"name": "P", "address": PROVIDER, "asn": 65001, "relationship": "provider",
-         "router_id": "10.255.0.1", "local_address": "10.0.0.2"},
-        {"name": "C", "address": CUSTOMER, "asn": 65003, "relationship": "customer",
-         "router_id": "10.255.0.3", "local_address": "10.0.1.1"},
-    ]
-    config = {"router": "R", "asn": ASN, "router_id": "10.255.0.2", "prefixes": [OWN],
-              "control_socket": "/nonexistent", "neighbors": neighbors, "mrai": 0,
-              "update_delay": update_delay}
-    return Agent(config, out=out), out
+    """R with its provider and customer (no iBGP peer), originating OWN."""
+    return mrai_agent(0, neighbors=NEIGHBORS[:2], prefixes=[OWN], update_delay=update_delay)
 
 
 def from_provider(*path: int) -> Route:
     return Route(prefix=LEARNT, next_hop=PROVIDER, as_path=path, origin=Origin.IGP)
-
-
-def sent(out: io.StringIO) -> list[str]:
-    lines = out.getvalue().splitlines()
-    out.seek(0)
-    out.truncate()
-    return lines
 
 
 def start(a: Agent) -> None:
