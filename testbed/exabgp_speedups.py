@@ -123,6 +123,40 @@ def install() -> bool:
 
     NLRI.unpack_nlri = classmethod(unpack_nlri)
 
+    # Receiving a table: ``INET.unpack_nlri`` builds each prefix through
+    # three ``__init__`` layers and checks for labels, route distinguishers
+    # and path identifiers a unicast prefix without ADD-PATH never has
+    # (~5 us a prefix). For that case the object is built directly, with
+    # the attributes the original gives it; anything else, and every
+    # malformed prefix (for the original's NOTIFICATION), takes the
+    # original.
+    from exabgp.bgp.message.update.nlri.cidr import CIDR
+    from exabgp.bgp.message.update.nlri.inet import INET
+    from exabgp.bgp.message.update.nlri.qualifier import PathInfo
+    from exabgp.protocol.ip import NoNextHop
+
+    inet_unpack = INET.unpack_nlri.__func__
+    unicast, lengths = SAFI.unicast, {AFI.ipv4: 4, AFI.ipv6: 16}
+    padding = {(length, size): bytes(length - size) for length in (4, 16) for size in range(length + 1)}
+    no_path, new_object = PathInfo.NOPATH, object.__new__
+
+    def unpack_inet(cls, afi, safi, bgp, action, addpath):
+        length = lengths.get(afi)
+        if cls is not INET or addpath or safi != unicast or length is None or not bgp:
+            return inet_unpack(cls, afi, safi, bgp, action, addpath)
+        mask = bgp[0]
+        size = (mask + 7) >> 3
+        if mask > length * 8 or len(bgp) <= size:
+            return inet_unpack(cls, afi, safi, bgp, action, addpath)
+        nlri = new_object(INET)  # its attributes in the order the original sets them
+        nlri.afi, nlri.safi = AFI.create(afi), SAFI.create(safi)
+        nlri.action, nlri.path_info = action, no_path
+        nlri.cidr = CIDR(bgp[1:size + 1] + padding[length, size], mask)
+        nlri.nexthop = NoNextHop
+        return nlri, bgp[size + 1:]
+
+    INET.unpack_nlri = classmethod(unpack_inet)
+
     # Accepting: ExaBGP's listener tries ``accept()`` on every listening
     # socket on every turn of its loop, and a router listens once per local
     # session address. With 100 sessions, every UPDATE received cost 100

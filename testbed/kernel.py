@@ -120,12 +120,26 @@ def _attribute(kind: int, payload: bytes) -> bytes:
     return _RTATTR.pack(length, kind) + payload + b"\0" * (-length % 4)
 
 
+# The most common message, an IPv4 route replaced via an IPv4 gateway, in
+# one piece: header, rtmsg, RTA_DST and RTA_GATEWAY (4-byte payloads, so
+# no padding). Packing it at once costs a third of assembling it.
+_IPV4_REPLACE = struct.Struct("=IHHIIBBBBBBBBIHH4sHH4s")
+_REPLACE_FLAGS = NLM_F_REQUEST | NLM_F_REPLACE | NLM_F_CREATE
+
+
 def route_message(op: str, prefix: str, next_hop: str | None, seq: int) -> bytes:
     """The netlink request that replaces (``ip route replace ... proto
     bgp``; ``next_hop`` ``BLACKHOLE`` for ``ip route replace blackhole
     ...``) or deletes (``ip route del ... proto bgp``) one route."""
     address, _, length = prefix.partition("/")
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    if (op == "replace" and family == socket.AF_INET and next_hop is not None
+            and next_hop != BLACKHOLE and ":" not in next_hop):
+        return _IPV4_REPLACE.pack(_IPV4_REPLACE.size, RTM_NEWROUTE, _REPLACE_FLAGS, seq, 0,
+                                  socket.AF_INET, int(length), 0, 0, RT_TABLE_MAIN, RTPROT_BGP,
+                                  RT_SCOPE_UNIVERSE, RTN_UNICAST, 0,
+                                  8, RTA_DST, socket.inet_pton(socket.AF_INET, address),
+                                  8, RTA_GATEWAY, socket.inet_pton(socket.AF_INET, next_hop))
     if op == "replace":
         kind, flags = RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_REPLACE | NLM_F_CREATE
         scope, rtype = RT_SCOPE_UNIVERSE, RTN_UNICAST

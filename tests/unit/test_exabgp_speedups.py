@@ -34,6 +34,8 @@ CHECK = textwrap.dedent(r"""
         from exabgp.bgp.message import Action
         from exabgp.bgp.message.notification import Notify
         from exabgp.bgp.message.update.nlri import NLRI, INET
+        from exabgp.bgp.message.update.nlri.qualifier import PathInfo
+        from exabgp.protocol.ip import NoNextHop
 
         def unpack(afi, safi, data, addpath=False):
             try:
@@ -50,6 +52,28 @@ CHECK = textwrap.dedent(r"""
                  (1, 1, b""), (1, 1, b"\x21\x01\x02\x03\x04\x05"), (1, 4, b"\x30\x00\x01\x41\x0a\x00\x00")]
         for case in cases:
             out[f"nlri {case}"] = unpack(*case)
+        # unicast prefixes as a table carries them, and every way one can be cut short or too long
+        cases = [(1, 1, b"\x00"), (1, 1, b"\x00\x18\x0a\x00\x01"), (1, 1, b"\x20\x0a\x00\x00\x01"),
+                 (1, 1, b"\x1f\x0a\x00\x00\x01"), (1, 1, b"\x01\x80"), (1, 1, b"\x09\x0a\x80\x18"),
+                 (1, 1, b"\x18\x0a\x00"), (1, 1, b"\x08"), (1, 1, b"\xff\x0a"), (2, 1, b"\x00"),
+                 (2, 1, b"\x80" + bytes(range(16))), (2, 1, b"\x81" + bytes(range(17))),
+                 (2, 1, b"\x40\x20\x01\x0d\xb8\x00\x00\x00"), (2, 1, b"\x30\x20\x01\x0d\xb8\x00\x01\x18")]
+        for afi, safi, data in cases:
+            for action in (Action.ANNOUNCE, Action.WITHDRAW):
+                try:
+                    nlri, left = NLRI.unpack_nlri(AFI.create(afi), SAFI.create(safi), data, action, False)
+                except Notify as exc:
+                    out[f"inet {afi} {data.hex()} {int(action)}"] = ["notify", str(exc)]
+                    continue
+                out[f"inet {afi} {data.hex()} {int(action)}"] = [
+                    type(nlri).__name__, list(vars(nlri)), str(nlri), nlri.cidr.prefix(), nlri.cidr.mask,
+                    bytes(nlri.cidr._packed).hex(), nlri.action == action, nlri.path_info is PathInfo.NOPATH,
+                    nlri.nexthop is NoNextHop, nlri.afi is AFI.create(afi), nlri.safi is SAFI.create(safi),
+                    nlri.index().hex(), nlri.pack_nlri().hex(), bytes(left).hex()]
+        first, rest = NLRI.unpack_nlri(AFI.ipv4, SAFI.unicast, b"\x18\x0a\x01\x02\x10\x0a\x02",
+                                       Action.ANNOUNCE, False)
+        second, rest = NLRI.unpack_nlri(AFI.ipv4, SAFI.unicast, rest, Action.ANNOUNCE, False)
+        out["two in a row"] = [str(first), str(second), rest.hex(), first.cidr is not second.cidr]
         # a Family whose AFI and SAFI were set to plain numbers
         odd = INET(AFI.ipv4, SAFI.unicast, Action.ANNOUNCE)
         odd.afi, odd.safi = 2, 1
