@@ -305,7 +305,7 @@ def routes_of_update(update):
     as ``testbed.agent.parse_update`` reads them from its JSON; None when
     the UPDATE carries anything else (then the JSON way is taken)."""
     Action, Update, AFI, SAFI = _exabgp("routes_of_update")
-    from .bgp import Origin, Route
+    from .bgp.route import Origin, Route, RouteGroup
 
     if type(update) is not Update:
         return None
@@ -321,12 +321,13 @@ def routes_of_update(update):
     origin = Origin.parse(str(attributes[1]) if 1 in attributes else "igp")
     med = attributes[4].med if 4 in attributes else None
     local_pref = attributes[5].localpref if 5 in attributes else None
-    announced, withdrawn = [], []
+    withdrawn: list[str] = []
+    by_hop: dict[str, list[str]] = {}  # prefixes by next hop, in the UPDATE's order
     unicast, families = SAFI.unicast, (AFI.ipv4, AFI.ipv6)
     announce, withdraw = Action.ANNOUNCE, Action.WITHDRAW
     # The prefixes of an UPDATE (up to ~900) mostly share one next-hop
     # object: its text is made once.
-    last_hop, last_text = None, None
+    last_hop, prefixes = None, None
     for nlri in update.nlris:
         if nlri.safi != unicast or nlri.afi not in families:
             continue
@@ -334,12 +335,15 @@ def routes_of_update(update):
         if action == announce:
             hop = nlri.nexthop
             if hop is not last_hop:
-                last_hop, last_text = hop, str(hop)
-            announced.append(Route(prefix=nlri.cidr.prefix(), next_hop=last_text, as_path=as_path,
-                                   origin=origin, med=med, local_pref=local_pref))
+                last_hop, prefixes = hop, by_hop.setdefault(str(hop), [])
+            prefixes.append(nlri.cidr.prefix())
         elif action == withdraw:
             withdrawn.append(nlri.cidr.prefix())
-    return announced, withdrawn
+    groups = [RouteGroup(Route(prefix=group[0], next_hop=hop, as_path=as_path, origin=origin, med=med,
+                               local_pref=local_pref), group) for hop, group in by_hop.items()]
+    if len(groups) == 1:  # one set of attributes, one next hop: the usual UPDATE
+        return groups[0], withdrawn
+    return [route for group in groups for route in group], withdrawn
 
 
 # -- inside ExaBGP -------------------------------------------------------------

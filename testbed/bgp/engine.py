@@ -31,9 +31,11 @@ from .route import (
     Neighbor,
     Origin,
     Route,
+    RouteGroup,
     address_sort_key,
     normalise_prefix,
     prefix_sort_key,
+    with_prefix,
 )
 from .rules import DEFAULT_POLICY
 
@@ -205,13 +207,14 @@ class RouterEngine:
         self._drop_candidate(prefix, None)
         return self._decide({prefix})
 
-    def receive(self, neighbor: str, announced: Iterable[Route],
+    def receive(self, neighbor: str, announced: Iterable[Route] | RouteGroup,
                 withdrawn: Iterable[str] = ()) -> list[Action]:
         """Take an update from the neighbor at ``neighbor``: ``withdrawn``
-        prefixes first, then ``announced`` routes (as received; import
-        policy is applied here). A route replaces the neighbor's previous
-        route to the same prefix. Raises ``ValueError`` for an unknown
-        neighbor; bad routes are kept as rejected, never raised."""
+        prefixes first, then ``announced`` routes (as received, or a
+        ``RouteGroup`` of them; import policy is applied here). A route
+        replaces the neighbor's previous route to the same prefix. Raises
+        ``ValueError`` for an unknown neighbor; bad routes are kept as
+        rejected, never raised."""
         peer = self._neighbor(neighbor)
         if neighbor in self.shut:
             return []
@@ -225,11 +228,7 @@ class RouterEngine:
                 accepted -= old.rejected is None
                 self._drop_candidate(prefix, neighbor)
                 touched.add(prefix)
-        for route in announced:
-            prefix = _prefix_or_text(route.prefix)
-            if prefix != route.prefix:
-                route = replace(route, prefix=prefix)
-            imported = self.import_route(peer, route)
+        for prefix, imported in self._imported(peer, announced):
             old = rib.get(prefix)
             if old is not None:
                 accepted -= old.rejected is None
@@ -250,6 +249,39 @@ class RouterEngine:
             # Adj-RIB-In: decide them with the ones the teardown drops.
             return self._forget(neighbor, touched) + [Teardown(neighbor, reason)]
         return self._decide(touched)
+
+    def _imported(self, peer: Neighbor, announced: Iterable[Route] | RouteGroup):
+        """(prefix, route as imported) for each route of ``announced``."""
+        if type(announced) is RouteGroup and self._import_ignores_prefix(peer):
+            # One import for the group's attributes, then a copy per
+            # prefix: what importing each would give, since nothing in
+            # this session's import policy looks at the prefix.
+            template, imported = announced.template, None
+            for text in announced.prefixes:
+                try:
+                    prefix = normalise_prefix(text)
+                except ValueError:  # kept under its own text, rejected by import
+                    yield text, self.import_route(peer, with_prefix(template, text))
+                    continue
+                if imported is None:
+                    imported = self.import_route(peer, with_prefix(template, prefix))
+                    yield prefix, imported
+                else:
+                    yield prefix, with_prefix(imported, prefix)
+            return
+        for route in announced:
+            prefix = _prefix_or_text(route.prefix)
+            if prefix != route.prefix:
+                route = replace(route, prefix=prefix)
+            yield prefix, self.import_route(peer, route)
+
+    def _import_ignores_prefix(self, peer: Neighbor) -> bool:
+        """Whether importing a route from ``peer`` gives the same route
+        whatever its (valid) prefix: no origin validation, no import terms,
+        and this class's import."""
+        terms = peer.policy or DEFAULT_POLICY
+        return (not terms.rov and not terms.import_terms
+                and type(self).import_route is RouterEngine.import_route)
 
     def session_up(self, neighbor: str) -> list[Action]:
         """The session with ``neighbor`` is established: an ``Announce`` for

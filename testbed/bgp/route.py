@@ -24,6 +24,8 @@ __all__ = [
     "Origin",
     "Neighbor",
     "Route",
+    "RouteGroup",
+    "with_prefix",
     "normalise_prefix",
     "prefix_sort_key",
     "address_sort_key",
@@ -367,12 +369,48 @@ def _store_through_slots(cls):
               "        self.__post_init__()\n")
     namespace = {**defaults, **{f"_s_{name}": cls.__dict__[name].__set__ for name in names},
                  "_Origin": Origin, "_Relationship": Relationship}
+    # and a copy with another prefix, for the routes of one UPDATE
+    source += ("def with_prefix(route, prefix):\n    new = _new(_cls)\n    _s_prefix(new, prefix)\n"
+               + "".join(f"    _s_{name}(new, route.{name})\n" for name in names[1:])
+               + "    return new\n")
+    namespace["_new"], namespace["_cls"] = object.__new__, cls
     exec(source, namespace)  # generated from the field names, as dataclasses does
     init = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__module__ = cls.__module__
     cls.__init__ = init
-    return cls
+    return namespace["with_prefix"]
 
 
-_store_through_slots(Route)
+_with_prefix = _store_through_slots(Route)
+
+
+def with_prefix(route: Route, prefix: str) -> Route:
+    """``route`` with ``prefix`` instead of its own (``prefix`` as given,
+    not normalised): ``dataclasses.replace(route, prefix=prefix)``, at a
+    third of the cost."""
+    return _with_prefix(route, prefix)
+
+
+class RouteGroup:
+    """Routes that differ only in their prefix, as one UPDATE carries them:
+    ``template``'s attributes with each of ``prefixes``. It iterates and
+    counts as those routes; ``RouterEngine.receive`` imports the attributes
+    once for the whole group where import policy cannot depend on the
+    prefix."""
+
+    __slots__ = ("template", "prefixes")
+
+    def __init__(self, template: Route, prefixes: list[str]):
+        self.template = template
+        self.prefixes = prefixes
+
+    def __iter__(self):
+        template = self.template
+        return (_with_prefix(template, prefix) for prefix in self.prefixes)
+
+    def __len__(self) -> int:
+        return len(self.prefixes)
+
+    def __repr__(self) -> str:
+        return f"RouteGroup({self.template!r}, {len(self.prefixes)} prefixes)"

@@ -137,7 +137,8 @@ def test_updates_read_as_from_exabgps_json(exabgp_api):
                       [command_for(Withdraw("10.0.0.2", route.prefix), route)]):
             update = _update(lines, exabgp_api)
             event = json.loads(encoder.update(_peer(), "receive", update, None, b"", b""))
-            assert inprocess.routes_of_update(update) == parse_update(event["neighbor"]["message"]), lines
+            announced, withdrawn = inprocess.routes_of_update(update)
+            assert (list(announced), withdrawn) == parse_update(event["neighbor"]["message"]), lines
 
 
 def _other(route: Route) -> str:
