@@ -205,15 +205,20 @@ class Agent:
         per kernel prefix is kept and carried out when the batch ends: while
         a burst of UPDATEs is being read, intermediate best paths are never
         sent or installed (what an MRAI timer achieves, without the wait)."""
+        pending = self._pending
         for action in actions:
-            if isinstance(action, (Announce, Withdraw)):
-                prefix = action.route.prefix if isinstance(action, Announce) else action.prefix
-                self._pending[("bgp", action.neighbor, prefix)] = action
-            elif isinstance(action, Teardown):
+            kind = type(action)
+            if kind is InstallRoute or kind is RemoveRoute:
+                pending[("kernel", action.prefix)] = action
+            elif kind is Announce:
+                pending[("bgp", action.neighbor, action.route.prefix)] = action
+            elif kind is Withdraw:
+                pending[("bgp", action.neighbor, action.prefix)] = action
+            elif kind is Teardown:
                 # After what the engine sent before it (withdrawals to others).
-                self._pending[("teardown", action.neighbor, len(self._pending))] = action
+                pending[("teardown", action.neighbor, len(pending))] = action
             else:
-                self._pending[("kernel", action.prefix)] = action
+                raise TypeError(f"not an engine action: {action!r}")
         if not self._batching:
             self.flush()
         self.changed()

@@ -35,6 +35,7 @@ from .route import (
     address_sort_key,
     normalise_prefix,
     prefix_sort_key,
+    store_through_slots,
     with_prefix,
 )
 from .rules import DEFAULT_POLICY
@@ -51,7 +52,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Announce:
     """Send ``route`` (as it goes on the wire) to the neighbor at ``neighbor``."""
 
@@ -59,7 +60,7 @@ class Announce:
     route: Route
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Withdraw:
     """Withdraw ``prefix`` from the neighbor at ``neighbor``."""
 
@@ -67,7 +68,7 @@ class Withdraw:
     prefix: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InstallRoute:
     """Program the kernel route to ``prefix`` via ``next_hop`` (add or
     replace); with ``blackhole`` a route that discards the traffic instead
@@ -78,7 +79,7 @@ class InstallRoute:
     blackhole: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RemoveRoute:
     """Remove the kernel route to ``prefix``."""
 
@@ -98,6 +99,10 @@ class Teardown:
 
 
 Action = Union[Announce, Withdraw, InstallRoute, RemoveRoute, Teardown]
+
+# one or two of them for every prefix a router takes in
+for _kind in (Announce, Withdraw, InstallRoute, RemoveRoute):
+    store_through_slots(_kind)
 
 
 def _import_side(session_policy) -> tuple:
@@ -431,11 +436,19 @@ class RouterEngine:
         kernel: list[Action] = []
         sent: dict[str, list[Action]] = {address: [] for address in self.neighbors}
         neighbors = list(self.neighbors.items())
+        candidates, loc_rib = self._candidates, self._loc_rib
         for prefix in sorted(touched, key=prefix_sort_key):
-            routes = self._candidates.get(prefix)
-            best = best_route(list(routes.values())) if routes else None
-            old = self._loc_rib.get(prefix)
-            if best == old:
+            routes = candidates.get(prefix)
+            if not routes:
+                best = None
+            elif len(routes) == 1:  # most prefixes, most of the time
+                (best,) = routes.values()
+                if best.rejected is not None:
+                    best = None
+            else:
+                best = best_route(list(routes.values()))
+            old = loc_rib.get(prefix)
+            if best is old or (best is not None and old is not None and best == old):
                 continue
             if best is None:
                 del self._loc_rib[prefix]

@@ -349,40 +349,49 @@ class Route:
         return text
 
 
-def _store_through_slots(cls):
+def store_through_slots(cls, coerce_when: str = "", **names):
     """Give the frozen, slotted dataclass ``cls`` an ``__init__`` that
-    stores each field through its slot's descriptor and then runs
-    ``__post_init__`` only when a value needs coercing: the same signature
-    and result as the generated one, which goes through
-    ``object.__setattr__`` by name for every field and costs 2.5 times as
-    much. A router builds two routes for every prefix it receives (as
-    received, and as imported), so building them is a tenth of its work
-    when it takes in a full table."""
-    names = [f.name for f in fields(cls)]
+    stores each field through its slot's descriptor, and runs
+    ``__post_init__`` only when ``coerce_when`` (a condition on the
+    parameters, using ``names``) holds: the same signature and result as
+    the generated one, which goes through ``object.__setattr__`` by name for
+    every field and costs 2.5 times as much. A router builds a route and
+    an action or two for every prefix it receives, so building them was a
+    tenth of its work when it took in a full table. Returns ``cls``."""
+    names_ = [f.name for f in fields(cls)]
     defaults = {f"_d_{f.name}": f.default for f in fields(cls) if f.default is not MISSING}
-    params = ", ".join(f"{name}=_d_{name}" if f"_d_{name}" in defaults else name for name in names)
-    body = "".join(f"    _s_{name}(self, {name})\n" for name in names)
-    source = (f"def __init__(self, {params}):\n{body}"
-              "    if (type(as_path) is not tuple or communities or large_communities\n"
-              "            or type(origin) is not _Origin\n"
-              "            or relationship is not None and type(relationship) is not _Relationship):\n"
-              "        self.__post_init__()\n")
-    namespace = {**defaults, **{f"_s_{name}": cls.__dict__[name].__set__ for name in names},
-                 "_Origin": Origin, "_Relationship": Relationship}
-    # and a copy with another prefix, for the routes of one UPDATE
-    source += ("def with_prefix(route, prefix):\n    new = _new(_cls)\n    _s_prefix(new, prefix)\n"
-               + "".join(f"    _s_{name}(new, route.{name})\n" for name in names[1:])
-               + "    return new\n")
-    namespace["_new"], namespace["_cls"] = object.__new__, cls
-    exec(source, namespace)  # generated from the field names, as dataclasses does
+    params = ", ".join(f"{name}=_d_{name}" if f"_d_{name}" in defaults else name for name in names_)
+    body = "".join(f"    _s_{name}(self, {name})\n" for name in names_)
+    if coerce_when:
+        body += f"    if {coerce_when}:\n        self.__post_init__()\n"
+    namespace = {**defaults, **_setters(cls), **names}
+    exec(f"def __init__(self, {params}):\n{body}", namespace)  # as dataclasses makes its own
     init = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__module__ = cls.__module__
     cls.__init__ = init
+    return cls
+
+
+def _setters(cls) -> dict:
+    return {f"_s_{f.name}": cls.__dict__[f.name].__set__ for f in fields(cls)}
+
+
+store_through_slots(
+    Route, "(type(as_path) is not tuple or communities or large_communities or type(origin) is not _Origin"
+           " or relationship is not None and type(relationship) is not _Relationship)",
+    _Origin=Origin, _Relationship=Relationship)
+
+
+def _make_with_prefix(cls):
+    namespace = {**_setters(cls), "_new": object.__new__, "_cls": cls}
+    exec("def with_prefix(route, prefix):\n    new = _new(_cls)\n    _s_prefix(new, prefix)\n"
+         + "".join(f"    _s_{f.name}(new, route.{f.name})\n" for f in fields(cls) if f.name != "prefix")
+         + "    return new\n", namespace)
     return namespace["with_prefix"]
 
 
-_with_prefix = _store_through_slots(Route)
+_with_prefix = _make_with_prefix(Route)
 
 
 def with_prefix(route: Route, prefix: str) -> Route:
