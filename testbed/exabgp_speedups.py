@@ -105,23 +105,6 @@ def install() -> bool:
     from exabgp.bgp.message.update.nlri import nlri as nlri_module
 
     NLRI, lazynlri, nlri_log = nlri_module.NLRI, nlri_module.lazynlri, nlri_module.log
-    keys: dict[tuple[int, int], str] = {}
-
-    def unpack_nlri(cls, afi, safi, data, action, addpath):
-        a, s = AFI.create(afi), SAFI.create(safi)
-        if option.logit.get("DEBUG", False):
-            nlri_log.debug(lazynlri(a, s, addpath, data), "parser")
-        # the names of a family's AFI and SAFI depend on their numbers only
-        number = (int(a), int(s))
-        key = keys.get(number)
-        if key is None:
-            key = keys[number] = "{}/{}".format(a, s)
-        found = cls.registered_nlri.get(key)
-        if found is not None:
-            return found.unpack_nlri(a, s, data, action, addpath)
-        raise Notify(3, 0, "trying to decode unknown family {}/{}".format(a, s))
-
-    NLRI.unpack_nlri = classmethod(unpack_nlri)
 
     # Receiving a table: ``INET.unpack_nlri`` builds each prefix through
     # three ``__init__`` layers and checks for labels, route distinguishers
@@ -156,6 +139,31 @@ def install() -> bool:
         return nlri, bgp[size + 1:]
 
     INET.unpack_nlri = classmethod(unpack_inet)
+
+    keys: dict[tuple[int, int], str] = {}
+
+    # where the lookup below leads for unicast prefixes, if it does
+    inet_registered = all(NLRI.registered_nlri.get(f"{afi}/unicast") is INET for afi in ("ipv4", "ipv6"))
+
+    def unpack_nlri(cls, afi, safi, data, action, addpath):
+        if (inet_registered and not addpath and safi == unicast and afi in lengths
+                and not option.logit.get("DEBUG", False)):
+            return unpack_inet(INET, afi, safi, data, action, addpath)
+        a, s = AFI.create(afi), SAFI.create(safi)
+        if option.logit.get("DEBUG", False):
+            nlri_log.debug(lazynlri(a, s, addpath, data), "parser")
+        # the names of a family's AFI and SAFI depend on their numbers only
+        number = (int(a), int(s))
+        key = keys.get(number)
+        if key is None:
+            key = keys[number] = "{}/{}".format(a, s)
+        found = cls.registered_nlri.get(key)
+        if found is not None:
+            return found.unpack_nlri(a, s, data, action, addpath)
+        raise Notify(3, 0, "trying to decode unknown family {}/{}".format(a, s))
+
+    NLRI.unpack_nlri = classmethod(unpack_nlri)
+
 
     # Accepting: ExaBGP's listener tries ``accept()`` on every listening
     # socket on every turn of its loop, and a router listens once per local

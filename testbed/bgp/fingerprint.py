@@ -102,8 +102,11 @@ class FingerprintedTable(dict):
                 self._settle()
 
     def __setitem__(self, prefix: str, route) -> None:
-        if prefix not in self._changed:
-            self._record(prefix, dict.get(self, prefix))
+        changed = self._changed  # _record, inline: this runs for every route received
+        if prefix not in changed:
+            changed[prefix] = dict.get(self, prefix)
+            if len(changed) > len(self) + self.SETTLE_SLACK:
+                self._settle()
         dict.__setitem__(self, prefix, route)
 
     def __delitem__(self, prefix: str) -> None:
