@@ -326,16 +326,17 @@ class Agent:
         kernel = []
         bgp = []
         now = time.monotonic()
+        resolve = self.resolve
         for action in pending.values():
-            if isinstance(action, (Announce, Withdraw)):
+            kind = type(action)
+            if kind is InstallRoute:
+                next_hop = "blackhole" if action.blackhole else resolve.get(action.next_hop, action.next_hop)
+                kernel.append(("replace", action.prefix, next_hop))
+            elif kind is RemoveRoute:
+                kernel.append(("delete", action.prefix, None))
+            elif kind is Announce or kind is Withdraw:
                 if not self.hold(action, now):
                     bgp.append(action)
-            elif isinstance(action, InstallRoute):
-                next_hop = "blackhole" if action.blackhole else self.resolve.get(action.next_hop,
-                                                                                  action.next_hop)
-                kernel.append(("replace", action.prefix, next_hop))
-            elif isinstance(action, RemoveRoute):
-                kernel.append(("delete", action.prefix, None))
             else:
                 bgp.append(action)
         # The kernel first: a router forwards a route before it tells anyone
@@ -384,16 +385,16 @@ class Agent:
             for op, prefix, next_hop in operations:
                 self._kernel(op, prefix, next_hop)
             return
+        routes = self.kernel_routes
         for index, (op, prefix, next_hop) in enumerate(operations):
-            error = failed.get(index)
-            if error is not None:
-                message = f"kernel {op} {prefix} via {next_hop}: {error}"
+            if failed and index in failed:
+                message = f"kernel {op} {prefix} via {next_hop}: {failed[index]}"
                 log.error(message)
                 self.errors.append(message)
             elif op == "replace":
-                self.kernel_routes[prefix] = next_hop
+                routes[prefix] = next_hop
             else:
-                self.kernel_routes.pop(prefix, None)
+                routes.pop(prefix, None)
 
     def _kernel(self, op: str, prefix: str, next_hop: str | None) -> None:
         try:

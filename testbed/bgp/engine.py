@@ -462,8 +462,10 @@ class RouterEngine:
                     kernel.append(InstallRoute(prefix, best.next_hop, blackhole=True))
                 else:
                     kernel.append(InstallRoute(prefix, target))
+            source = None if best is None else best.neighbor
             for address, neighbor in neighbors:
-                new = None if best is None else self.export_route(best, neighbor)
+                # never back to where it came from (policy's first rule, without the calls)
+                new = None if best is None or address == source else self.export_route(best, neighbor)
                 self._advertise(address, prefix, new, sent[address])
         for actions in sent.values():
             kernel.extend(actions)
