@@ -78,7 +78,9 @@ def test_anything_else_is_left_to_exabgp(line):
 
 def test_changes_are_what_exabgp_parses(exabgp_api):
     next_hops: dict = {}  # shared between the changes, as in one batch
-    for line in commands():
+    extra = [Route(prefix=prefix, next_hop="10.0.0.1", as_path=(65001,))  # multicast ranges, edges
+             for prefix in ("224.0.0.0/4", "239.1.0.0/16", "223.255.255.0/24", "240.0.0.0/4", "0.0.0.0/0")]
+    for line in commands() + [command_for(Announce("10.0.0.2", route)) for route in extra]:
         parsed = inprocess.parse_command(line)
         ours = inprocess.make_change(*parsed)
         batched = inprocess.make_change(*parsed, next_hops=next_hops)
@@ -104,6 +106,12 @@ def test_changes_are_what_exabgp_parses(exabgp_api):
         assert str(ours.nlri.nexthop) == str(theirs.nlri.nexthop), line
         assert list(ours.attributes) == list(theirs.attributes), line  # same attributes, same order
         assert ours.nlri.family().afi_safi() == theirs.nlri.family().afi_safi()
+        # built as ExaBGP builds it: the same attributes, set in the same order, of the same values
+        assert type(ours.nlri) is type(theirs.nlri), line
+        assert list(vars(ours.nlri)) == list(vars(theirs.nlri)), line
+        assert (ours.nlri.afi, ours.nlri.safi, ours.nlri.path_info) == (
+            theirs.nlri.afi, theirs.nlri.safi, theirs.nlri.path_info), line
+        assert ours.nlri.afi is theirs.nlri.afi and ours.nlri.safi is theirs.nlri.safi, line
 
 
 def _peer():
