@@ -76,6 +76,10 @@ class Result:
     idle_cpu_per_as: float | None = None  # % of one core per AS
     idle_cpu_total: float | None = None   # % of one core, whole lab
     idle_cpu_by_kind: dict[str, float] = field(default_factory=dict)
+    merge_pages: bool | None = None       # whether the speakers' pages were offered to KSM
+    ksmd_cpu_s: float | None = None       # ksmd's CPU seconds, start to converged (in converge_cpu_s)
+    merged_pss_mib: float | None = None   # total once merging settled (KSM; None without it)
+    merged_after_s: float | None = None   # seconds after convergence that took
     depeer_session: str | None = None
     depeer_s: float | None = None
     repeer_s: float | None = None
@@ -206,20 +210,59 @@ class MemorySampler:
                             pass
 
 
-def idle_cpu(lab_id: str, window: float) -> dict[str, float]:
+def idle_cpu(lab_id: str, window: float, ksmd: bool = False) -> dict[str, float]:
     """CPU used by the lab's processes over ``window`` seconds, in % of one
-    core, by process kind (processes present at both ends of the window)."""
+    core, by process kind (processes present at both ends of the window);
+    with ``ksmd``, the kernel's page-merging thread's too, as the lab's."""
     before = {pid: cpu_ticks(pid) for pid in lab_pids(lab_id)}
+    if ksmd:
+        before[-1] = ksmd_ticks()
     t0 = time.monotonic()
     time.sleep(window)
     elapsed = time.monotonic() - t0
     used: dict[str, int] = {}
     for pid, ticks in before.items():
-        after = cpu_ticks(pid)
+        after = ksmd_ticks() if pid == -1 else cpu_ticks(pid)
         if ticks is not None and after is not None:
-            kind = kind_of(pid)
+            kind = "ksmd" if pid == -1 else kind_of(pid)
             used[kind] = used.get(kind, 0) + after - ticks
     return {kind: 100.0 * ticks / CLOCK_TICKS / elapsed for kind, ticks in sorted(used.items())}
+
+
+def ksmd_ticks() -> int | None:
+    """utime + stime of the kernel's KSM thread; None without one."""
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/comm") as handle:
+                    if handle.read().strip() == "ksmd":
+                        return cpu_ticks(int(entry.name))
+            except OSError:
+                continue
+    return None
+
+
+MERGE_SETTLE = 2.0    # KSM counts as settled once pages_sharing grew less than
+MERGE_QUIET = 10.0    # this % over this many seconds...
+MERGE_WAIT = 180.0    # ...or after this long
+
+
+def wait_merged(log=lambda text: None) -> float:
+    """Wait until KSM has merged about all it will; the seconds waited."""
+    def sharing() -> int:
+        return int(Path("/sys/kernel/mm/ksm/pages_sharing").read_text())
+
+    t0 = time.monotonic()
+    history = [(t0, sharing())]
+    while time.monotonic() - t0 < MERGE_WAIT:
+        time.sleep(1.0)
+        now, count = time.monotonic(), sharing()
+        history.append((now, count))
+        older = [c for t, c in history if now - t >= MERGE_QUIET]
+        if older and count - older[-1] <= older[-1] * MERGE_SETTLE / 100:
+            break
+    log(f"  KSM merged {history[-1][1]:,} page mappings; waited {time.monotonic() - t0:.0f} s")
+    return time.monotonic() - t0
 
 
 # -- one size ------------------------------------------------------------------
@@ -272,10 +315,12 @@ def measure(size: int, seed: int, timeout: float | None = None,
 
     lab = Lab(topology, progress=progress, process_model=model, mrai=mrai)
     result.mrai = lab.mrai
+    result.merge_pages = lab.merge_pages
     timeout = timeout if timeout is not None else 60.0 + size
     try:
         with MemorySampler(lab) as sampler:
             try:
+                ksmd_before = ksmd_ticks() if lab.merge_pages else None
                 start = time.monotonic()
                 lab.start(timeout=timeout)
                 converged = time.monotonic()
@@ -287,6 +332,9 @@ def measure(size: int, seed: int, timeout: float | None = None,
 
                 pids = lab_pids(lab.id)
                 result.converge_cpu_s = sum(cpu_ticks(pid) or 0 for pid in pids) / CLOCK_TICKS
+                if ksmd_before is not None:  # the kernel's merging for this lab is its CPU too
+                    result.ksmd_cpu_s = ((ksmd_ticks() or ksmd_before) - ksmd_before) / CLOCK_TICKS
+                    result.converge_cpu_s += result.ksmd_cpu_s
                 exploration(lab, result)
                 result.processes = len(pids)
                 for pid in pids:
@@ -300,9 +348,13 @@ def measure(size: int, seed: int, timeout: float | None = None,
 
                 log(f"  idle CPU over {IDLE_WINDOW:.0f} s, {IDLE_SETTLE:.0f} s after convergence")
                 time.sleep(IDLE_SETTLE)
-                result.idle_cpu_by_kind = idle_cpu(lab.id, IDLE_WINDOW)
+                result.idle_cpu_by_kind = idle_cpu(lab.id, IDLE_WINDOW, ksmd=lab.merge_pages)
                 total = sum(result.idle_cpu_by_kind.values())
                 result.idle_cpu_total, result.idle_cpu_per_as = total, total / size
+                if lab.merge_pages:
+                    log("  waiting for KSM to merge the speakers' pages")
+                    result.merged_after_s = time.monotonic() - converged + wait_merged(log)
+                    result.merged_pss_mib = sampler.sample()[0] / MIB
 
                 target = depeer_target(topology)
                 if target:
@@ -387,6 +439,7 @@ def table(results: list[Result]):
         ("start → converged", lambda r: _fmt(r.start_s, ".2f", " s")),
         *[(f"  {name}", lambda r, n=name: _fmt(r.phases.get(n), ".2f", " s")) for name in phase_names],
         ("CPU of the lab, start → converged", lambda r: _fmt(r.converge_cpu_s, ".1f", " s")),
+        ("  of which ksmd (KSM page merging)", lambda r: _fmt(r.ksmd_cpu_s, ".1f", " s")),
         ("routes received / needed", lambda r: "-" if r.routes_in is None else
          f"{r.routes_in:,} / {r.routes_needed:,} ({r.routes_in / max(1, r.routes_needed):.1f}×)"),
         ("UPDATEs received / routes sent", lambda r: "-" if r.updates_in is None else
@@ -399,14 +452,16 @@ def table(results: list[Result]):
          f"{r.process_kinds.get('shell', 0)})"),
         ("PSS total, converged", lambda r: _fmt(r.pss_mib, ".0f", " MiB")),
         ("PSS per AS", lambda r: _fmt(r.pss_per_as_mib, ".1f", " MiB")),
-        ("  per speaker / agent / shell", lambda r: _per_kind(r, r.pss_by_kind_mib, ".1f", " MiB")),
+        ("  per speaker / agent / shell / zygote", lambda r: _per_kind(r, r.pss_by_kind_mib, ".1f", " MiB")),
+        ("PSS per AS, pages merged (KSM)", lambda r: "-" if r.merged_pss_mib is None else
+         f"{r.merged_pss_mib / r.size:.1f} MiB ({r.merged_after_s:.0f} s after)"),
         ("RSS total, converged", lambda r: _fmt(r.rss_mib, ".0f", " MiB")),
         ("peak PSS / RSS (sampled)",
          lambda r: f"{_fmt(r.peak_pss_mib, '.0f')} / {_fmt(r.peak_rss_mib, '.0f')} MiB"),
         ("idle CPU per AS (% core)", lambda r: _fmt(r.idle_cpu_per_as, ".2f", " %")),
         ("idle CPU, whole lab", lambda r: _fmt(r.idle_cpu_total, ".1f", " %")),
-        ("  speakers / agents / shells", lambda r: "-" if not r.idle_cpu_by_kind else
-         " / ".join(f"{r.idle_cpu_by_kind.get(k, 0.0):.1f}" for k in KINDS) + " %"),
+        ("  speakers / agents / shells / zygote / ksmd", lambda r: "-" if not r.idle_cpu_by_kind else
+         " / ".join(f"{r.idle_cpu_by_kind.get(k, 0.0):.1f}" for k in (*KINDS, "ksmd")) + " %"),
         ("depeered session", lambda r: r.depeer_session or "-"),
         ("depeer → converged", lambda r: _fmt(r.depeer_s, ".2f", " s")),
         ("repeer → converged", lambda r: _fmt(r.repeer_s, ".2f", " s")),

@@ -198,7 +198,8 @@ def clean(root: Path = DEFAULT_ROOT, lab_id: str | None = None) -> list[LabRecor
             shutil.rmtree(record.workdir, ignore_errors=True)
         removed.append(record)
     if removed:
-        from .neighbours import restore
+        from . import ksm, neighbours
 
-        restore(root)
+        neighbours.restore(root)
+        ksm.restore(root)
     return removed

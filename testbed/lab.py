@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import cleanup, neighbours, netns
+from . import cleanup, ksm, neighbours, netns
 from .addressing import Plan, plan
 from .control import AgentClient
 from .errors import ConvergenceTimeout, LabError, MissingDependency, SpeakerCrashed
@@ -146,7 +146,7 @@ class Lab:
                  keep_workdir: bool = False,
                  progress: Callable[[str], None] | None = None,
                  process_model: str | None = None, mrai: float | None = None,
-                 update_delay: bool | None = None):
+                 update_delay: bool | None = None, merge_pages: bool | None = None):
         self.topology = topology.validate() if isinstance(topology, Topology) else load(topology)
         self.plan: Plan = plan(self.topology)
         self._as_names = {r.asn: r.as_name for r in self.plan.routers.values()}
@@ -170,6 +170,18 @@ class Lab:
         # _end_update_delay); TESTBED_UPDATE_DELAY=0 turns it off.
         self.update_delay = (update_delay if update_delay is not None
                              else os.environ.get("TESTBED_UPDATE_DELAY", "1") != "0")
+        # Whether the speakers' identical pages are merged (testbed.ksm):
+        # by default in labs of 50 routers or more, where the kernel can;
+        # TESTBED_KSM=0/1 decides otherwise.
+        if self.process_model != "zygote":
+            self.merge_pages = False
+        elif merge_pages is not None:
+            self.merge_pages = bool(merge_pages) and ksm.supported()
+        else:
+            try:
+                self.merge_pages = ksm.wanted(len(self.plan.routers))
+            except ValueError as exc:
+                raise LabError(str(exc)) from None
         self._start_timeout = 60.0
         self.zygote = None
         self.progress = progress or (lambda stage: None)
@@ -218,7 +230,7 @@ class Lab:
 
                 self.progress("starting the speaker zygote")
                 self.zygote = ZygoteClient(self.workdir / "zygote.sock", self.id,
-                                           log=self.workdir / "zygote.log")
+                                           log=self.workdir / "zygote.log", merge_pages=self.merge_pages)
                 zygote_ready = self._beside(self.zygote.start, "zygote")
             configs_ready = self._beside(self._write_configs, "configurations")
             raised = neighbours.ensure(self.plan, self.root)
@@ -227,6 +239,12 @@ class Lab:
                               "last lab stops): " + ", ".join(
                                   f"net.ipv{key[0]}.neigh.default.gc_thresh{key[2]} {old} -> {new}"
                                   for key, (old, new) in sorted(raised.items())))
+            if self.merge_pages:
+                started = ksm.ensure(len(self.plan.routers), self.root)
+                if started:
+                    self.progress("started the kernel's page merging (KSM) for this lab (put back when "
+                                  "the last lab stops): " + ", ".join(
+                                      f"{name} {old} -> {new}" for name, (old, new) in started.items()))
             self.progress("building namespaces and links")
             self._build()
             self.timings["build"] = time.monotonic() - t0
@@ -236,6 +254,9 @@ class Lab:
             configs_ready.result()
             if zygote_ready is not None:
                 zygote_ready.result()
+                merging = self.zygote.info.get("merging_pages")
+                if self.merge_pages and merging is not True:
+                    self.progress(f"the speakers' pages will not be merged: {merging}")
             self.progress("starting BGP speakers")
             self._start_speakers(t0 + timeout)
             self._connect_agents(t0 + timeout)
@@ -560,6 +581,10 @@ class Lab:
                     neighbours.restore(self.root, except_lab=self.id)
                 except OSError as exc:
                     sys.stderr.write(f"testbed: could not restore the neighbour-table limits: {exc}\n")
+                try:  # and ksmd's settings, if a lab started it
+                    ksm.restore(self.root, except_lab=self.id)
+                except OSError as exc:
+                    sys.stderr.write(f"testbed: could not restore the kernel's page merging settings: {exc}\n")
             self.timings["stop"] = time.monotonic() - t0
         except KeyboardInterrupt as exc:  # pragma: no cover - timing dependent
             interrupted = exc

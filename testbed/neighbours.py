@@ -87,7 +87,9 @@ def plan_thresholds(current: dict[str, int], in_use: dict[int, int], need: dict[
 
 
 @contextlib.contextmanager
-def _locked(root: Path):
+def locked(root: Path):
+    """Hold the labs' lock on the host settings they change (this module's
+    and ``testbed.ksm``'s)."""
     root.mkdir(parents=True, exist_ok=True)
     with open(root / LOCK, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -103,7 +105,7 @@ def ensure(plan, root: Path) -> dict[str, tuple[int, int]]:
     need = needed(plan)
     if not plan_thresholds(read_thresholds(), {v: entries(v) for v in FAMILIES}, need):
         return {}  # it fits: nothing is written, not even the lock file
-    with _locked(root):
+    with locked(root):
         current = read_thresholds()
         wanted = plan_thresholds(current, {v: entries(v) for v in FAMILIES}, need)
         if not wanted:
@@ -124,7 +126,7 @@ def restore(root: Path, except_lab: str | None = None) -> dict[str, int]:
     saved = root / SAVED
     if not saved.exists():
         return {}
-    with _locked(root):
+    with locked(root):
         if not saved.exists():
             return {}
         if any(record.in_use for record in cleanup.labs(root) if record.id != except_lab):

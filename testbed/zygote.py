@@ -859,10 +859,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("socket", help="Unix socket to serve the control protocol on")
     parser.add_argument("--agent", choices=AGENT_MODES, default="thread",
                         help="default way to run each route agent")
+    parser.add_argument("--merge-pages", action="store_true",
+                        help="offer this process's memory and its speakers' to KSM (testbed.ksm)")
     args = parser.parse_args(argv)
     global _PRELOADED
     import gc
 
+    merging: bool | str = False
+    if args.merge_pages:  # before the image is built: all of it, and every child's, inherit it
+        from .ksm import enable_for_this_process
+
+        try:
+            enable_for_this_process()
+            merging = True
+        except OSError as exc:
+            merging = str(exc)
     gc.disable()  # no collection while the shared image is being built
     t0 = time.monotonic()
     missing = preload()
@@ -876,7 +887,7 @@ def main(argv: list[str] | None = None) -> int:
     def ready():
         line = json.dumps({"ready": True, "pid": os.getpid(), "lab": zygote.lab,
                            "preload_s": round(took, 3), "missing": missing,
-                           "modules": len(_PRELOADED)})
+                           "modules": len(_PRELOADED), "merging_pages": merging})
         os.write(1, line.encode() + b"\n")
         # From now on our output goes where our errors go (the zygote's log).
         os.dup2(2, 1)
@@ -891,11 +902,12 @@ class ZygoteClient:
     """Start one lab's zygote and talk to it (blocking, one request at a time)."""
 
     def __init__(self, socket_path: str | Path, lab_id: str, log: str | Path | None = None,
-                 agent: str = "thread"):
+                 agent: str = "thread", merge_pages: bool = False):
         self.path = str(socket_path)
         self.lab_id = lab_id
         self.log = str(log) if log else None
         self.agent = agent
+        self.merge_pages = merge_pages
         self.process: subprocess.Popen | None = None
         self.sock: socket.socket | None = None
         self._buffer = b""
@@ -910,7 +922,8 @@ class ZygoteClient:
         log = open(self.log, "ab") if self.log else subprocess.DEVNULL
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "testbed.zygote", self.path, "--agent", self.agent],
+                [sys.executable, "-m", "testbed.zygote", self.path, "--agent", self.agent,
+                 *(["--merge-pages"] if self.merge_pages else [])],
                 env=environment, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
                 start_new_session=True, cwd=str(PACKAGE_ROOT))
         finally:

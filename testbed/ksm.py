@@ -1,0 +1,128 @@
+"""Merging the speakers' identical memory pages (Linux KSM) in a large lab.
+
+Every speaker is forked from one zygote, and CPython's reference counting
+writes to every object a process touches: each speaker copies ~2,200 of
+the zygote's pages (~9 MiB), and two thirds of those differ from the
+zygote's page in fewer than 8 words (measured in a 10-AS lab by comparing
+each copied page with the zygote's). Speakers run the same code, so most
+copies are alike from one speaker to the next. Kernel samepage merging
+(KSM) finds identical pages and maps them once, copy-on-write: a 100-AS
+lab went from 10.7 to 4.7 MiB of PSS per AS within 20 s.
+
+Only the zygote's memory and its children's is offered for merging
+(``prctl(PR_SET_MEMORY_MERGE)``, Linux 6.4 and later, inherited on fork;
+``enable_for_this_process``). The kernel's merging thread, ksmd, is
+host-wide: ``ensure`` starts it when it is off, at a scan rate for the
+lab's size, recording the settings it found in the labs' root directory,
+and ``restore`` puts them back when no other lab of that root is still in
+use (``Lab.stop`` and ``cleanup.clean`` call it), as for the neighbour
+tables. When ksmd already runs, its settings are the host's and are left
+alone. ksmd costs CPU while it runs (at 1,000 pages per 20 ms, ~14 % of a
+core), which the benchmark counts as the lab's.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import json
+import os
+from pathlib import Path
+
+from .neighbours import locked
+
+SYSFS = Path("/sys/kernel/mm/ksm")
+SAVED = "ksm-settings.json"     # in the labs' root: ksmd's settings before a lab started it
+SETTINGS = ("run", "pages_to_scan", "sleep_millisecs")
+PR_SET_MEMORY_MERGE, PR_GET_MEMORY_MERGE = 67, 68
+MIN_ROUTERS = 50                # smaller labs are small enough as they are
+PAGES_PER_ROUTER = 5            # pages scanned per router and wake-up...
+MAX_PAGES = 1000                # ...up to this many (50,000 pages a second)
+SLEEP_MS = 20
+
+
+def supported() -> bool:
+    """Whether this kernel can merge a whole process's memory and has KSM."""
+    if not (SYSFS / "run").exists():
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.prctl(PR_GET_MEMORY_MERGE, 0, 0, 0, 0) >= 0
+
+
+def wanted(routers: int, setting: str | None = None) -> bool:
+    """Whether a lab of ``routers`` routers merges its pages:
+    ``TESTBED_KSM`` (``setting``) "1" or "0" decides, else labs of at least
+    ``MIN_ROUTERS`` routers do, where the kernel can."""
+    setting = os.environ.get("TESTBED_KSM", "") if setting is None else setting
+    if setting not in ("", "0", "1"):
+        raise ValueError(f"TESTBED_KSM={setting!r}: use 1 (merge), 0 (do not) or leave it unset")
+    if setting == "0" or (setting == "" and routers < MIN_ROUTERS):
+        return False
+    return supported()
+
+
+def enable_for_this_process() -> None:
+    """Offer this process's memory, and its future children's, to KSM.
+    Raises ``OSError`` where the kernel cannot."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0) != 0:
+        code = ctypes.get_errno() or errno.EINVAL
+        raise OSError(code, f"prctl(PR_SET_MEMORY_MERGE): {os.strerror(code)}")
+
+
+def scan_rate(routers: int) -> int:
+    """Pages ksmd scans per wake-up for a lab of ``routers`` routers."""
+    return max(100, min(MAX_PAGES, PAGES_PER_ROUTER * routers))
+
+
+def read_settings() -> dict[str, int]:
+    return {name: int((SYSFS / name).read_text()) for name in SETTINGS}
+
+
+def _write_settings(values: dict[str, int]) -> None:
+    # run last: ksmd starts (or stops) with its scan rate already set
+    for name in sorted(values, key=lambda name: name == "run"):
+        (SYSFS / name).write_text(f"{values[name]}\n")
+
+
+def ensure(routers: int, root: Path) -> dict[str, tuple[int, int]]:
+    """Start ksmd for a lab of ``routers`` routers if it is off;
+    ``{setting: (old, new)}`` of what changed (empty if ksmd already ran)."""
+    if read_settings()["run"] == 1:
+        return {}  # the host's own KSM, or another lab's: left as it is
+    with locked(root):
+        current = read_settings()
+        if current["run"] == 1:
+            return {}
+        saved = root / SAVED
+        if not saved.exists():
+            saved.write_text(json.dumps(current))
+        values = {"pages_to_scan": scan_rate(routers), "sleep_millisecs": SLEEP_MS, "run": 1}
+        _write_settings(values)
+        return {name: (current[name], value) for name, value in values.items() if current[name] != value}
+
+
+def restore(root: Path, except_lab: str | None = None) -> dict[str, int]:
+    """Put back ksmd's settings from before a lab under ``root`` started
+    it, unless a lab other than ``except_lab`` is still in use there; what
+    was written (empty if nothing). Pages already merged stay merged until
+    written to."""
+    from . import cleanup
+
+    saved = root / SAVED
+    if not saved.exists():
+        return {}
+    with locked(root):
+        if not saved.exists():
+            return {}
+        if any(record.in_use for record in cleanup.labs(root) if record.id != except_lab):
+            return {}
+        try:
+            values = {name: int(value) for name, value in json.loads(saved.read_text()).items()
+                      if name in SETTINGS}
+        except (OSError, ValueError):
+            values = {}
+        if values:
+            _write_settings(values)
+        os.unlink(saved)
+        return values
