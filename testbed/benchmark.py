@@ -231,15 +231,10 @@ def idle_cpu(lab_id: str, window: float, ksmd: bool = False) -> dict[str, float]
 
 def ksmd_ticks() -> int | None:
     """utime + stime of the kernel's KSM thread; None without one."""
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/comm") as handle:
-                    if handle.read().strip() == "ksmd":
-                        return cpu_ticks(int(entry.name))
-            except OSError:
-                continue
-    return None
+    from .ksm import ksmd_pid
+
+    pid = ksmd_pid()
+    return None if pid is None else cpu_ticks(pid)
 
 
 MERGE_SETTLE = 2.0    # KSM counts as settled once pages_sharing grew less than

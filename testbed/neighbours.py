@@ -121,9 +121,16 @@ def restore(root: Path, except_lab: str | None = None) -> dict[str, int]:
     """Put back the thresholds found before the labs under ``root`` raised
     them, unless a lab other than ``except_lab`` is still in use there;
     what was written (empty if nothing)."""
+    return restore_saved(root, SAVED, _write_thresholds, except_lab)
+
+
+def restore_saved(root: Path, name: str, write, except_lab: str | None = None) -> dict[str, int]:
+    """Give the host settings saved in ``root / name`` to ``write`` and
+    delete the file, unless a lab other than ``except_lab`` is still in use
+    under ``root``; the values written (empty if nothing)."""
     from . import cleanup
 
-    saved = root / SAVED
+    saved = root / name
     if not saved.exists():
         return {}
     with locked(root):
@@ -136,6 +143,6 @@ def restore(root: Path, except_lab: str | None = None) -> dict[str, int]:
         except (OSError, ValueError):
             values = {}
         if values:
-            _write_thresholds(values)
+            write(values)
         os.unlink(saved)
         return values

@@ -426,7 +426,7 @@ def test_a_lab_that_merges_pages_offers_only_its_speakers_and_puts_ksmd_back(tmp
             during = ksm.read_settings()
             if before["run"] == 0:
                 assert during == {"run": 1, "pages_to_scan": ksm.scan_rate(3),
-                                  "sleep_millisecs": ksm.SLEEP_MS}
+                                  "sleep_millisecs": ksm.SLEEP_MS, "nice": ksm.NICE}
                 assert json.loads((tmp_path / ksm.SAVED).read_text()) == before
             else:  # the host runs KSM already: left as it is
                 assert during == before and not (tmp_path / ksm.SAVED).exists()

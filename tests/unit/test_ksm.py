@@ -13,6 +13,9 @@ import pytest
 from testbed import cleanup, ksm
 
 
+PRIORITY: dict[int, int] = {}
+
+
 @pytest.fixture
 def sysfs(tmp_path, monkeypatch) -> Path:
     directory = tmp_path / "ksm"
@@ -20,11 +23,17 @@ def sysfs(tmp_path, monkeypatch) -> Path:
     for name, value in {"run": 0, "pages_to_scan": 100, "sleep_millisecs": 20}.items():
         (directory / name).write_text(f"{value}\n")
     monkeypatch.setattr(ksm, "SYSFS", directory)
+    # ksmd as pid 36 at the kernel's priority, 5
+    PRIORITY.clear()
+    PRIORITY[36] = 5
+    monkeypatch.setattr(ksm, "ksmd_pid", lambda: 36)
+    monkeypatch.setattr(ksm.os, "getpriority", lambda which, pid: PRIORITY[pid])
+    monkeypatch.setattr(ksm.os, "setpriority", lambda which, pid, value: PRIORITY.__setitem__(pid, value))
     return directory
 
 
 def settings(directory: Path) -> dict[str, int]:
-    return {name: int((directory / name).read_text()) for name in ksm.SETTINGS}
+    return {**{name: int((directory / name).read_text()) for name in ksm.SETTINGS}, "nice": PRIORITY[36]}
 
 
 def test_scan_rate_grows_with_the_lab_within_bounds():
@@ -54,10 +63,12 @@ def test_a_bad_setting_says_what_is_allowed():
 
 def test_started_for_a_lab_and_put_back_after_the_last(sysfs, tmp_path, monkeypatch):
     root = tmp_path / "root"
-    assert ksm.ensure(1000, root) == {"run": (0, 1), "pages_to_scan": (100, ksm.MAX_PAGES)}
-    assert settings(sysfs) == {"run": 1, "pages_to_scan": ksm.MAX_PAGES, "sleep_millisecs": 20}
+    assert ksm.ensure(1000, root) == {"run": (0, 1), "pages_to_scan": (100, ksm.MAX_PAGES),
+                                      "nice": (5, ksm.NICE)}
+    assert settings(sysfs) == {"run": 1, "pages_to_scan": ksm.MAX_PAGES, "sleep_millisecs": 20,
+                               "nice": ksm.NICE}
     assert json.loads((root / ksm.SAVED).read_text()) == {"run": 0, "pages_to_scan": 100,
-                                                          "sleep_millisecs": 20}
+                                                          "sleep_millisecs": 20, "nice": 5}
     # a second lab finds ksmd running: nothing changes, nothing more is saved
     assert ksm.ensure(10, root) == {}
     assert settings(sysfs)["pages_to_scan"] == ksm.MAX_PAGES
@@ -70,8 +81,9 @@ def test_started_for_a_lab_and_put_back_after_the_last(sysfs, tmp_path, monkeypa
     assert ksm.restore(root, except_lab="a") == {}  # b still runs
     assert settings(sysfs)["run"] == 1
     monkeypatch.setattr(cleanup, "labs", lambda _root: [Record("b", True)])
-    assert ksm.restore(root, except_lab="b") == {"run": 0, "pages_to_scan": 100, "sleep_millisecs": 20}
-    assert settings(sysfs) == {"run": 0, "pages_to_scan": 100, "sleep_millisecs": 20}
+    assert ksm.restore(root, except_lab="b") == {"run": 0, "pages_to_scan": 100, "sleep_millisecs": 20,
+                                                 "nice": 5}
+    assert settings(sysfs) == {"run": 0, "pages_to_scan": 100, "sleep_millisecs": 20, "nice": 5}
     assert not (root / ksm.SAVED).exists()
     assert ksm.restore(root) == {}  # once
 
@@ -83,4 +95,4 @@ def test_a_host_that_runs_ksm_keeps_its_settings(sysfs, tmp_path):
     assert ksm.ensure(1000, root) == {}
     assert not (root / ksm.SAVED).exists()
     assert ksm.restore(root) == {}
-    assert settings(sysfs) == {"run": 1, "pages_to_scan": 4000, "sleep_millisecs": 20}
+    assert settings(sysfs) == {"run": 1, "pages_to_scan": 4000, "sleep_millisecs": 20, "nice": 5}
