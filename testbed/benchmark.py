@@ -245,7 +245,9 @@ MERGE_WAIT = 180.0    # ...or after this long
 def wait_merged(log=lambda text: None) -> float:
     """Wait until KSM has merged about all it will; the seconds waited."""
     def sharing() -> int:
-        return int(Path("/sys/kernel/mm/ksm/pages_sharing").read_text())
+        from .ksm import SYSFS
+
+        return int((SYSFS / "pages_sharing").read_text())
 
     t0 = time.monotonic()
     history = [(t0, sharing())]

@@ -18,8 +18,8 @@ recording the settings it found in the labs' root directory,
 and ``restore`` puts them back when no other lab of that root is still in
 use (``Lab.stop`` and ``cleanup.clean`` call it), as for the neighbour
 tables. When ksmd already runs, its settings are the host's and are left
-alone. ksmd costs CPU while it runs (at 1,000 pages per 20 ms, ~14 % of a
-core), which the benchmark counts as the lab's.
+alone. ksmd costs CPU while it runs (at 1,000 pages per 20 ms, 20-25 % of
+a core), which the benchmark counts as the lab's.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def ensure(routers: int, root: Path) -> dict[str, tuple[int, int]]:
         if "nice" in current:
             # At its default priority, ksmd got 2 % of a core while a
             # 300-AS lab converged and merged next to nothing until the lab
-            # was idle; at -10 it scans at the rate set (~14 % of a core),
+            # was idle; at -10 it scans at the rate set (~20 % of a core),
             # and that lab converged as fast with 26 % less memory.
             values["nice"] = NICE
         _write_settings(values)

@@ -451,9 +451,9 @@ class RouterEngine:
             if best is old or (best is not None and old is not None and best == old):
                 continue
             if best is None:
-                del self._loc_rib[prefix]
+                del loc_rib[prefix]
             else:
-                self._loc_rib[prefix] = best
+                loc_rib[prefix] = best
             target, old_target = kernel_target(best), kernel_target(old)
             if target != old_target:
                 if target is None:

@@ -349,22 +349,22 @@ class Route:
         return text
 
 
-def store_through_slots(cls, coerce_when: str = "", **names):
+def store_through_slots(cls, coerce_when: str = "", **context):
     """Give the frozen, slotted dataclass ``cls`` an ``__init__`` that
     stores each field through its slot's descriptor, and runs
     ``__post_init__`` only when ``coerce_when`` (a condition on the
-    parameters, using ``names``) holds: the same signature and result as
+    parameters, which may use the names in ``context``) holds: the same signature and result as
     the generated one, which goes through ``object.__setattr__`` by name for
     every field and costs 2.5 times as much. A router builds a route and
     an action or two for every prefix it receives, so building them was a
     tenth of its work when it took in a full table. Returns ``cls``."""
-    names_ = [f.name for f in fields(cls)]
+    field_names = [f.name for f in fields(cls)]
     defaults = {f"_d_{f.name}": f.default for f in fields(cls) if f.default is not MISSING}
-    params = ", ".join(f"{name}=_d_{name}" if f"_d_{name}" in defaults else name for name in names_)
-    body = "".join(f"    _s_{name}(self, {name})\n" for name in names_)
+    params = ", ".join(f"{name}=_d_{name}" if f"_d_{name}" in defaults else name for name in field_names)
+    body = "".join(f"    _s_{name}(self, {name})\n" for name in field_names)
     if coerce_when:
         body += f"    if {coerce_when}:\n        self.__post_init__()\n"
-    namespace = {**defaults, **_setters(cls), **names}
+    namespace = {**defaults, **_setters(cls), **context}
     exec(f"def __init__(self, {params}):\n{body}", namespace)  # as dataclasses makes its own
     init = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
