@@ -85,6 +85,54 @@ def test_a_large_table_reads_back_whole(table):
     assert routes == {prefix: hop for _, prefix, hop in operations}
 
 
+def test_routes_via_a_neighbour_share_one_nexthop_object_that_heals_after_its_link(table, namespace):
+    import json
+
+    def ip(command):
+        return subprocess.run(["nsenter", "-t", str(namespace), "-n", "sh", "-c", command],
+                              check=True, capture_output=True, text=True).stdout
+
+    def ours():
+        return {entry["id"]: entry for entry in json.loads(ip("ip -j nexthop show") or "[]")
+                if entry.get("protocol") == "bgp"}
+
+    # Someone else's nexthop object holds the first id the table would pick.
+    taken = KernelTable.NEXTHOP_ID_BASE
+    ip("ip link add va type veth peer name vb && ip link set va up && ip link set vb up && "
+       "ip addr add 10.8.0.1/24 dev va && ip -6 addr add fd00::1/64 dev va nodad && "
+       f"ip nexthop add id {taken} blackhole")
+    operations = [("replace", f"198.18.{i >> 8}.{i & 255}/32", "10.8.0.2") for i in range(1000)]
+    operations += [("replace", f"2001:db8:{i + 1:x}::/48", "fd00::2") for i in range(10)]
+    operations += [("replace", "198.51.100.0/24", "10.9.0.2")]  # reached via lo's local range: no object
+    assert table.apply(operations) == {}
+    objects = ours()
+    assert sorted((entry["gateway"], entry["dev"]) for entry in objects.values()) == [
+        ("10.8.0.2", "va"), ("fd00::2", "va")]
+    assert taken not in objects and json.loads(ip(f"ip -j nexthop show id {taken}"))[0].keys() >= {"blackhole"}
+    expected = {prefix: hop for _, prefix, hop in operations}
+    assert table.routes() == expected
+    with iproute(namespace) as ipr:
+        assert read_bgp_routes(ipr) == expected
+    by_prefix = {route["dst"]: route for route in json.loads(ip("ip -j route show proto bgp"))}
+    assert by_prefix["198.18.0.7"].get("nhid") in objects and "nhid" not in by_prefix["198.51.100.0/24"]
+
+    # The link loses its carrier: the kernel deletes the objects on it and
+    # every route through them.
+    ip("ip link set vb down")
+    deadline = time.monotonic() + 5
+    while ours():
+        assert time.monotonic() < deadline, ours()
+        time.sleep(0.01)
+    assert set(table.routes()) == {"198.51.100.0/24"}
+    ip("ip link set vb up")
+    # Writing the routes again names the dead object, and is retried through a new one.
+    assert table.apply(operations[:1] + operations[-11:-10]) == {}
+    objects = ours()
+    assert len(objects) == 2 and taken not in objects
+    assert table.routes() == {prefix: expected[prefix]
+                              for prefix in ("198.18.0.0/32", "2001:db8:1::/48", "198.51.100.0/24")}
+
+
 def test_the_link_watch_reports_a_link_coming_up_and_nothing_else(namespace):
     def ip(command):
         subprocess.run(["nsenter", "-t", str(namespace), "-n", "sh", "-c", command], check=True)

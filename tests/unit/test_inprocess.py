@@ -16,7 +16,7 @@ import pytest
 from testbed import inprocess
 from testbed.agent import Agent, command_for, parse_update
 from testbed.bgp import Announce, Origin, Route, Withdraw
-from testbed.kernel import BLACKHOLE, link_changes, parse_acks, parse_route, route_message
+from testbed.kernel import BLACKHOLE, link_changes, nexthop_message, parse_acks, parse_route, route_message
 
 ROUTES = [
     Route(prefix="198.51.100.0/24", next_hop="10.0.0.1", as_path=(65001, 65009), origin=Origin.IGP),
@@ -248,6 +248,137 @@ def test_route_messages_decode_as_rtnetlink():
         assert f"{msg.get_attr('RTA_DST')}/{msg['dst_len']}" == prefix
         assert msg.get_attr("RTA_GATEWAY") == hop
         assert bool(msg["header"]["flags"] & 0x100) == (op == "replace")  # NLM_F_REPLACE
+
+
+def _attributes(data: bytes, offset: int) -> list[tuple[int, bytes]]:
+    """(type, payload) of the netlink attributes from ``offset`` on, read
+    by hand (rtnetlink(7)): pyroute2 0.9 knows neither RTA_NH_ID nor
+    nexthop messages."""
+    import struct
+
+    found = []
+    while offset + 4 <= len(data):
+        length, kind = struct.unpack_from("=HH", data, offset)
+        found.append((kind, data[offset + 4:offset + length]))
+        offset += (length + 3) & ~3
+    return found
+
+
+def test_routes_through_a_nexthop_object_decode_as_rtnetlink():
+    import struct
+
+    from pyroute2.netlink.rtnl.rtmsg import rtmsg
+
+    for prefix in ("198.51.100.0/24", "0.0.0.0/0", "2001:db8:1::/48"):
+        data = route_message("replace", prefix, "10.0.0.1", 9, nhid=0x40000003)
+        msg = rtmsg(data)
+        msg.decode()
+        assert msg["header"]["length"] == len(data) and msg["header"]["sequence_number"] == 9
+        assert msg["header"]["type"] == 24 and msg["header"]["flags"] & 0x500 == 0x500  # REPLACE, CREATE
+        assert msg["proto"] == 186 and msg["table"] == 254 and msg["type"] == 1
+        assert msg["family"] == (10 if ":" in prefix else 2)
+        assert f"{msg.get_attr('RTA_DST')}/{msg['dst_len']}" == prefix
+        attributes = _attributes(data, 16 + 12)  # nlmsghdr, rtmsg
+        assert [kind for kind, _ in attributes] == [1, 30]  # RTA_DST, RTA_NH_ID; no RTA_GATEWAY
+        assert struct.unpack("=I", attributes[1][1]) == (0x40000003,)
+    # A deletion names no next hop, whatever it is given.
+    assert route_message("delete", "198.51.100.0/24", None, 9, nhid=5) == route_message(
+        "delete", "198.51.100.0/24", None, 9)
+
+
+def test_nexthop_objects_decode_as_rtnetlink():
+    import socket
+    import struct
+
+    for family, gateway in ((socket.AF_INET, "10.0.0.1"), (socket.AF_INET6, "fd00::1")):
+        data = nexthop_message(0x40000001, family, socket.inet_pton(family, gateway), 7, 12)
+        length, kind, flags, seq, _port = struct.unpack_from("=IHHII", data)
+        assert (length, kind, seq) == (len(data), 104, 12)  # RTM_NEWNEXTHOP
+        assert flags == 0x1 | 0x4 | 0x200 | 0x400  # request, ack, excl, create: never someone else's id
+        nh_family, scope, protocol, _reserved, nh_flags = struct.unpack_from("=BBBBI", data, 16)
+        assert (nh_family, scope, protocol, nh_flags) == (family, 0, 186, 0)
+        assert _attributes(data, 16 + 8) == [
+            (1, struct.pack("=I", 0x40000001)),             # NHA_ID
+            (5, struct.pack("=i", 7)),                      # NHA_OIF
+            (6, socket.inet_pton(family, gateway))]         # NHA_GATEWAY
+
+
+def test_a_route_through_a_nexthop_object_reads_back_with_its_gateway():
+    import struct
+
+    from pyroute2.netlink.rtnl.rtmsg import rtmsg
+
+    def encoded(nhid, gateway=None):
+        msg = rtmsg()
+        msg["header"]["type"] = 24
+        msg.update({"family": 2, "dst_len": 24, "proto": 186, "table": 254, "type": 1,
+                    "attrs": [("RTA_TABLE", 254), ("RTA_DST", "198.51.100.0")]
+                    + ([("RTA_GATEWAY", gateway)] if gateway else [])})
+        msg.encode()
+        data = bytes(msg.data) + struct.pack("=HHI", 8, 30, nhid)  # RTA_NH_ID, appended by hand
+        return struct.pack("=I", len(data)) + data[4:]
+
+    ids = {0x40000001: "10.0.0.9"}
+    # The kernel's default (nexthop_compat_mode 1): the gateway comes along, and wins.
+    both = encoded(0x40000001, "10.0.0.1")
+    assert parse_route(both, 16, len(both), ids) == ("198.51.100.0/24", "10.0.0.1")
+    # Without it: the id says which gateway, if it is one of ours.
+    alone = encoded(0x40000001)
+    assert parse_route(alone, 16, len(alone), ids) == ("198.51.100.0/24", "10.0.0.9")
+    assert parse_route(alone, 16, len(alone), {}) == ("198.51.100.0/24", None)
+    assert parse_route(alone, 16, len(alone)) == ("198.51.100.0/24", None)
+
+
+def test_a_large_injected_batch_lets_the_peers_send_between_turns(exabgp_api):
+    # ExaBGP runs 50 steps of its async queue per turn of its loop; a batch
+    # must not be injected whole before the first UPDATE can leave.
+    from exabgp.reactor.asynchronous import ASYNC
+
+    class Api:
+        def process(self, reactor, service, command):
+            return False
+
+    class Processes:
+        def _start(self, name):
+            pass
+
+    class Async(ASYNC):
+        pass
+
+    inprocess.install(Api, Processes, Async, lambda handle: None)
+
+    class Outgoing:
+        def __init__(self):
+            self.added = 0
+
+        def add_to_rib(self, change):
+            self.added += 1
+
+    class Neighbor(dict):
+        def __init__(self):
+            super().__init__({"peer-address": "10.0.0.2"})
+            self.rib = type("Rib", (), {"outgoing": Outgoing()})()
+
+        def families(self):
+            from exabgp.protocol.family import AFI, SAFI
+            return [(AFI.ipv4, SAFI.unicast)]
+
+    neighbor = Neighbor()
+    reactor = type("Reactor", (), {"configuration": type("C", (), {"neighbors": {"n": neighbor}})(),
+                                   "peers": lambda self, service: ["n"]})()
+    count = 2 * inprocess.INJECT_TURN + 100
+    batch = [("10.0.0.2", True, f"{20 + (i >> 16)}.{(i >> 8) & 255}.{i & 255}.0/24", "10.0.0.1",
+              "igp", (65001,), None, None) for i in range(count)]
+    queue = Async()
+    queue.schedule("service", "testbed-inject", inprocess._inject(reactor, "service", batch))
+    per_turn = []
+    while True:
+        before = neighbor.rib.outgoing.added
+        more = queue.run()
+        per_turn.append(neighbor.rib.outgoing.added - before)
+        if not more:
+            break
+    assert per_turn == [inprocess.INJECT_TURN, inprocess.INJECT_TURN, 100]
 
 
 def test_acks_are_read_with_their_errors():
