@@ -264,6 +264,18 @@ def _comm(pid: int) -> str:
         return ""
 
 
+def _fd_targets(pid: int) -> set[str]:
+    """What a process's descriptors point at. A descriptor it closes between the listing and the
+    read (the agent opens netlink sockets and files for moments) is not one it holds."""
+    targets = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            targets.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except FileNotFoundError:
+            pass
+    return targets
+
+
 def _children(pid: int) -> list[int]:
     with open(f"/proc/{pid}/task/{pid}/children") as handle:
         return [int(p) for p in handle.read().split()]
@@ -324,17 +336,14 @@ def test_forked_speakers_bring_sessions_up_and_routes_reach_the_kernels(make_lab
             assert os.getpgid(children[0]) == children[0], "the agent leads no process group"
             assert Path(f"/proc/{children[0]}/comm").read_text().strip() == f"agent:{name}"
             # It let go of the speaker's sockets: only its pipes, the log and its own.
-            held = {os.readlink(f"/proc/{children[0]}/fd/{fd}")
-                    for fd in os.listdir(f"/proc/{children[0]}/fd")}
-            speaker_sockets = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")
-                               if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")}
+            held = _fd_targets(children[0])
+            speaker_sockets = {t for t in _fd_targets(pid) if t.startswith("socket:")}
             assert not held & speaker_sockets, f"agent of {name} holds the speaker's sockets"
             assert _environ(children[0]).get("TESTBED_LAB") == lab.id
             assert netns.netns_inode(children[0]) == netns.netns_inode(pid)
     # The zygote stays in the root namespace and holds no namespace open.
     assert netns.netns_inode(zygote_pid) == home
-    for fd in os.listdir(f"/proc/{zygote_pid}/fd"):
-        target = os.readlink(f"/proc/{zygote_pid}/fd/{fd}")
+    for target in _fd_targets(zygote_pid):
         assert not target.startswith("net:["), f"the zygote holds namespace {target} open"
     status = zygote.status()
     assert all(status[pid]["running"] for pid in lab.speakers.values())
