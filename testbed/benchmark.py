@@ -535,21 +535,37 @@ def extras_table(extras):
     grid.add_column("measure")
     for extra in extras:
         grid.add_column(extra.model, justify="right")
+    by_model = {e.model: e for e in extras}
+    compare = "zygote" in by_model and "exec" in by_model
+    if compare:
+        grid.add_column("exec ÷ zygote", justify="right")
+    ring = next((e.ring_size for e in extras if e.ring_size), None)
+    # (label, value, format, unit, whether more is better: None for no ratio)
     rows = [
-        ("10-AS chain: depeer → every kernel", lambda e: _fmt(e.path_depeer_kernel_s, ".3f", " s")),
-        ("10-AS chain: depeer → Loc-RIBs converged", lambda e: _fmt(e.path_depeer_rib_s, ".3f", " s")),
-        ("ingest: prefixes into one kernel", lambda e: _fmt(e.ingest_prefixes, ",d")),
-        ("ingest: time", lambda e: _fmt(e.ingest_s, ".2f", " s")),
-        ("ingest: prefixes/s", lambda e: _fmt(e.ingest_rate, ",.0f")),
-        ("traffic: streams", lambda e: _fmt(e.traffic_streams, "d")),
-        ("traffic, neighbouring ASes: sent/s", lambda e: _fmt(e.traffic_sent_pps, ",.0f")),
-        ("traffic, neighbouring ASes: counted/s", lambda e: _fmt(e.traffic_received_pps, ",.0f")),
-        ("traffic across the chain: sent/s", lambda e: _fmt(e.traffic_long_sent_pps, ",.0f")),
-        ("traffic across the chain: counted/s", lambda e: _fmt(e.traffic_long_received_pps, ",.0f")),
-        ("errors", lambda e: "; ".join(e.errors) or "-"),
+        (f"{ring}-AS ring of peers: start → converged", lambda e: e.ring_start_s, ".2f", " s", False),
+        ("  – starting speakers", lambda e: e.ring_phases.get("starting BGP speakers"), ".2f", " s", False),
+        (f"{ring}-AS ring of peers: stop()", lambda e: e.ring_stop_s, ".2f", " s", False),
+    ] if ring else []
+    rows += [
+        ("10-AS chain: depeer → every kernel", lambda e: e.path_depeer_kernel_s, ".3f", " s", False),
+        ("10-AS chain: depeer → Loc-RIBs converged", lambda e: e.path_depeer_rib_s, ".3f", " s", False),
+        ("ingest: prefixes into one kernel", lambda e: e.ingest_prefixes, ",d", "", None),
+        ("ingest: time", lambda e: e.ingest_s, ".2f", " s", None),
+        ("ingest: prefixes/s", lambda e: e.ingest_rate, ",.0f", "", True),
+        ("traffic: streams", lambda e: e.traffic_streams, "d", "", None),
+        ("traffic, neighbouring ASes: sent/s", lambda e: e.traffic_sent_pps, ",.0f", "", True),
+        ("traffic, neighbouring ASes: counted/s", lambda e: e.traffic_received_pps, ",.0f", "", True),
+        ("traffic across the chain: sent/s", lambda e: e.traffic_long_sent_pps, ",.0f", "", True),
+        ("traffic across the chain: counted/s", lambda e: e.traffic_long_received_pps, ",.0f", "", True),
     ]
-    for label, cell in rows:
-        grid.add_row(label, *[cell(e) for e in extras])
+    for label, value, spec, unit, more_better in rows:
+        cells = [_fmt(value(e), spec, unit) for e in extras]
+        if compare:
+            base, ours = value(by_model["exec"]), value(by_model["zygote"])
+            cells.append("-" if more_better is None or not base or not ours
+                         else f"{(ours / base if more_better else base / ours):.1f}×")
+        grid.add_row(label, *cells)
+    grid.add_row("errors", *["; ".join(e.errors) or "-" for e in extras], *([""] if compare else []))
     return grid
 
 
@@ -577,6 +593,9 @@ def main(argv: list[str] | None = None) -> int:
                              "generated topologies otherwise have 9)")
     parser.add_argument("--ingest", type=int, default=100_000, metavar="N",
                         help="prefixes for the ingest experiment (0: skip it)")
+    parser.add_argument("--ring", type=int, default=100, metavar="N",
+                        help="ASes in the ring of peers started cold (the shape of the issue's "
+                             "figure for the naive build; 0: skip it)")
     parser.add_argument("--no-path", action="store_true",
                         help="skip the 10-AS chain (depeering to every kernel, traffic)")
     args = parser.parse_args(argv)
@@ -601,6 +620,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for model in (args.models if args.sizes else []):
             extra = benchmark_extra.Extra(model=model)
+            if args.ring:
+                log(f"[bold]{args.ring}-AS ring of peers, {model} model[/bold]")
+                benchmark_extra.measure_ring(model, args.ring, log=log, extra=extra)
             if not args.no_path:
                 log(f"[bold]10-AS chain, {model} model[/bold]")
                 benchmark_extra.measure_path(model, log=log, extra=extra)
@@ -609,7 +631,7 @@ def main(argv: list[str] | None = None) -> int:
                 count = args.ingest if model != "exec" else min(args.ingest, BASELINE_INGEST)
                 log(f"[bold]ingest of {count} prefixes, {model} model[/bold]")
                 benchmark_extra.measure_ingest(model, count, log=log, extra=extra)
-            if not args.no_path or args.ingest:
+            if args.ring or not args.no_path or args.ingest:
                 extras.append(extra)
         for size in args.sizes:
             for model in args.models:

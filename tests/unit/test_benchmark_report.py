@@ -1,12 +1,14 @@
-"""The pure parts of the benchmark: the chain topology, the ingest
-commands, the targets verdicts and the SVG chart."""
+"""The pure parts of the benchmark: the chain and ring topologies, the
+ingest commands, the targets verdicts, the tables and the SVG chart."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from testbed.benchmark import Result
-from testbed.benchmark_extra import Extra, chain, chart_svg, ingest_commands, targets
+from testbed.benchmark_extra import Extra, chain, chart_svg, ingest_commands, ring, targets
 from testbed.inprocess import parse_line
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -27,6 +29,22 @@ def test_chain_is_a_line_of_transit():
     topo = chain(10)
     assert len(topo.systems) == 10 and len(topo.relationships) == 9
     assert [(r.a, r.b) for r in topo.relationships][:2] == [("c1", "c2"), ("c2", "c3")]
+
+
+def test_ring_is_a_circle_of_peerings():
+    from testbed.addressing import plan
+    from testbed.topology import Kind
+
+    topo = ring(5)
+    assert len(topo.systems) == 5 and len(topo.relationships) == 5
+    assert {r.kind for r in topo.relationships} == {Kind.PEERING}
+    assert [(r.a, r.b) for r in topo.relationships] == [
+        ("p1", "p2"), ("p2", "p3"), ("p3", "p4"), ("p4", "p5"), ("p5", "p1")]
+    routers = plan(topo).routers
+    assert all(len(router.neighbors) == 2 for router in routers.values())
+    for bad in (2, 0, 3.0, True):
+        with pytest.raises(ValueError, match="at least 3 ASes"):
+            ring(bad)
 
 
 def test_ingest_commands_cover_every_prefix_once():
@@ -50,8 +68,41 @@ def test_targets_say_met_missed_or_not_measured():
     assert rows["route ingest by one router"][1] is False
     assert rows["100,000-prefix table"] == ("8.0 s", False)
     assert rows["teardown of 100 ASes, nothing left"] == ("1.50 s", True)
+    assert not any("ring of peers" in metric for metric in rows)  # not measured: no row
     empty = {metric: met for metric, _, _, met in targets([], [])}
     assert set(empty.values()) == {None}
+    for start, met in ((5.2, True), (6.4, False), (None, None)):
+        ringed = Extra(model="zygote", ring_size=100, ring_start_s=start)
+        rows = {metric: (measured, ok) for metric, _, measured, ok in targets([], [ringed])}
+        assert rows["100-AS ring of peers: start to converged"][1] is met
+
+
+def test_fixed_size_table_compares_the_models():
+    from rich.console import Console
+
+    from testbed.benchmark import extras_table
+
+    ours = Extra(model="zygote", ring_size=100, ring_start_s=5.0, ring_stop_s=0.4,
+                 ring_phases={"starting BGP speakers": 2.0}, ingest_rate=60_000.0)
+    baseline = Extra(model="exec", ring_size=100, ring_start_s=25.0, ring_stop_s=1.2,
+                     ring_phases={"starting BGP speakers": 20.0}, ingest_rate=900.0,
+                     errors=["path: boom"])
+    console = Console(width=200, record=True)
+    console.print(extras_table([ours, baseline]))
+    lines = console.export_text().splitlines()
+
+    def row(label):
+        return [cell.strip() for cell in next(line for line in lines if label in line).split("│")[1:-1]]
+
+    assert row("100-AS ring of peers: start → converged") == [
+        "100-AS ring of peers: start → converged", "5.00 s", "25.00 s", "5.0×"]
+    assert row("starting speakers")[1:] == ["2.00 s", "20.00 s", "10.0×"]
+    assert row("ingest: prefixes/s")[1:] == ["60,000", "900", "66.7×"]  # more is better
+    assert row("ingest: time")[1:] == ["-", "-", "-"]
+    assert row("errors")[1:] == ["-", "path: boom", ""]
+    console = Console(width=200, record=True)
+    console.print(extras_table([Extra(model="zygote", ingest_rate=1.0)]))
+    assert "ring of peers" not in console.export_text() and "÷" not in console.export_text()
 
 
 def test_chart_has_a_line_per_model_and_panel():
