@@ -22,6 +22,7 @@ import secrets
 import selectors
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -35,7 +36,7 @@ from .errors import ConvergenceTimeout, LabError, MissingDependency, SpeakerCras
 from .expect import Expectation
 from .nodes import (PrebuiltLink, configure_host, configure_ixp, configure_router, create_veths, node_class,
                     prepare_namespace)
-from .speaker_config import agent_config, config_tree, quote_argv, render, speaker_environment
+from .speaker_config import BGP_PORT, agent_config, config_tree, quote_argv, render, speaker_environment
 from .topology import Topology, load
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +48,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 PROCESS_MODELS = ("zygote", "exec")
 NODE_THREADS = 8  # nodes whose shells start at the same time
 CONFIGURE_THREADS = 4  # namespaces configured at the same time
+TCP_LISTEN = 10  # the kernel's TCP state number of a listening socket
 
 
 class SpeakerProcess:
@@ -450,47 +452,41 @@ class Lab:
         window = (8 if self.zygote is not None else 2) * (os.cpu_count() or 1)
         starting: list[str] = []
         order = sorted(self.plan.routers.values(), key=lambda r: r.asn, reverse=True)
-        for router in order:
-            while len(starting) >= window:
-                starting = [n for n in starting if not self._listening(n)]
-                if len(starting) >= window:
-                    self._wait_step(deadline, "speakers to listen")
-            name = router.name
-            directory = self._router_dir(name)
-            env = {**os.environ, **speaker_environment(router, self.id),
-                   # A dead agent is not restarted (it would have lost its RIBs);
-                   # the harness notices it (check_alive) instead.
-                   "exabgp_api_respawn": "false",
-                   "PYTHONPATH": pythonpath, "PYTHONUNBUFFERED": "1"}
-            if self.zygote is not None:
-                pid = self.zygote.spawn(name, self.nodes[name].pid, directory / "exabgp.conf", env,
-                                        directory / "exabgp.log",
-                                        netns_inode=netns.netns_inode(self.nodes[name].pid))
-                self.speakers[name] = SpeakerProcess(pid, self.zygote)
-            else:
-                log = open(directory / "exabgp.log", "wb")
-                try:
-                    self.speakers[name] = self.nodes[name].popen(
-                        [_exabgp(), str(directory / "exabgp.conf")], env=env,
-                        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-                finally:
-                    log.close()
-            if router.neighbors:
-                starting.append(name)
-        while starting:
-            starting = [n for n in starting if not self._listening(n)]
-            if starting:
-                self._wait_step(deadline, "speakers to listen")
+        with _Listeners(BGP_PORT) as listeners:
+            def still_starting() -> list[str]:
+                return [n for n in starting if not listeners.listening(n, self.nodes[n].pid)]
 
-    def _listening(self, router: str) -> bool:
-        """Whether the router's namespace has a TCP listener on port 179
-        (read from /proc/<pid>/net/tcp, which shows that namespace)."""
-        try:
-            with open(f"/proc/{self.nodes[router].pid}/net/tcp") as handle:
-                lines = handle.readlines()[1:]
-        except OSError:
-            return False
-        return any(line.split()[1].endswith(":00B3") and line.split()[3] == "0A" for line in lines)
+            for router in order:
+                while len(starting) >= window:
+                    starting = still_starting()
+                    if len(starting) >= window:
+                        self._wait_step(deadline, "speakers to listen")
+                name = router.name
+                directory = self._router_dir(name)
+                env = {**os.environ, **speaker_environment(router, self.id),
+                       # A dead agent is not restarted (it would have lost its RIBs);
+                       # the harness notices it (check_alive) instead.
+                       "exabgp_api_respawn": "false",
+                       "PYTHONPATH": pythonpath, "PYTHONUNBUFFERED": "1"}
+                if self.zygote is not None:
+                    pid = self.zygote.spawn(name, self.nodes[name].pid, directory / "exabgp.conf", env,
+                                            directory / "exabgp.log",
+                                            netns_inode=netns.netns_inode(self.nodes[name].pid))
+                    self.speakers[name] = SpeakerProcess(pid, self.zygote)
+                else:
+                    log = open(directory / "exabgp.log", "wb")
+                    try:
+                        self.speakers[name] = self.nodes[name].popen(
+                            [_exabgp(), str(directory / "exabgp.conf")], env=env,
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+                    finally:
+                        log.close()
+                if router.neighbors:
+                    starting.append(name)
+            while starting:
+                starting = still_starting()
+                if starting:
+                    self._wait_step(deadline, "speakers to listen")
 
     def _wait_step(self, deadline: float, what: str) -> None:
         self._check_alive_now_and_then()
@@ -1192,6 +1188,45 @@ def _main_thread() -> bool:
     import threading
 
     return threading.current_thread() is threading.main_thread()
+
+
+class _Listeners:
+    """Whether a namespace has an IPv4 TCP listener on a port, asked over a
+    socket-diagnostics netlink socket made in it (kept until it says yes,
+    all closed on exit).
+
+    It asks the kernel for listening sockets only (0.3 ms). Reading
+    ``/proc/<pid>/net/tcp`` instead walks the host's whole TCP connection
+    hash, one for every namespace, whatever the namespace holds: ~5 ms of
+    system time per read on this machine kind, and polled for 16 starting
+    routers every 10 ms that took a quarter of a core from them."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self._sockets: dict[str, object] = {}
+
+    def __enter__(self) -> "_Listeners":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sock in self._sockets.values():
+            sock.close()
+        self._sockets.clear()
+
+    def listening(self, name: str, pid: int) -> bool:
+        from pyroute2 import DiagSocket
+
+        sock = self._sockets.get(name)
+        if sock is None:
+            with netns.inside(pid):
+                sock = DiagSocket()
+                sock.bind()
+            self._sockets[name] = sock
+        found = sock.get_sock_stats(family=socket.AF_INET, states=1 << TCP_LISTEN)
+        if not any(entry["idiag_sport"] == self.port for entry in found):
+            return False
+        self._sockets.pop(name).close()
+        return True
 
 
 class _Beside:

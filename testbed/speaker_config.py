@@ -16,6 +16,7 @@ from .addressing import Plan, RouterPlan
 from .cleanup import LAB_ENV
 
 PROCESS = "agent"
+BGP_PORT = 179  # where every speaker listens, on its IPv4 session addresses
 
 
 def config_tree(router: RouterPlan, hold_time: int, agent_argv: list[str],
@@ -84,7 +85,7 @@ def speaker_environment(router: RouterPlan, lab_id: str) -> dict[str, str]:
     bind = sorted({n.local_address for n in router.neighbors})
     return {
         "exabgp_tcp_bind": " ".join(bind),
-        "exabgp_tcp_port": "179",
+        "exabgp_tcp_port": str(BGP_PORT),
         "exabgp_daemon_user": "root",
         "exabgp_daemon_drop": "false",
         "exabgp_daemon_daemonize": "false",

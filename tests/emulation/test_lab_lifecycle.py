@@ -90,6 +90,12 @@ def test_lab_stops_cleanly_and_leaves_nothing():
         root_links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
         for link in lab.plan.links:
             assert f" {link.ifname1}@" not in root_links and f" {link.ifname1}:" not in root_links
+        # Each node's shell holds its terminal and nothing of the harness
+        # (no netlink socket, no control connection, no other node's pty).
+        for name, node in lab.nodes.items():
+            held = {fd: os.readlink(f"/proc/{node.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{node.pid}/fd")}
+            assert set(held) <= {"0", "1", "2", "255"}, f"the shell of {name} holds {held}"
+            assert len({held[fd] for fd in ("0", "1", "2")}) == 1, f"the shell of {name}: {held}"
     assert_gone(lab_id, inodes, workdir)
 
 
@@ -463,3 +469,57 @@ def test_a_lab_that_merges_pages_offers_only_its_speakers_and_puts_ksmd_back(tmp
     finally:
         if before is not None:
             ksm._write_settings(before)
+
+
+def _bare_namespace() -> subprocess.Popen:
+    holder = subprocess.Popen(["unshare", "-n", "sleep", "60"])
+    deadline = time.monotonic() + 5
+    while netns_inode(holder.pid) == netns_inode(os.getpid()):
+        assert time.monotonic() < deadline, "unshare did not enter a new namespace"
+        time.sleep(0.01)
+    subprocess.run(["nsenter", "-t", str(holder.pid), "-n", "ip", "link", "set", "lo", "up"], check=True)
+    return holder
+
+
+def test_a_speaker_counts_as_started_once_its_own_namespace_listens_on_the_port():
+    """What start-up waits for before it starts the next speakers: a TCP
+    listener on port 179 in that router's namespace, seen over sock_diag."""
+    import socket
+
+    from testbed.lab import _Listeners
+    from testbed.netns import inside
+
+    holders = [_bare_namespace(), _bare_namespace()]
+    a, b = (holder.pid for holder in holders)
+    made: list[socket.socket] = []
+
+    def socket_in(pid: int, port: int, listen: bool) -> None:
+        with inside(pid):
+            sock = socket.socket()
+        sock.bind(("127.0.0.1", port))
+        if listen:
+            sock.listen()
+        made.append(sock)
+
+    try:
+        with _Listeners(179) as listeners:
+            assert not listeners.listening("A", a)
+            socket_in(b, 179, listen=True)       # another namespace's listener
+            socket_in(a, 179, listen=False)      # bound, not listening
+            socket_in(a, 1790, listen=True)      # listening on another port
+            assert not listeners.listening("A", a)
+            assert listeners.listening("B", b)
+            made.pop(1).close()
+            socket_in(a, 179, listen=True)
+            assert listeners.listening("A", a)
+            assert listeners._sockets == {}       # each closed once it said yes
+            made.pop().close()                    # A stops listening
+            assert not listeners.listening("A", a)
+            assert list(listeners._sockets) == ["A"]
+        assert listeners._sockets == {}           # and the rest on leaving
+    finally:
+        for sock in made:
+            sock.close()
+        for holder in holders:
+            holder.kill()
+            holder.wait()
