@@ -49,7 +49,8 @@ class LabNode(Host):
     number up to the open-files limit one ``close()`` at a time (~3.5 ms of
     CPU per node at a limit of 20,000, a third of the CPU of building a
     lab's namespaces); Python closes the inherited ones instead, with one
-    ``close_range()``, before ``mnexec`` runs."""
+    ``close_range()``, before ``mnexec`` runs. Its prompt comes from the
+    environment rather than through ``env``."""
 
     lab_id = ""
 
@@ -61,6 +62,10 @@ class LabNode(Host):
         env[LAB_ENV] = self.lab_id
         if cmd[:1] == ["mnexec"] and cmd[1].startswith(SHELL_MNEXEC_OPTIONS):
             params["close_fds"] = True  # what mnexec -c did (the shell's pty is its stdio)
+            if cmd[2] == "env" and cmd[3].startswith("PS1=") and cmd[4] == "bash":
+                # bash takes its prompt from the environment: one exec (env) less per node
+                env["PS1"] = cmd[3][len("PS1="):]
+                cmd = cmd[:2] + cmd[4:]
         return super()._popen(cmd, env=env, **params)
 
 
