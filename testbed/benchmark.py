@@ -91,6 +91,28 @@ class Result:
 
 # -- /proc readers -------------------------------------------------------------
 
+PROBE_LOOPS = 2_000_000  # iterations of the machine probe's pure-Python loop
+
+
+def machine_probe(repeat: int = 3) -> float:
+    """Milliseconds for a fixed pure-Python loop, best of ``repeat``: how
+    fast this machine runs the interpreter the lab is made of, right now.
+
+    Printed with every invocation, at its start and its end, because these
+    machines are virtual and share their cores: the same code measured an
+    hour apart ran the probe (and the whole benchmark) up to 1.5 times
+    slower. Figures of two invocations compare only as far as their probes
+    agree."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        total = 0
+        for i in range(PROBE_LOOPS):
+            total += i
+        best = min(best, time.perf_counter() - t0)
+    return best * 1000
+
+
 def memory(pid: int) -> tuple[int, int]:
     """(PSS, RSS) of ``pid`` in bytes; (0, 0) if it is gone."""
     pss = rss = 0
@@ -617,6 +639,7 @@ def main(argv: list[str] | None = None) -> int:
     extras: list = []
     skipped: list[str] = []
     expected = 0
+    probes = [machine_probe()] if args.sizes else []
     try:
         for model in (args.models if args.sizes else []):
             extra = benchmark_extra.Extra(model=model)
@@ -648,6 +671,8 @@ def main(argv: list[str] | None = None) -> int:
                                            args.hold_time))
     except KeyboardInterrupt:
         console.print("interrupted; the lab was stopped")
+    if probes:
+        probes.append(machine_probe())
     fields = set(Result.__dataclass_fields__)
     included = [json.loads(path.read_text()) for path in args.include]
     earlier = [Result(**{k: v for k, v in item.items() if k in fields})
@@ -671,13 +696,16 @@ def main(argv: list[str] | None = None) -> int:
         out.print(extras_table(extras))
     for line in skipped:
         out.print(line)
+    if probes:
+        out.print(f"machine probe (a pure-Python loop of {PROBE_LOOPS:,}, best of 3): "
+                  + " ms at the start, ".join(f"{p:.0f}" for p in probes) + " ms at the end")
     out.print(targets_table(benchmark_extra.targets(results, extras)))
     if args.chart and results:
         args.chart.write_text(benchmark_extra.chart_svg(
             results, f"seed {args.seed}, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores"))
         out.print(f"chart written to {args.chart}")
     data = {"results": [asdict(r) for r in results], "extras": [asdict(e) for e in extras],
-            "skipped": skipped}
+            "skipped": skipped, "machine_probe_ms": [round(p, 1) for p in probes]}
     if args.json:
         args.json.write_text(json.dumps(data, indent=2) + "\n")
     print("BENCHMARK " + json.dumps(data, separators=(",", ":")), flush=True)

@@ -142,3 +142,13 @@ def test_the_table_shows_session_drops_with_the_hold_time():
                          Result(size=100, seed=1)]))
     row = next(line for line in console.export_text().splitlines() if "sessions dropped" in line)
     assert "1,234 (90 s)" in row and row.rstrip().endswith("- │")
+
+
+def test_machine_probe_times_its_loop_in_milliseconds(monkeypatch):
+    from testbed import benchmark
+
+    monkeypatch.setattr(benchmark, "PROBE_LOOPS", 10)
+    short = benchmark.machine_probe(repeat=1)
+    monkeypatch.setattr(benchmark, "PROBE_LOOPS", 2_000_000)
+    long = benchmark.machine_probe(repeat=1)
+    assert 0 < short < long < 60_000
