@@ -30,6 +30,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
+from . import cleanup
 from .topology import Topology
 
 
@@ -103,6 +104,10 @@ def measure_ring(model: str, size: int = 100, log=lambda text: None, extra: Extr
         lab.stop()
         if extra.ring_start_s is not None:
             extra.ring_stop_s = time.monotonic() - t1
+        left = cleanup.tagged_processes().get(lab.id, []) if lab.id else []
+        if left or (lab.workdir is not None and lab.workdir.exists()):
+            extra.errors.append(f"ring: stop() left {len(left)} processes"
+                                + (f" and {lab.workdir}" if lab.workdir and lab.workdir.exists() else ""))
     return extra
 
 

@@ -523,3 +523,18 @@ def test_a_speaker_counts_as_started_once_its_own_namespace_listens_on_the_port(
         for holder in holders:
             holder.kill()
             holder.wait()
+
+
+def test_the_benchmark_ring_reaches_each_as_from_its_two_peers_only_and_leaves_nothing():
+    from testbed.benchmark_extra import measure_ring, ring
+
+    with Lab(ring(5)) as lab:
+        for i in range(1, 6):
+            peers = {f"p{(i % 5) + 1}", f"p{((i - 2) % 5) + 1}"}
+            reached = {name for name in lab.plan.routers
+                       if name != f"p{i}" and lab.route(f"p{i}", name) is not None}
+            assert reached == peers, f"p{i} reaches {reached}, not only its peers {peers}"
+    extra = measure_ring("zygote", 4)
+    assert extra.errors == [] and extra.ring_size == 4
+    assert 0 < extra.ring_phases["starting BGP speakers"] < extra.ring_start_s
+    assert extra.ring_stop_s is not None
