@@ -392,9 +392,8 @@ def queue_change(outgoing, change) -> None:
     order each was first queued, without removing an earlier change for the
     same route from another set: a route queued as A, then B, then A again
     before the session's next send left the peer with B, sent last, while
-    the sender's latest was A (a 1,000-AS lab settled that way, one Tier-1's
-    customers holding a path it had replaced). A withdrawal queued after an
-    announcement under other attributes had the same fault."""
+    the sender's latest was A. A withdrawal queued after an announcement
+    under other attributes had the same fault."""
     index = change.index()
     previous = outgoing._new_nlri.get(index)
     if previous is not None:
