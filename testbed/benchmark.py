@@ -26,6 +26,7 @@ from pathlib import Path
 
 from . import cleanup
 from .addressing import plan
+from .benchmark_extra import phases
 from .errors import TestbedError
 from .generate import describe, internet, roles
 from .topology import Kind, Topology
@@ -344,10 +345,7 @@ def measure(size: int, seed: int, timeout: float | None = None,
                 lab.start(timeout=timeout)
                 converged = time.monotonic()
                 result.start_s = converged - start
-                marks = stages + [("converged", converged)]
-                # A stage is named by the first clause of its progress line.
-                result.phases = {stage.split(":")[0]: round(marks[i + 1][1] - at, 3)
-                                 for i, (stage, at) in enumerate(marks[:-1])}
+                result.phases = phases(stages, converged)
 
                 pids = lab_pids(lab.id)
                 result.converge_cpu_s = sum(cpu_ticks(pid) or 0 for pid in pids) / CLOCK_TICKS

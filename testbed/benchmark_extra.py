@@ -77,6 +77,14 @@ def ring(size: int = 100, hold_time: int = 9) -> Topology:
     return topo.validate()
 
 
+def phases(stages: list[tuple[str, float]], end: float) -> dict[str, float]:
+    """Seconds per start-up phase from ``Lab``'s progress lines and when
+    each came (monotonic), each phase named by its line's first clause and
+    lasting until the next line (the last until ``end``)."""
+    marks = stages + [("", end)]
+    return {stage.split(":")[0]: round(marks[i + 1][1] - at, 3) for i, (stage, at) in enumerate(stages)}
+
+
 def measure_ring(model: str, size: int = 100, log=lambda text: None, extra: Extra | None = None) -> Extra:
     """Cold start of a ring of ``size`` peering ASes, to converged, and its stop."""
     from .lab import Lab
@@ -85,17 +93,15 @@ def measure_ring(model: str, size: int = 100, log=lambda text: None, extra: Extr
     extra.ring_size = size
     stages: list[tuple[str, float]] = []
 
-    def progress(stage: str) -> None:
-        stages.append((stage.split(":")[0], time.monotonic()))
-
-    lab = Lab(ring(size), process_model=model, progress=progress)
+    lab = Lab(ring(size), process_model=model,
+              progress=lambda stage: stages.append((stage, time.monotonic())))
     try:
         log(f"  ring of {size}: starting")
         t0 = time.monotonic()
         lab.start(timeout=60.0 + size)
-        extra.ring_start_s = time.monotonic() - t0
-        marks = stages + [("converged", t0 + extra.ring_start_s)]
-        extra.ring_phases = {stage: round(marks[i + 1][1] - at, 3) for i, (stage, at) in enumerate(marks[:-1])}
+        converged = time.monotonic()
+        extra.ring_start_s = converged - t0
+        extra.ring_phases = phases(stages, converged)
     except Exception as exc:
         extra.errors.append(f"ring: {type(exc).__name__}: {exc}")
         log(extra.errors[-1])
@@ -105,9 +111,10 @@ def measure_ring(model: str, size: int = 100, log=lambda text: None, extra: Extr
         if extra.ring_start_s is not None:
             extra.ring_stop_s = time.monotonic() - t1
         left = cleanup.tagged_processes().get(lab.id, []) if lab.id else []
-        if left or (lab.workdir is not None and lab.workdir.exists()):
+        kept = lab.workdir is not None and lab.workdir.exists()
+        if left or kept:
             extra.errors.append(f"ring: stop() left {len(left)} processes"
-                                + (f" and {lab.workdir}" if lab.workdir and lab.workdir.exists() else ""))
+                                + (f" and {lab.workdir}" if kept else ""))
     return extra
 
 

@@ -60,7 +60,7 @@ class LabNode(Host):
     def _popen(self, cmd, **params):
         env = dict(params.pop("env", None) or os.environ)
         env[LAB_ENV] = self.lab_id
-        if cmd[:1] == ["mnexec"] and cmd[1].startswith(SHELL_MNEXEC_OPTIONS):
+        if cmd[:1] == ["mnexec"] and cmd[1] in (SHELL_MNEXEC_OPTIONS, SHELL_MNEXEC_OPTIONS + "n"):
             params["close_fds"] = True  # what mnexec -c did (the shell's pty is its stdio)
             if cmd[2] == "env" and cmd[3].startswith("PS1=") and cmd[4] == "bash":
                 # bash takes its prompt from the environment: one exec (env) less per node

@@ -31,7 +31,8 @@ from testbed import cleanup, netns
 from testbed.addressing import Plan, plan
 from testbed.control import AgentClient
 from testbed.errors import LabError
-from testbed.speaker_config import agent_config, config_tree, render, speaker_environment
+from testbed.lab import _Listeners
+from testbed.speaker_config import BGP_PORT, agent_config, config_tree, render, speaker_environment
 from testbed.topology import Topology
 from testbed.zygote import LAB_ENV, ZygoteClient
 
@@ -69,16 +70,6 @@ def wait_until(check, timeout: float, describe: str, step: float = 0.01):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.1f} s waiting for {describe}")
         time.sleep(step)  # the conditions here (a listener, a route) send no event
-
-
-def listening(pid: int) -> bool:
-    """A TCP listener on port 179 in the namespace of ``pid``."""
-    try:
-        with open(f"/proc/{pid}/net/tcp") as handle:
-            lines = handle.readlines()[1:]
-    except OSError:
-        return False
-    return any(line.split()[1].endswith(":00B3") and line.split()[3] == "0A" for line in lines)
 
 
 @dataclass
@@ -288,8 +279,9 @@ def test_forked_speakers_bring_sessions_up_and_routes_reach_the_kernels(make_lab
     zygote = lab.start_zygote()
     for name in lab.order():
         lab.spawn(name)
-    wait_until(lambda: all(listening(lab.pid(n)) for n in lab.plan.routers), 10.0,
-               "every speaker to listen on port 179")
+    with _Listeners(BGP_PORT) as listeners:
+        wait_until(lambda: all(listeners.listening(n, lab.pid(n)) for n in lab.plan.routers), 10.0,
+                   "every speaker to listen on port 179")
     clients = {name: lab.client(name) for name in lab.plan.routers}
     try:
         wait_until(lambda: converged(lab, clients), 20.0,

@@ -152,3 +152,13 @@ def test_machine_probe_times_its_loop_in_milliseconds(monkeypatch):
     monkeypatch.setattr(benchmark, "PROBE_LOOPS", 2_000_000)
     long = benchmark.machine_probe(repeat=1)
     assert 0 < short < long < 60_000
+
+
+def test_phases_last_until_the_next_progress_line_named_by_its_first_clause():
+    from testbed.benchmark_extra import phases
+
+    stages = [("building namespaces and links", 10.0), ("raised limits: a -> b", 12.5),
+              ("starting BGP speakers", 13.0)]
+    assert phases(stages, 16.25) == {"building namespaces and links": 2.5, "raised limits": 0.5,
+                                     "starting BGP speakers": 3.25}
+    assert phases([], 1.0) == {}
