@@ -72,7 +72,7 @@ def test_session_that_never_comes_up_is_named_with_its_notification():
         lab._reload("B")
         wait_until_dropped(lab, "A", "B", 5, "B did not drop the session after the reload")
         with pytest.raises(ConvergenceTimeout) as info:
-            lab.wait_converged(timeout=4)
+            lab.wait_converged(timeout=2)
         message = str(info.value)
         assert "router A: session to B" in message and "expected established" in message
         assert "'code': 2" in message and "'subcode': 2" in message, message  # OPEN error, bad peer AS
@@ -133,7 +133,7 @@ def test_wrong_peer_address_is_named():
         lab._reload("B")
         wait_until_dropped(lab, "A", "B", 10, "the session survived B forgetting A's address")
         with pytest.raises(ConvergenceTimeout) as info:
-            lab.wait_converged(timeout=4)
+            lab.wait_converged(timeout=2)
         message = str(info.value)
         assert "router A: session to B" in message and "expected established" in message, message
         assert "router B: session to A" in message, message

@@ -360,10 +360,13 @@ def test_a_session_that_never_opens_ends_the_update_delay_and_is_named(monkeypat
         return text
 
     monkeypatch.setattr(Lab, "_render", broken)
+    # A shorter patience than a large lab's, so that the test does not wait
+    # for it: still longer than a triangle takes to open its sessions.
+    monkeypatch.setattr(Lab, "UPDATE_DELAY_PATIENCE", 2.0)
     stages = []
     lab = Lab("triangle", progress=stages.append)
     with pytest.raises(ConvergenceTimeout) as info:
-        lab.start(timeout=Lab.UPDATE_DELAY_PATIENCE + 10)
+        lab.start(timeout=Lab.UPDATE_DELAY_PATIENCE + 6)
     assert any(stage.startswith("sending routes with sessions of 2 router(s) still down (A, B)")
                for stage in stages), stages
     assert "router A: session to B" in str(info.value)
