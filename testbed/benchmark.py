@@ -71,6 +71,8 @@ class Result:
     routes_in: int | None = None          # routes the agents received until converged
     routes_needed: int | None = None      # routes in the predicted Adj-RIBs-In (no exploration)
     updates_in: int | None = None         # UPDATE events the agents handled until converged
+    superseded: int | None = None         # queued changes replaced under other attributes (inprocess.queue_change)
+    misordered: int | None = None         # of those, the ones stock ExaBGP would have sent last
     announced_out: int | None = None      # announcements + withdrawals the agents sent
     hold_time: int | None = None          # the sessions' hold time, seconds
     session_drops: int | None = None      # established sessions that went down until converged
@@ -419,6 +421,8 @@ def exploration(lab, result: Result) -> None:
     result.session_drops = drops // 2  # each drop is seen at both ends
     result.routes_in = totals.get("routes_in")
     result.updates_in = totals.get("updates_in")
+    result.superseded = totals.get("superseded_in_queue")  # None: stock ExaBGP (exec model)
+    result.misordered = totals.get("misordered_in_queue")
     result.announced_out = (totals.get("announced_out", 0) + totals.get("withdrawn_out", 0)) or None
     result.routes_needed = sum(len(rib) for ribs in lab.expect.adj_ribs_in().values()
                                for rib in ribs.values())
@@ -461,6 +465,8 @@ def table(results: list[Result]):
          f"{r.routes_in:,} / {r.routes_needed:,} ({r.routes_in / max(1, r.routes_needed):.1f}×)"),
         ("UPDATEs received / routes sent", lambda r: "-" if r.updates_in is None else
          f"{r.updates_in:,} / {_fmt(r.announced_out, ',d')}"),
+        ("queued changes superseded under other attributes (stock ExaBGP: sent last)",
+         lambda r: "-" if r.superseded is None else f"{r.superseded:,} ({_fmt(r.misordered, ',d')})"),
         ("sessions dropped until converged (hold time)", lambda r: "-" if r.session_drops is None else
          f"{r.session_drops:,} ({_fmt(r.hold_time, 'd', ' s')})"),
         ("processes (speaker/agent/shell)",

@@ -48,6 +48,12 @@ INJECT_STEP = 256             # changes injected per step of ExaBGP's async queu
 # receiving router had nothing to do; ingest 50,000 -> 53,000 prefixes/s).
 INJECT_TURN = 1024
 END_TURN = object()           # yielded by _inject: end this turn of the async queue
+superseded = 0
+"""Changes ``queue_change`` removed from another attribute set's queue in
+this speaker (stock ExaBGP would have sent them too)."""
+misordered = 0
+"""Of those, the ones stock ExaBGP would have sent after the change that
+replaced them, leaving the peer with the older route."""
 
 # What testbed.agent.command_for writes, and nothing more.
 _COMMAND = re.compile(
@@ -193,6 +199,12 @@ class InProcessAgent(Agent):
     def _write(self, lines: list) -> None:
         if lines:
             self.out.write_items(lines)
+
+    def summary(self) -> dict:
+        summary = super().summary()
+        summary["stats"]["superseded_in_queue"] = superseded
+        summary["stats"]["misordered_in_queue"] = misordered
+        return summary
 
     def _stdin_line(self, line: bytes) -> None:
         if line.strip() != MARK_IN.encode():
@@ -394,13 +406,20 @@ def queue_change(outgoing, change) -> None:
     before the session's next send left the peer with B, sent last, while
     the sender's latest was A. A withdrawal queued after an announcement
     under other attributes had the same fault."""
+    global superseded, misordered
     index = change.index()
     previous = outgoing._new_nlri.get(index)
     if previous is not None:
         attributes = previous.attributes.index()
-        if attributes != change.attributes.index():
+        replacing = change.attributes.index()
+        if attributes != replacing:
             family = previous.nlri.family().afi_safi()
-            outgoing._new_attr_af_nlri.get(attributes, {}).get(family, {}).pop(index, None)
+            queued = outgoing._new_attr_af_nlri
+            if queued.get(attributes, {}).get(family, {}).pop(index, None) is not None:
+                superseded += 1
+                if replacing in queued:  # sets go out in the order they were first queued
+                    order = list(queued)
+                    misordered += order.index(replacing) < order.index(attributes)
     outgoing.add_to_rib(change)
 
 

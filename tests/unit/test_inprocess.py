@@ -510,8 +510,13 @@ def test_the_last_change_queued_for_a_route_is_the_last_sent(exabgp_api, queue):
 
     add = (lambda rib, c: rib.add_to_rib(c)) if queue == "exabgp" else inprocess.queue_change
     rib = OutgoingRIB(False, [(AFI.ipv4, SAFI.unicast), (AFI.ipv6, SAFI.unicast)])
+    superseded, misordered = inprocess.superseded, inprocess.misordered
     for path in ((5, 53), (5, 1, 53), (5, 53)):
         add(rib, change(path))
+    # Each change after the first replaced one queued under other attributes;
+    # the third would have gone out first, before the second it replaced.
+    assert inprocess.superseded - superseded == (2 if queue == "ours" else 0)
+    assert inprocess.misordered - misordered == (1 if queue == "ours" else 0)
     add(rib, change((7, 9), prefix="2001:db8:7::/48"))
     sent = _sent(rib)
     last = [entry for entry in sent if entry[0] == "2001:db8:3a::/48"][-1]
@@ -520,7 +525,11 @@ def test_the_last_change_queued_for_a_route_is_the_last_sent(exabgp_api, queue):
         return
     assert "5 53" in last[2] and "5 1 53" not in last[2]
     assert [entry[0] for entry in sent] == ["2001:db8:3a::/48", "2001:db8:7::/48"]
-    # A withdrawal (sent with attributes) queued after an announcement under others.
+    # A withdrawal (sent with the attributes last announced) queued after an
+    # announcement under other attributes: ExaBGP would send the withdrawal
+    # first, in the set queued first, and the announcement after it.
+    add(rib, change((5, 1, 53)))
     add(rib, change((5, 53)))
     add(rib, change((5, 1, 53), announce=False))
     assert [(p, a) for p, a, _ in _sent(rib)] == [("2001:db8:3a::/48", "withdraw")]
+    assert inprocess.superseded - superseded == 4 and inprocess.misordered - misordered == 2
