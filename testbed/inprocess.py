@@ -405,7 +405,8 @@ def queue_change(outgoing, change) -> None:
     same route from another set: a route queued as A, then B, then A again
     before the session's next send left the peer with B, sent last, while
     the sender's latest was A. A withdrawal queued after an announcement
-    under other attributes had the same fault."""
+    under other attributes had the same fault when the withdrawal's set was
+    queued first. Both counts are kept (``superseded``, ``misordered``)."""
     global superseded, misordered
     index = change.index()
     previous = outgoing._new_nlri.get(index)
