@@ -541,3 +541,15 @@ def test_the_benchmark_ring_reaches_each_as_from_its_two_peers_only_and_leaves_n
     assert extra.errors == [] and extra.ring_size == 4
     assert 0 < extra.ring_phases["starting BGP speakers"] < extra.ring_start_s
     assert extra.ring_stop_s is not None
+
+
+def test_the_benchmark_counts_what_the_agents_received_and_queued():
+    from testbed.benchmark import Result, exploration
+
+    with Lab(internet(10, seed=1)) as lab:
+        result = Result(size=10, seed=1)
+        exploration(lab, result)
+    assert result.routes_needed > 0 and result.routes_in >= result.routes_needed, result
+    assert result.updates_in > 0 and result.announced_out > 0 and result.session_drops == 0
+    # Counted by each speaker's queue_change and reported through its agent.
+    assert isinstance(result.superseded, int) and 0 <= result.misordered <= result.superseded, result

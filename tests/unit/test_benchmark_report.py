@@ -162,3 +162,15 @@ def test_phases_last_until_the_next_progress_line_named_by_its_first_clause():
     assert phases(stages, 16.25) == {"building namespaces and links": 2.5, "raised limits": 0.5,
                                      "starting BGP speakers": 3.25}
     assert phases([], 1.0) == {}
+
+
+def test_the_table_shows_superseded_changes_and_the_misordered_ones():
+    from rich.console import Console
+
+    from testbed.benchmark import table
+
+    console = Console(width=220, record=True)
+    console.print(table([Result(size=10, seed=1, superseded=6745, misordered=3),
+                         Result(size=100, seed=1)]))  # the exec model counts nothing: "-"
+    row = next(line for line in console.export_text().splitlines() if "superseded" in line)
+    assert "6,745 (3)" in row and row.rstrip().endswith("- │")
