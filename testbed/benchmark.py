@@ -26,7 +26,7 @@ from pathlib import Path
 
 from . import cleanup
 from .addressing import plan
-from .benchmark_extra import phases
+from .benchmark_extra import lab_pids, leftovers, phases
 from .errors import TestbedError
 from .generate import describe, internet, roles
 from .topology import Kind, Topology
@@ -158,10 +158,6 @@ def kind_of(pid: int) -> str:
     if any(Path(arg.decode(errors="replace")).name == "exabgp" for arg in argv[:2]):
         return "speaker"
     return "shell"
-
-
-def lab_pids(lab_id: str) -> list[int]:
-    return cleanup.tagged_processes().get(lab_id, []) if lab_id else []
 
 
 def lab_memory(lab_id: str) -> tuple[int, int, int]:
@@ -402,8 +398,7 @@ def measure(size: int, seed: int, timeout: float | None = None,
         lab.stop()  # idempotent; here for an exception in the sampler itself
     result.timings = {k: round(v, 3) for k, v in lab.timings.items()}
     result.model_s = lab.timings.get("model")  # computed during start(), beside the lab
-    result.leftover_processes = len(lab_pids(lab.id)) if lab.id else 0
-    result.leftover_workdir = bool(lab.workdir and lab.workdir.exists())
+    result.leftover_processes, result.leftover_workdir = leftovers(lab)
     return result
 
 

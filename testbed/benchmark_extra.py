@@ -85,6 +85,17 @@ def phases(stages: list[tuple[str, float]], end: float) -> dict[str, float]:
     return {stage.split(":")[0]: round(marks[i + 1][1] - at, 3) for i, (stage, at) in enumerate(stages)}
 
 
+def lab_pids(lab_id: str | None) -> list[int]:
+    """The processes tagged with a lab's id (none without an id)."""
+    return cleanup.tagged_processes().get(lab_id, []) if lab_id else []
+
+
+def leftovers(lab) -> tuple[int, bool]:
+    """After ``stop()``: how many of the lab's processes are left, and
+    whether its work directory is."""
+    return len(lab_pids(lab.id)), bool(lab.workdir and lab.workdir.exists())
+
+
 def measure_ring(model: str, size: int = 100, log=lambda text: None, extra: Extra | None = None) -> Extra:
     """Cold start of a ring of ``size`` peering ASes, to converged, and its stop."""
     from .lab import Lab
@@ -110,11 +121,9 @@ def measure_ring(model: str, size: int = 100, log=lambda text: None, extra: Extr
         lab.stop()
         if extra.ring_start_s is not None:
             extra.ring_stop_s = time.monotonic() - t1
-        left = cleanup.tagged_processes().get(lab.id, []) if lab.id else []
-        kept = lab.workdir is not None and lab.workdir.exists()
+        left, kept = leftovers(lab)
         if left or kept:
-            extra.errors.append(f"ring: stop() left {len(left)} processes"
-                                + (f" and {lab.workdir}" if kept else ""))
+            extra.errors.append(f"ring: stop() left {left} processes" + (f" and {lab.workdir}" if kept else ""))
     return extra
 
 

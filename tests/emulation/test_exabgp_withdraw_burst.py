@@ -19,25 +19,28 @@ from testbed.lab import Lab
 pytestmark = pytest.mark.emulation
 
 
-def burst(lab, base: int, carry: bool) -> list[str]:
+def burst(lab, base: int, carry: bool) -> tuple[list[str], str]:
+    """Sends the burst from A to T; returns the prefixes it withdraws and
+    the one it leaves announced."""
     a = lab.plan.routers["A"]
     t = a.neighbor("T")
     prefixes = [f"203.0.{base + i}.0/24" for i in range(20)]
+    kept = f"203.0.{base + 100}.0/24"
     lines = []
     for i, prefix in enumerate(prefixes):
         q = Route(prefix=prefix, next_hop=t.local_address, as_path=(a.asn, 64999))
-        other = Route(prefix=f"203.0.{base + 100}.0/24", next_hop=t.local_address, as_path=(a.asn, 65000 + i))
+        other = Route(prefix=kept, next_hop=t.local_address, as_path=(a.asn, 65000 + i))
         lines += [command_for(Announce(t.address, q)), command_for(Announce(t.address, other)),
                   command_for(Withdraw(t.address, prefix), q if carry else None)]
     lab.clients["A"].request("exabgp", lines=lines)
-    return prefixes
+    return prefixes, kept
 
 
-def still_announced(lab, prefixes, quiet: float = 0.4, timeout: float = 5.0):
-    """What T kept of ``prefixes`` once the burst drained: T holds the
-    burst's route that stays announced, and its Adj-RIB-In from A has not
-    changed for ``quiet`` seconds."""
-    kept = f"203.0.{int(prefixes[0].split('.')[2]) + 100}.0/24"
+def still_announced(lab, sent: tuple[list[str], str], quiet: float = 0.4, timeout: float = 5.0):
+    """What T kept of a burst's withdrawn prefixes once the burst drained:
+    T holds the route the burst leaves announced, and its Adj-RIB-In from A
+    has not changed for ``quiet`` seconds."""
+    prefixes, kept = sent
     address = lab.plan.routers["T"].neighbor("A").address
     deadline = time.monotonic() + timeout
     held, since = None, time.monotonic()
