@@ -19,9 +19,9 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from . import cleanup
-from .errors import MissingDependency, TestbedError, TopologyError
-from .topology import TOPOLOGY_DIR, available, load
+from testbed.lab import cleanup
+from testbed.errors import MissingDependency, TestbedError, TopologyError
+from testbed.model.topology import TOPOLOGY_DIR, available, load
 
 SCENARIO_DIR = TOPOLOGY_DIR.parent / "scenarios"
 console = Console(highlight=False)
@@ -58,7 +58,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from .addressing import plan
+    from testbed.model.addressing import plan
 
     topology = load(args.topology)
     p = plan(topology)
@@ -77,7 +77,7 @@ def cmd_validate(args) -> int:
 
 
 def _start_lab(topology: str):
-    from .lab import Lab
+    from testbed.lab.lab import Lab
 
     lab = Lab(topology)
     t0 = time.monotonic()

@@ -9,12 +9,12 @@ state of a lab. Nothing here does I/O: the route agent feeds the engine from
 ExaBGP and carries its actions out, and tests run it directly.
 """
 
-from .decision import STEPS, best_route, effective_local_pref, explain
-from .community import BLACKHOLE, NO_ADVERTISE, NO_EXPORT, parse_community, parse_large
-from .engine import (Action, Announce, InstallRoute, RemoveRoute, RouterEngine, RouteServerEngine,
+from testbed.bgp.decision import STEPS, best_route, effective_local_pref, explain
+from testbed.bgp.community import BLACKHOLE, NO_ADVERTISE, NO_EXPORT, parse_community, parse_large
+from testbed.bgp.engine import (Action, Announce, InstallRoute, RemoveRoute, RouterEngine, RouteServerEngine,
                      Teardown, Withdraw)
-from .policy import LOCAL_PREF, customer_class, export_route, import_route, may_export
-from .route import (
+from testbed.bgp.policy import LOCAL_PREF, customer_class, export_route, import_route, may_export
+from testbed.bgp.route import (
     Neighbor,
     Origin,
     Relationship,
@@ -23,8 +23,8 @@ from .route import (
     normalise_prefix,
     prefix_sort_key,
 )
-from .rules import PolicyError, Roa, SessionPolicy, parse_policy, parse_roas, rpki_state
-from .simulate import Network, Session, SessionEnd, converge
+from testbed.bgp.rules import PolicyError, Roa, SessionPolicy, parse_policy, parse_roas, rpki_state
+from testbed.bgp.simulate import Network, Session, SessionEnd, converge
 
 __all__ = [
     "BLACKHOLE",

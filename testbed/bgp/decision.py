@@ -39,7 +39,7 @@ import json
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
-from .route import Route, address_sort_key
+from testbed.bgp.route import Route, address_sort_key
 
 __all__ = ["DEFAULT_LOCAL_PREF", "STEPS", "best_route", "explain", "effective_local_pref"]
 

@@ -22,12 +22,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Union
 
-from . import policy
-from .community import BLACKHOLE
-from .rules import run_terms
-from .decision import best_route, explain
-from .fingerprint import FingerprintedTable, state_fingerprint
-from .route import (
+from testbed.bgp import policy
+from testbed.bgp.community import BLACKHOLE
+from testbed.bgp.rules import run_terms
+from testbed.bgp.decision import best_route, explain
+from testbed.bgp.fingerprint import FingerprintedTable, state_fingerprint
+from testbed.bgp.route import (
     Neighbor,
     Origin,
     Route,
@@ -38,7 +38,7 @@ from .route import (
     store_through_slots,
     with_prefix,
 )
-from .rules import DEFAULT_POLICY
+from testbed.bgp.rules import DEFAULT_POLICY
 
 __all__ = [
     "Announce",
@@ -372,7 +372,7 @@ class RouterEngine:
         return len(self._loc_rib)
 
     def fingerprint(self) -> str:
-        """``testbed.control.state_digest`` of this router's Loc-RIB and
+        """``testbed.lab.control.state_digest`` of this router's Loc-RIB and
         Adj-RIBs-In, from the fingerprints its tables keep as they change."""
         return state_fingerprint(self._loc_rib.fingerprint,
                                  {a: rib.fingerprint for a, rib in self._rib_in.items()})

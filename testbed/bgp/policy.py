@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .community import BLACKHOLE, NO_ADVERTISE, NO_EXPORT, community_set
-from .decision import DEFAULT_LOCAL_PREF
-from .route import Neighbor, Relationship, Route, normalise_prefix
-from .rules import DEFAULT_POLICY, INVALID, rpki_state, run_terms
+from testbed.bgp.community import BLACKHOLE, NO_ADVERTISE, NO_EXPORT, community_set
+from testbed.bgp.decision import DEFAULT_LOCAL_PREF
+from testbed.bgp.route import Neighbor, Relationship, Route, normalise_prefix
+from testbed.bgp.rules import DEFAULT_POLICY, INVALID, rpki_state, run_terms
 
 __all__ = ["LOCAL_PREF", "import_route", "may_export", "export_route", "export",
            "customer_class", "origin_as"]

@@ -17,7 +17,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from enum import Enum, IntEnum
 from functools import lru_cache
 
-from .community import community_name, community_set, community_text, large_set, large_text
+from testbed.bgp.community import community_name, community_set, community_text, large_set, large_text
 
 __all__ = [
     "Relationship",

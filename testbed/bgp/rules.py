@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from .community import community_set, large_set, parse_community, parse_large
+from testbed.bgp.community import community_set, large_set, parse_community, parse_large
 
 __all__ = [
     "PolicyError", "PrefixRange", "Match", "Term", "SessionPolicy", "Roa",

@@ -23,9 +23,9 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..errors import NoConvergence
-from .engine import Action, Announce, RouterEngine, Teardown, Withdraw
-from .route import Origin, Route, address_sort_key, prefix_sort_key
+from testbed.errors import NoConvergence
+from testbed.bgp.engine import Action, Announce, RouterEngine, Teardown, Withdraw
+from testbed.bgp.route import Origin, Route, address_sort_key, prefix_sort_key
 
 __all__ = ["SessionEnd", "Session", "Network", "converge", "DEFAULT_MAX_MESSAGES"]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from testbed import cleanup
-from testbed.assertions import assert_as_path, assert_no_route, assert_route
+from testbed.lab import cleanup
+from testbed.testing.assertions import assert_as_path, assert_no_route, assert_route
 
 pytestmark = pytest.mark.emulation
 TOPOLOGY = "triangle"
@@ -65,7 +65,7 @@ def run_pytest(tmp_path: Path, body: str) -> subprocess.CompletedProcess:
 
 def test_failing_scenario_keeps_logs_and_rib_dumps(tmp_path):
     result = run_pytest(tmp_path, """
-        from testbed.assertions import assert_as_path
+        from testbed.testing.assertions import assert_as_path
         TOPOLOGY = "triangle"
         def test_wrong_expectation(lab):
             assert_as_path(lab, "A", "B", ["T", "B"])

@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from testbed.agent import command_for
+from testbed.agent.agent import command_for
 from testbed.bgp import Announce, Route, Withdraw
-from testbed.lab import Lab
+from testbed.lab.lab import Lab
 
 pytestmark = pytest.mark.emulation
 

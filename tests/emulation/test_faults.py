@@ -10,7 +10,7 @@ import time
 import pytest
 
 from testbed.errors import ConvergenceTimeout, SpeakerCrashed
-from testbed.lab import Lab
+from testbed.lab.lab import Lab
 
 pytestmark = pytest.mark.emulation
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from testbed.assertions import (assert_as_path, assert_established, assert_route,
+from testbed.testing.assertions import (assert_as_path, assert_established, assert_route,
                                 assert_traceroute)
 
 pytestmark = pytest.mark.emulation

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from testbed.kernel import BLACKHOLE, KernelTable, LinkWatch, read_bgp_routes
-from testbed.netns import inside, iproute
+from testbed.linux.routes import BLACKHOLE, KernelTable, LinkWatch, read_bgp_routes
+from testbed.linux.netns import inside, iproute
 
 pytestmark = pytest.mark.emulation
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from testbed import cleanup
+from testbed.lab import cleanup
 from testbed.errors import ConvergenceTimeout, LabError, SpeakerCrashed
-from testbed.generate import internet
-from testbed.lab import Lab
-from testbed.netns import netns_inode
+from testbed.model.generate import internet
+from testbed.lab.lab import Lab
+from testbed.linux.netns import netns_inode
 
 pytestmark = pytest.mark.emulation
 ROOT = Path(__file__).resolve().parents[2]
@@ -133,7 +133,7 @@ def test_killed_speaker_is_reported_by_name():
 
 CHILD = textwrap.dedent("""
     import json, sys, time
-    from testbed.lab import Lab
+    from testbed.lab.lab import Lab
     lab = Lab(sys.argv[1])
     try:
         lab.start()
@@ -282,8 +282,8 @@ def test_zygote_model_runs_one_process_per_router():
 
 KILL_DURING_START = textwrap.dedent("""
     import sys
-    from testbed.generate import internet
-    from testbed.lab import Lab
+    from testbed.model.generate import internet
+    from testbed.lab.lab import Lab
     Lab(internet(20, seed=3)).start()
 """)
 
@@ -397,7 +397,7 @@ def test_a_lab_short_of_neighbour_entries_raises_the_limits_until_the_last_lab_s
     # The kernel's ARP and NDP tables are one per host, shared by every
     # namespace (1,024 entries by default): a 1,000-AS lab's sessions never
     # opened past that. Here a small lab is made to claim a large one's need.
-    from testbed import neighbours
+    from testbed.linux import neigh_limits as neighbours
 
     before = neighbours.read_thresholds()
     need = {4: 40_000, 6: 40_000}
@@ -429,9 +429,9 @@ def ksm_stat(pid: int) -> dict[str, str]:
 
 
 def test_a_lab_that_merges_pages_offers_only_its_speakers_and_puts_ksmd_back(tmp_path):
-    # Large labs merge their speakers' identical pages (testbed.ksm); here
+    # Large labs merge their speakers' identical pages (testbed.linux.ksm); here
     # a small one is made to. Where the kernel cannot, nothing changes.
-    from testbed import ksm
+    from testbed.linux import ksm
 
     before = ksm.read_settings() if (ksm.SYSFS / "run").exists() else None
     try:
@@ -489,8 +489,8 @@ def test_a_speaker_counts_as_started_once_its_own_namespace_listens_on_the_port(
     listener on port 179 in that router's namespace, seen over sock_diag."""
     import socket
 
-    from testbed.lab import _Listeners
-    from testbed.netns import inside
+    from testbed.lab.lab import _Listeners
+    from testbed.linux.netns import inside
 
     holders = [_bare_namespace(), _bare_namespace()]
     a, b = (holder.pid for holder in holders)
@@ -529,7 +529,7 @@ def test_a_speaker_counts_as_started_once_its_own_namespace_listens_on_the_port(
 
 
 def test_the_benchmark_ring_reaches_each_as_from_its_two_peers_only_and_leaves_nothing():
-    from testbed.benchmark_extra import measure_ring, ring
+    from testbed.bench.experiments import measure_ring, ring
 
     with Lab(ring(5)) as lab:
         for i in range(1, 6):
@@ -544,7 +544,7 @@ def test_the_benchmark_ring_reaches_each_as_from_its_two_peers_only_and_leaves_n
 
 
 def test_the_benchmark_counts_what_the_agents_received_and_queued():
-    from testbed.benchmark import Result, exploration
+    from testbed.bench.benchmark import Result, exploration
 
     with Lab(internet(10, seed=1)) as lab:
         result = Result(size=10, seed=1)

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from testbed import Topology, cleanup
+from testbed import Topology
+from testbed.lab import cleanup
 from testbed.errors import MissingDependency
-from testbed.lab import Lab, netem_available
+from testbed.lab.lab import Lab, netem_available
 
 pytestmark = pytest.mark.emulation
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ import pytest
 
 from testbed import Topology
 from testbed.errors import LabError
-from testbed.lab import Lab
+from testbed.lab.lab import Lab
 
 pytestmark = pytest.mark.emulation
 

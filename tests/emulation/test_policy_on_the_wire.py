@@ -8,7 +8,7 @@ import time
 import pytest
 
 from testbed import Topology
-from testbed.assertions import assert_established, assert_session_down
+from testbed.testing.assertions import assert_established, assert_session_down
 from testbed.errors import LabError
 
 pytestmark = pytest.mark.emulation

@@ -4,7 +4,7 @@ by real speakers."""
 import pytest
 
 from testbed import Topology
-from testbed.assertions import assert_no_route, assert_reachable, assert_unreachable
+from testbed.testing.assertions import assert_no_route, assert_reachable, assert_unreachable
 
 pytestmark = pytest.mark.emulation
 

@@ -3,7 +3,7 @@ next to it on the same LAN, and the control communities on the wire."""
 
 import pytest
 
-from testbed.assertions import assert_forwarding_follows_bgp
+from testbed.testing.assertions import assert_forwarding_follows_bgp
 
 pytestmark = pytest.mark.emulation
 TOPOLOGY = "route_server"

@@ -1,12 +1,12 @@
-"""The soak test's own code path on a small lab (``testbed.soak.soak``):
+"""The soak test's own code path on a small lab (``testbed.bench.soak.soak``):
 every session depeered and re-peered, the final routes and kernel tables
 compared with the initial ones, memory sampled (PSS and each agent's Python
 heap), the lab stopped with nothing left. The full run (20 ASes, 100 cycles)
-is ``python -m testbed.soak``; see docs/guarantees.md."""
+is ``python -m testbed.bench.soak``; see docs/guarantees.md."""
 
 import pytest
 
-from testbed.soak import soak
+from testbed.bench.soak import soak
 
 pytestmark = pytest.mark.emulation
 

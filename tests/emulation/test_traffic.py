@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from testbed.netns import inside, netns_inode, write_sysctl
-from testbed.traffic import Hop, Traffic, TrafficError, _Echo, _parse
+from testbed.linux.netns import inside, netns_inode, write_sysctl
+from testbed.traffic.traffic import Hop, Traffic, TrafficError, _Echo, _parse
 
 pytestmark = [
     pytest.mark.emulation,

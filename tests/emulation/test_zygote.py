@@ -1,9 +1,9 @@
-"""Emulation tests of the zygote process model (``testbed.zygote``).
+"""Emulation tests of the zygote process model (``testbed.speaker.zygote``).
 
 Without Mininet: each router's namespace is held by an ``unshare -n sleep
 infinity`` process tagged with a throwaway lab id, links are veth pairs made
 over netlink, and the configurations come from the same renderers the lab
-uses (``testbed.speaker_config``). Speakers are forked by a zygote; the
+uses (``testbed.routers.exabgp_config``). Speakers are forked by a zygote; the
 tests check what the harness relies on: sessions come up and routes reach
 the kernels, every speaker carries the lab tag, leads its own session, sits
 in its router's namespace and starts no interpreter; a dead agent takes its
@@ -27,14 +27,15 @@ from pathlib import Path
 
 import pytest
 
-from testbed import cleanup, netns
-from testbed.addressing import Plan, plan
-from testbed.control import AgentClient
+from testbed.lab import cleanup
+from testbed.linux import netns
+from testbed.model.addressing import Plan, plan
+from testbed.lab.control import AgentClient
 from testbed.errors import LabError
-from testbed.lab import _Listeners
-from testbed.speaker_config import BGP_PORT, agent_config, config_tree, render, speaker_environment
-from testbed.topology import Topology
-from testbed.zygote import LAB_ENV, ZygoteClient
+from testbed.lab.lab import _Listeners
+from testbed.routers.exabgp_config import BGP_PORT, agent_config, config_tree, render, speaker_environment
+from testbed.model.topology import Topology
+from testbed.speaker.zygote import LAB_ENV, ZygoteClient
 
 pytestmark = pytest.mark.emulation
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,7 +93,7 @@ class MiniLab:
     def build(self) -> "MiniLab":
         from pyroute2 import IPRoute
 
-        from testbed.nodes import configure_router
+        from testbed.linux.nodes import configure_router
 
         home = netns.netns_inode(os.getpid())
         env = {**os.environ, LAB_ENV: self.id}
@@ -289,7 +290,7 @@ def test_forked_speakers_bring_sessions_up_and_routes_reach_the_kernels(make_lab
         # The agents' view agrees with the kernels, read over netlink from here.
         from pyroute2 import IPRoute
 
-        from testbed.kernel import read_bgp_routes
+        from testbed.linux.routes import read_bgp_routes
 
         for name, router in lab.plan.routers.items():
             with netns.inside(lab.pid(name)):

@@ -1,4 +1,4 @@
-"""The address plan (testbed.addressing): deterministic, collision-free and
+"""The address plan (testbed.model.addressing): deterministic, collision-free and
 consistent between the two ends of every session.
 
 The shipped topologies are checked for the properties every plan must have;
@@ -14,7 +14,7 @@ from collections import Counter
 import pytest
 
 from testbed import Topology
-from testbed.addressing import (
+from testbed.model.addressing import (
     DEFAULT_PREFIXES4,
     DEFAULT_PREFIXES6,
     IXPS4,
@@ -23,8 +23,8 @@ from testbed.addressing import (
     Plan,
     plan,
 )
-from testbed.topology import load
-from testbed.validate import problems
+from testbed.model.topology import load
+from testbed.model.validate import problems
 
 SHIPPED = ["triangle", "ixp", "tier1_partition"]
 MIRROR = {"customer": "provider", "provider": "customer", "peer": "peer"}

@@ -3,7 +3,7 @@
 import io
 import tracemalloc
 
-from testbed.agent import Agent
+from testbed.agent.agent import Agent
 
 CONFIG = {"router": "A", "asn": 65001, "router_id": "10.255.0.1", "prefixes": [], "control_socket": "/nonexistent",
           "log": None, "neighbors": []}

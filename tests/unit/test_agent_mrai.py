@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 
-from testbed.agent import Agent
+from testbed.agent.agent import Agent
 from testbed.bgp import Announce, Origin, Route, Withdraw
 
 ASN = 65002
@@ -123,7 +123,7 @@ def test_commands_wait_when_the_pipe_to_exabgp_is_full():
     blocked writing events to it): what does not fit waits in ``pending``."""
     import os
 
-    from testbed.agent import NonBlockingOutput
+    from testbed.agent.agent import NonBlockingOutput
 
     read, write = os.pipe()
     try:
@@ -145,7 +145,7 @@ def test_commands_wait_when_the_pipe_to_exabgp_is_full():
 def test_a_sustained_burst_of_events_is_read_together_and_a_short_run_as_it_comes():
     import os
 
-    from testbed.agent import BurstReader
+    from testbed.agent.agent import BurstReader
 
     read, write = os.pipe()
     now = [100.0]

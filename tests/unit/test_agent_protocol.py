@@ -1,4 +1,4 @@
-"""The route agent's side of the ExaBGP API (testbed.agent), without sockets.
+"""The route agent's side of the ExaBGP API (testbed.agent.agent), without sockets.
 
 The agent under test is router "R" of AS65002 with a provider (AS65001 at
 10.0.0.1), a customer (AS65003 at 10.0.1.2) and a peer (AS65004 at 10.0.2.2).
@@ -16,7 +16,7 @@ import re
 
 import pytest
 
-from testbed.agent import Agent, command_for, parse_as_path, parse_update
+from testbed.agent.agent import Agent, command_for, parse_as_path, parse_update
 
 ASN, ROUTER_ID = 65002, "10.0.0.2"   # ExaBGP reports the local router id in every event
 PROVIDER, CUSTOMER, PEER = "10.0.0.1", "10.0.1.2", "10.0.2.2"
@@ -34,7 +34,7 @@ KEYS = ("name", "address", "address6", "asn", "relationship", "router_id", "loca
 
 
 def config() -> dict:
-    """As ``testbed.speaker_config.agent_config`` writes it."""
+    """As ``testbed.routers.exabgp_config.agent_config`` writes it."""
     return {
         "router": "R", "asn": ASN, "router_id": ROUTER_ID,
         "prefixes": ["192.0.2.0/24", "2001:db8:2::/48"],

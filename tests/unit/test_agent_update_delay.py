@@ -9,7 +9,7 @@ import io
 from test_agent_mrai import CUSTOMER, NEIGHBORS, PROVIDER, sent
 from test_agent_mrai import agent as mrai_agent
 
-from testbed.agent import Agent
+from testbed.agent.agent import Agent
 from testbed.bgp import Origin, Route
 
 OWN, LEARNT = "192.0.2.0/24", "198.51.100.0/24"

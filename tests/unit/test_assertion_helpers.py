@@ -1,4 +1,4 @@
-"""The pure helpers behind the relationship assertions (testbed.assertions):
+"""The pure helpers behind the relationship assertions (testbed.testing.assertions):
 ``_relation`` (what one AS is to another in the plan), ``valley`` (why an AS
 path is not valley-free) and ``assert_traffic_ratio``. They read only the
 address plan, so they are tested here on the shipped topologies' plans,
@@ -15,9 +15,9 @@ import math
 
 import pytest
 
-from testbed.addressing import plan
-from testbed.assertions import _relation, assert_traffic_ratio, valley
-from testbed.topology import load
+from testbed.model.addressing import plan
+from testbed.testing.assertions import _relation, assert_traffic_ratio, valley
+from testbed.model.topology import load
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from testbed.benchmark import Result
-from testbed.benchmark_extra import Extra, chain, chart_svg, ingest_commands, ring, targets
-from testbed.inprocess import parse_line
+from testbed.bench.benchmark import Result
+from testbed.bench.experiments import Extra, chain, chart_svg, ingest_commands, ring, targets
+from testbed.speaker.inprocess import parse_line
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -32,8 +32,8 @@ def test_chain_is_a_line_of_transit():
 
 
 def test_ring_is_a_circle_of_peerings():
-    from testbed.addressing import plan
-    from testbed.topology import Kind
+    from testbed.model.addressing import plan
+    from testbed.model.topology import Kind
 
     topo = ring(5)
     assert len(topo.systems) == 5 and len(topo.relationships) == 5
@@ -80,7 +80,7 @@ def test_targets_say_met_missed_or_not_measured():
 def test_fixed_size_table_compares_the_models():
     from rich.console import Console
 
-    from testbed.benchmark import extras_table
+    from testbed.bench.benchmark import extras_table
 
     ours = Extra(model="zygote", ring_size=100, ring_start_s=5.0, ring_stop_s=0.4,
                  ring_phases={"starting BGP speakers": 2.0}, ingest_rate=60_000.0)
@@ -117,7 +117,7 @@ def test_chart_has_a_line_per_model_and_panel():
 def test_earlier_results_are_shown_and_charted_without_running_anything(tmp_path, capsys):
     import json
 
-    from testbed import benchmark
+    from testbed.bench import benchmark
 
     result = {"size": 100, "seed": 1, "model": "zygote", "start_s": 17.6, "pss_per_as_mib": 11.9,
               "peak_pss_mib": 1193.0, "stop_s": 0.87, "leftover_processes": 0}
@@ -135,7 +135,7 @@ def test_earlier_results_are_shown_and_charted_without_running_anything(tmp_path
 def test_the_table_shows_session_drops_with_the_hold_time():
     from rich.console import Console
 
-    from testbed.benchmark import table
+    from testbed.bench.benchmark import table
 
     console = Console(width=200, record=True)
     console.print(table([Result(size=10, seed=1, session_drops=1234, hold_time=90),
@@ -145,7 +145,7 @@ def test_the_table_shows_session_drops_with_the_hold_time():
 
 
 def test_machine_probe_times_its_loop_in_milliseconds(monkeypatch):
-    from testbed import benchmark
+    from testbed.bench import benchmark
 
     monkeypatch.setattr(benchmark, "PROBE_LOOPS", 10)
     short = benchmark.machine_probe(repeat=1)
@@ -155,7 +155,7 @@ def test_machine_probe_times_its_loop_in_milliseconds(monkeypatch):
 
 
 def test_phases_last_until_the_next_progress_line_named_by_its_first_clause():
-    from testbed.benchmark_extra import phases
+    from testbed.bench.experiments import phases
 
     stages = [("building namespaces and links", 10.0), ("raised limits: a -> b", 12.5),
               ("starting BGP speakers", 13.0)]
@@ -167,7 +167,7 @@ def test_phases_last_until_the_next_progress_line_named_by_its_first_clause():
 def test_the_table_shows_superseded_changes_and_the_misordered_ones():
     from rich.console import Console
 
-    from testbed.benchmark import table
+    from testbed.bench.benchmark import table
 
     console = Console(width=220, record=True)
     console.print(table([Result(size=10, seed=1, superseded=6745, misordered=3),

@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from testbed.topology import available
+from testbed.model.topology import available
 
 BIN = Path(sys.executable).parent / "testbed"
 ROOT = Path(__file__).resolve().parents[2]

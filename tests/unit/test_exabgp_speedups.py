@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from testbed import exabgp_speedups
+from testbed.speaker import speedups as exabgp_speedups
 
 CHECK = textwrap.dedent(r"""
     import io, json
@@ -134,7 +134,7 @@ CHECK = textwrap.dedent(r"""
 
     import sys
     if sys.argv[1] == "patched":
-        from testbed import exabgp_speedups
+        from testbed.speaker import speedups as exabgp_speedups
         assert exabgp_speedups.install()
     print(json.dumps(observe(), sort_keys=True))
 """)

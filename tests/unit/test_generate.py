@@ -1,4 +1,4 @@
-"""Generated Internet-like topologies (testbed.generate): deterministic, valid,
+"""Generated Internet-like topologies (testbed.model.generate): deterministic, valid,
 shaped as documented, and fully reachable under valley-free routing."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from collections import Counter
 import networkx as nx
 import pytest
 
-from testbed.addressing import plan
-from testbed.expect import Expectation
-from testbed.generate import describe, internet, roles, tier_sizes
-from testbed.topology import Kind
-from testbed.validate import NAME_RE, problems
+from testbed.model.addressing import plan
+from testbed.model.prediction import Expectation
+from testbed.model.generate import describe, internet, roles, tier_sizes
+from testbed.model.topology import Kind
+from testbed.model.validate import NAME_RE, problems
 
 SIZES = [2, 5, 10, 20, 50, 100, 300, 1000]
 

@@ -1,7 +1,7 @@
 """The IGP in BGP: decision step 6 (lowest IGP cost to the next hop), the
 cost the engine puts on routes learned over iBGP, the ``"med": "igp"``
 session knob, and the hot- and cold-potato routing they give on
-topologies/two_pops.py as the model (``testbed.expect``) predicts it.
+topologies/two_pops.py as the model (``testbed.model.prediction``) predicts it.
 
 On two_pops, A's prefixes are originated at A-west and X's at X-east; X's
 IGP costs are east-west 10, mid-east 5, mid-west 20 (so X-mid reaches
@@ -16,7 +16,7 @@ import itertools
 import pytest
 
 from testbed import Topology
-from testbed.addressing import plan
+from testbed.model.addressing import plan
 from testbed.bgp import (
     STEPS,
     Neighbor,
@@ -27,8 +27,8 @@ from testbed.bgp import (
     explain,
     parse_policy,
 )
-from testbed.expect import Expectation
-from testbed.topology import load
+from testbed.model.prediction import Expectation
+from testbed.model.topology import load
 
 PREFIX = "203.0.113.0/24"
 INTERNAL, PEER = Relationship.INTERNAL, Relationship.PEER

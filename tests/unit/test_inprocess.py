@@ -1,4 +1,4 @@
-"""The in-process transport (testbed.inprocess) means exactly what the text
+"""The in-process transport (testbed.speaker.inprocess) means exactly what the text
 and JSON it replaces mean: every command the agent writes becomes the
 ExaBGP change ExaBGP's own parser makes of it, and every UPDATE becomes the
 routes the agent reads from ExaBGP's own JSON of it; anything else is left
@@ -13,10 +13,10 @@ import os
 
 import pytest
 
-from testbed import inprocess
-from testbed.agent import Agent, command_for, parse_update
+from testbed.speaker import inprocess
+from testbed.agent.agent import Agent, command_for, parse_update
 from testbed.bgp import Announce, Origin, Route, Withdraw
-from testbed.kernel import BLACKHOLE, link_changes, nexthop_message, parse_acks, parse_route, route_message
+from testbed.linux.routes import BLACKHOLE, link_changes, nexthop_message, parse_acks, parse_route, route_message
 
 ROUTES = [
     Route(prefix="198.51.100.0/24", next_hop="10.0.0.1", as_path=(65001, 65009), origin=Origin.IGP),

@@ -1,4 +1,4 @@
-"""testbed.ksm's decisions and bookkeeping, on a stand-in for
+"""testbed.linux.ksm's decisions and bookkeeping, on a stand-in for
 /sys/kernel/mm/ksm: when a lab merges its speakers' pages, how fast ksmd
 scans for it, and that the settings it found are put back, once, when the
 last lab of the root stops, and never when the host already ran KSM."""
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from testbed import cleanup, ksm
+from testbed.lab import cleanup
+from testbed.linux import ksm
 
 
 PRIORITY: dict[int, int] = {}

@@ -1,11 +1,11 @@
 """How much room in the kernel's neighbour tables a lab asks for
-(testbed.neighbours): the count from its plan, and the thresholds that
+(testbed.linux.neigh_limits): the count from its plan, and the thresholds that
 would leave that room."""
 
-from testbed import neighbours
-from testbed.addressing import plan
-from testbed.generate import internet
-from testbed.topology import Topology
+from testbed.linux import neigh_limits as neighbours
+from testbed.model.addressing import plan
+from testbed.model.generate import internet
+from testbed.model.topology import Topology
 
 CURRENT = {"4.2": 512, "4.3": 1024, "6.2": 512, "6.3": 1024}
 

@@ -4,9 +4,9 @@ when ExaBGP's syntax or the kernel's key size could not carry them."""
 import pytest
 
 from testbed import Topology
-from testbed.addressing import plan
+from testbed.model.addressing import plan
 from testbed.errors import TopologyError
-from testbed.speaker_config import config_tree, render
+from testbed.routers.exabgp_config import config_tree, render
 
 ARGV = ["/venv/bin/python", "-m", "testbed.agent", "/run/testbed/x/A/agent.json"]
 

@@ -1,5 +1,5 @@
-"""ASes with several routers (PoPs) in the address plan (testbed.addressing)
-and in the configuration rendered from it (testbed.speaker_config).
+"""ASes with several routers (PoPs) in the address plan (testbed.model.addressing)
+and in the configuration rendered from it (testbed.routers.exabgp_config).
 
 ``pops_topology()`` is the shape every test here reads:
 
@@ -12,7 +12,7 @@ and in the configuration rendered from it (testbed.speaker_config).
 The cheapest path from A-west to A-east is the two-hop one through A-mid
 (cost 30), not the direct link (cost 100). The values below are worked out
 by hand from the allocation rules the module docstring of
-``testbed.addressing`` states, so a change of the scheme fails here.
+``testbed.model.addressing`` states, so a change of the scheme fails here.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from collections import Counter
 import pytest
 
 from testbed import Topology
-from testbed.addressing import IgpRoute, Plan, plan
-from testbed.agent import engine_from_config
-from testbed.speaker_config import agent_config, config_tree, render, speaker_environment
-from testbed.topology import load
-from testbed.validate import problems
+from testbed.model.addressing import IgpRoute, Plan, plan
+from testbed.agent.agent import engine_from_config
+from testbed.routers.exabgp_config import agent_config, config_tree, render, speaker_environment
+from testbed.model.topology import load
+from testbed.model.validate import problems
 
 
 def pops_topology() -> Topology:

@@ -7,9 +7,9 @@ import ipaddress
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from testbed.addressing import plan
+from testbed.model.addressing import plan
 from testbed.errors import TopologyError
-from testbed.topology import Topology
+from testbed.model.topology import Topology
 
 names = st.one_of(st.sampled_from(["A", "B", "C", "T", "ix", "A-h1", "x" * 13, "a b", "9z", "", "ok_1"]),
                   st.text(max_size=14))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from testbed.addressing import plan
+from testbed.model.addressing import plan
 from testbed.bgp import (
     Announce,
     InstallRoute,
@@ -30,8 +30,8 @@ from testbed.bgp import (
     Withdraw,
     parse_policy,
 )
-from testbed.expect import Expectation
-from testbed.topology import load
+from testbed.model.prediction import Expectation
+from testbed.model.topology import load
 
 ASN = 65001
 C, P, U = "10.0.1.2", "10.0.2.2", "10.0.3.2"   # customer, peer, provider

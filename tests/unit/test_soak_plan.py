@@ -1,4 +1,4 @@
-"""The soak test's pure parts (testbed.soak): which session each cycle
+"""The soak test's pure parts (testbed.bench.soak): which session each cycle
 depeers (deterministic, every session covered, never the same one twice in a
 row), the convergence-time figures and the memory growth it reports."""
 
@@ -8,9 +8,9 @@ from collections import Counter
 
 import pytest
 
-from testbed.addressing import plan
-from testbed.generate import internet
-from testbed.soak import (MIB, distribution, growth, per_process_growth, percentile, rate, rates,
+from testbed.model.addressing import plan
+from testbed.model.generate import internet
+from testbed.bench.soak import (MIB, distribution, growth, per_process_growth, percentile, rate, rates,
                           rib_differences, schedule)
 
 PAIRS = [("t1", "t2"), ("t1", "r1"), ("t2", "r2"), ("r1", "s1"), ("r2", "s2"), ("r1", "r2")]
@@ -171,7 +171,7 @@ def test_too_few_samples_after_the_warm_up_are_not_judged():
 
 
 def verdict(anon, heap, warmup=30, **bounds):
-    from testbed.soak import Result, _memory_verdict
+    from testbed.bench.soak import Result, _memory_verdict
 
     result = Result(size=20, seed=1, cycles_planned=10 * (len(anon) - 1), warmup=warmup,
                     max_growth_pct=bounds.get("max_growth_pct", 5.0),

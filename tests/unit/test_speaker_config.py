@@ -1,4 +1,4 @@
-"""ExaBGP and route-agent configuration (testbed.speaker_config).
+"""ExaBGP and route-agent configuration (testbed.routers.exabgp_config).
 
 The rendered text of one router is pinned by a golden file
 (``data/triangle_A.exabgp.conf``; run with ``UPDATE_GOLDEN=1`` to rewrite it
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from testbed.addressing import plan
-from testbed.agent import Agent
-from testbed.speaker_config import agent_config, config_tree, quote_argv, render, speaker_environment
-from testbed.topology import available, load
+from testbed.model.addressing import plan
+from testbed.agent.agent import Agent
+from testbed.routers.exabgp_config import agent_config, config_tree, quote_argv, render, speaker_environment
+from testbed.model.topology import available, load
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = DATA / "triangle_A.exabgp.conf"

@@ -1,7 +1,7 @@
 """The relationship kinds beyond transit and peering: paid peering, partial
 transit and IXP route servers, from the topology model through the address
-plan (testbed.addressing) to the converged state the lab must reach
-(testbed.expect), and validation of what they add (per-relationship
+plan (testbed.model.addressing) to the converged state the lab must reach
+(testbed.model.prediction), and validation of what they add (per-relationship
 policy, ROAs, the rov/otc flags).
 
 Each AS declares one IPv4 prefix, 192.0.2.0/24-style by index, so that the
@@ -17,12 +17,12 @@ import sys
 import pytest
 
 from testbed import Topology
-from testbed.addressing import PAID_PEERING_LOCAL_PREF, plan
-from testbed.agent import engine_from_config
+from testbed.model.addressing import PAID_PEERING_LOCAL_PREF, plan
+from testbed.agent.agent import engine_from_config
 from testbed.bgp import RouteServerEngine
-from testbed.expect import Expectation
-from testbed.speaker_config import agent_config
-from testbed.validate import problems
+from testbed.model.prediction import Expectation
+from testbed.routers.exabgp_config import agent_config
+from testbed.model.validate import problems
 
 LOCATION = re.compile(r"^[^:]+:\d+: ")
 
@@ -286,7 +286,7 @@ def test_a_route_server_flag_reaches_its_sessions():
 
 
 def test_the_shipped_route_server_topology():
-    from testbed.topology import load
+    from testbed.model.topology import load
 
     topo = load("route_server")
     addresses = plan(topo)

@@ -1,4 +1,4 @@
-"""Topology validation (testbed.validate through ``Topology.validate()``).
+"""Topology validation (testbed.model.validate through ``Topology.validate()``).
 
 Each row of ``CASES`` starts from a small valid topology (AS65001 "A" peering
 with AS65002 "B"), makes one mistake in a one-line lambda, and names the
@@ -20,12 +20,12 @@ from typing import Callable
 
 import pytest
 
-from testbed.topology import available
+from testbed.model.topology import available
 
 from testbed import Topology
 from testbed.errors import TopologyError
-from testbed.topology import load
-from testbed.validate import problems
+from testbed.model.topology import load
+from testbed.model.validate import problems
 
 FILE = Path(__file__).resolve()
 LOCATION = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+): ")

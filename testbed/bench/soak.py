@@ -1,6 +1,6 @@
-"""Soak test: a lab through many depeer / re-peer cycles, ``python -m testbed.soak``.
+"""Soak test: a lab through many depeer / re-peer cycles, ``python -m testbed.bench.soak``.
 
-It generates an Internet-like topology (``testbed.generate``, 20 ASes by
+It generates an Internet-like topology (``testbed.model.generate``, 20 ASes by
 default), starts a ``Lab`` on it and records every router's Loc-RIB and
 kernel routes and the memory (PSS and RSS, ``/proc/<pid>/smaps_rollup``) of
 every process of the lab. Then, cycle after cycle, one session is shut down
@@ -45,10 +45,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import cleanup
-from .benchmark import MIB, kind_of, memory
-from .errors import TestbedError
-from .generate import describe, internet
+from testbed.lab import cleanup
+from testbed.bench.benchmark import MIB, kind_of, memory
+from testbed.errors import TestbedError
+from testbed.model.generate import describe, internet
 
 SPEAKER_KINDS = ("speaker", "agent")  # the processes whose memory must not grow
 
@@ -345,7 +345,7 @@ def soak(size: int = 20, cycles: int = 100, seed: int = 1, *, timeout: float = 3
     early and is recorded as a failure of the cycle it interrupted.
     ``after_cycle(lab, cycle)``, if given, runs after each cycle (the tests
     use it to change the lab's routing for real and watch the soak say so)."""
-    from .lab import Lab
+    from testbed.lab.lab import Lab
 
     topology = internet(size, seed=seed)
     result = Result(size=size, seed=seed, cycles_planned=cycles, topology=topology.name,
@@ -546,7 +546,7 @@ def table(r: Result):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m testbed.soak", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m testbed.bench.soak", description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=20, help="number of ASes (default 20)")
     parser.add_argument("--cycles", type=int, default=100, help="depeer / re-peer cycles (default 100)")
     parser.add_argument("--seed", type=int, default=1, help="topology and schedule seed (default 1)")

@@ -7,8 +7,8 @@ state, parsed UPDATEs, NOTIFICATIONs), text commands out (``neighbor X
 announce route ...``). The agent feeds the events to the pure
 ``RouterEngine`` (Adj-RIB-In, import policy, decision process, valley-free
 export), turns the engine's actions into ExaBGP commands and kernel routes
-(``testbed.kernel``), and answers the harness on its control socket
-(``testbed.control``). One event loop, no threads.
+(``testbed.linux.routes``), and answers the harness on its control socket
+(``testbed.lab.control``). One event loop, no threads.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ import sys
 import time
 from collections import deque
 
-from .bgp import (Announce, InstallRoute, Neighbor, Origin, Relationship, RemoveRoute, Route,
+from testbed.bgp import (Announce, InstallRoute, Neighbor, Origin, Relationship, RemoveRoute, Route,
                   RouterEngine, RouteServerEngine, Teardown, Withdraw, parse_policy, parse_roas)
-from .bgp.community import community_text, large_text
-from .bgp.engine import kernel_target
+from testbed.bgp.community import community_text, large_text
+from testbed.bgp.engine import kernel_target
 
-log = logging.getLogger("testbed.agent")
+log = logging.getLogger("testbed.agent.agent")
 
 
 def parse_as_path(attribute: object) -> tuple[int, ...]:
@@ -68,7 +68,7 @@ def _otc(attributes: dict) -> int | None:
 def engine_from_config(config: dict) -> RouterEngine:
     """The engine of the router an agent configuration describes (a route
     server's for ``route_server``): its neighbors with their relationship
-    and session policy, its ROA table. ``testbed.expect`` builds its model
+    and session policy, its ROA table. ``testbed.model.prediction`` builds its model
     with this very function, so lab and model never disagree."""
     neighbors = [Neighbor(address=n["address"], asn=n["asn"],
                           relationship=Relationship(n["relationship"]),
@@ -472,7 +472,7 @@ class Agent:
             self.changed()
 
     def on_update(self, peer: str, announced: list[Route], withdrawn: list[str]) -> None:
-        """Routes received from ``peer`` (also called by ``testbed.inprocess``)."""
+        """Routes received from ``peer`` (also called by ``testbed.speaker.inprocess``)."""
         if peer in self.neighbors:
             stats = self.stats
             stats["updates_in"] += 1
@@ -819,9 +819,9 @@ class BurstReader:
 
 
 def link_watch():
-    """A ``testbed.kernel.LinkWatch`` of this namespace, or None if netlink
+    """A ``testbed.linux.routes.LinkWatch`` of this namespace, or None if netlink
     refuses one."""
-    from .kernel import LinkWatch
+    from testbed.linux.routes import LinkWatch
 
     try:
         return LinkWatch()
@@ -836,7 +836,7 @@ def main(argv: list[str] | None = None) -> int:
         config = json.load(handle)
     logging.basicConfig(filename=config.get("log"), level=logging.INFO,
                         format="%(asctime)s.%(msecs)03d %(levelname)s %(message)s", datefmt="%H:%M:%S")
-    from .kernel import KernelTable
+    from testbed.linux.routes import KernelTable
 
     agent = Agent(config, kernel=KernelTable(), out=NonBlockingOutput(sys.stdout.fileno()))
     log.info("agent of router %s (AS%s) started, pid %d", agent.name, config["asn"], os.getpid())

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .addressing import Plan
-from .agent import engine_from_config
-from .bgp.simulate import Session, SessionEnd, converge
-from .speaker_config import agent_config
+from testbed.model.addressing import Plan
+from testbed.agent.agent import engine_from_config
+from testbed.bgp.simulate import Session, SessionEnd, converge
+from testbed.routers.exabgp_config import agent_config
 
 
 class Expectation:
@@ -101,7 +101,7 @@ class Expectation:
         return _AsJson(self._adj_in, depth=2)
 
     def digests(self) -> dict[str, str]:
-        """router -> ``testbed.control.state_digest`` of its predicted state."""
+        """router -> ``testbed.lab.control.state_digest`` of its predicted state."""
         self.loc_ribs()
         return dict(self._digests)
 

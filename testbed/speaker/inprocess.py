@@ -8,7 +8,7 @@ configuration parser to read back (and log). Here they hand objects over
 instead, through the same two pipes and in the same order:
 
 - outbound: the agent's command text is parsed (``parse_command``, the
-  grammar ``testbed.agent.command_for`` writes) into tuples queued on the
+  grammar ``testbed.agent.agent.command_for`` writes) into tuples queued on the
   ``Channel``, and one marker line per batch goes down the command pipe.
   When ExaBGP's API reads the marker it schedules, on its own async queue
   (so the order with any other command holds), the injection of ExaBGP
@@ -35,8 +35,8 @@ import os
 import re
 from collections import deque
 
-from .agent import Agent, log
-from .bgp import Announce, Origin, Withdraw
+from testbed.agent.agent import Agent, log
+from testbed.bgp import Announce, Origin, Withdraw
 
 MARK_OUT = "testbed-inject"   # agent -> ExaBGP: take the next queued batch of changes
 MARK_IN = "testbed-update"    # ExaBGP -> agent: take the next queued UPDATE
@@ -55,7 +55,7 @@ misordered = 0
 """Of those, the ones stock ExaBGP would have sent after the change that
 replaced them, leaving the peer with the older route."""
 
-# What testbed.agent.command_for writes, and nothing more.
+# What testbed.agent.agent.command_for writes, and nothing more.
 _COMMAND = re.compile(
     r"neighbor (\S+) (announce|withdraw) route (\S+)"
     r"(?: next-hop (\S+) origin (igp|egp|incomplete) as-path \[([\d ]*)\]"
@@ -174,7 +174,7 @@ class InProcessAgent(Agent):
 
     def _outgoing(self, action):
         """The route tuple ``parse_command`` would make of the command text
-        (``testbed.agent.command_for``), built without the text; the text
+        (``testbed.agent.agent.command_for``), built without the text; the text
         for what that grammar does not cover (communities, OTC, an IPv4
         next hop for an IPv6 prefix, teardowns)."""
         if isinstance(action, Announce):
@@ -331,10 +331,10 @@ _KNOWN_ATTRIBUTES = frozenset((1, 2, 3, 4, 5))  # origin, AS path, next hop, MED
 
 def routes_of_update(update):
     """``(announced routes, withdrawn prefixes)`` of an ExaBGP ``Update``,
-    as ``testbed.agent.parse_update`` reads them from its JSON; None when
+    as ``testbed.agent.agent.parse_update`` reads them from its JSON; None when
     the UPDATE carries anything else (then the JSON way is taken)."""
     Action, Update, AFI, SAFI = _exabgp("routes_of_update")
-    from .bgp.route import Origin, Route, RouteGroup
+    from testbed.bgp.route import Origin, Route, RouteGroup
 
     if type(update) is not Update:
         return None

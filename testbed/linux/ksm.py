@@ -30,7 +30,7 @@ import json
 import os
 from pathlib import Path
 
-from .neighbours import locked, restore_saved
+from testbed.linux.neigh_limits import locked, restore_saved
 
 SYSFS = Path("/sys/kernel/mm/ksm")
 SAVED = "ksm-settings.json"     # in the labs' root: ksmd's settings before a lab started it

@@ -1,6 +1,6 @@
-"""What a lab costs, by size: ``python -m testbed.benchmark --sizes 5 20 50``.
+"""What a lab costs, by size: ``python -m testbed.bench.benchmark --sizes 5 20 50``.
 
-For each size it generates an Internet-like topology (``testbed.generate``),
+For each size it generates an Internet-like topology (``testbed.model.generate``),
 starts a ``Lab`` on it and measures: the wall time to convergence and its
 phases, the lab's processes, their memory (proportional set size and
 resident size, from ``/proc/<pid>/smaps_rollup``; the peak is the largest
@@ -8,7 +8,7 @@ total sampled every half second from start to stop), their CPU use once
 idle (``/proc/<pid>/stat`` over a window), how long a depeering and a
 re-peering take to converge, and how long ``stop()`` takes and whether any
 process of the lab outlives it. Processes are the lab's own, found by its
-id (``testbed.cleanup.tagged_processes``). Output: a table (rich), one final
+id (``testbed.lab.cleanup.tagged_processes``). Output: a table (rich), one final
 machine-readable line, and optionally a JSON file. This is a measuring
 command, not a test: it needs root, and it always stops its lab.
 """
@@ -24,12 +24,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import cleanup
-from .addressing import plan
-from .benchmark_extra import lab_pids, leftovers, phases
-from .errors import TestbedError
-from .generate import describe, internet, roles
-from .topology import Kind, Topology
+from testbed.lab import cleanup
+from testbed.model.addressing import plan
+from testbed.bench.experiments import lab_pids, leftovers, phases
+from testbed.errors import TestbedError
+from testbed.model.generate import describe, internet, roles
+from testbed.model.topology import Kind, Topology
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SAMPLE_PERIOD = 0.5    # seconds between memory samples
@@ -153,7 +153,7 @@ def kind_of(pid: int) -> str:
         return "agent"
     if comm.startswith(b"testbed-zygote"):
         return "zygote"
-    if any(arg == b"testbed.agent" for arg in argv):
+    if any(arg == b"testbed.agent.agent" for arg in argv):
         return "agent"
     if any(Path(arg.decode(errors="replace")).name == "exabgp" for arg in argv[:2]):
         return "speaker"
@@ -252,7 +252,7 @@ def idle_cpu(lab_id: str, window: float, ksmd: bool = False) -> dict[str, float]
 
 def ksmd_ticks() -> int | None:
     """utime + stime of the kernel's KSM thread; None without one."""
-    from .ksm import ksmd_pid
+    from testbed.linux.ksm import ksmd_pid
 
     pid = ksmd_pid()
     return None if pid is None else cpu_ticks(pid)
@@ -266,7 +266,7 @@ MERGE_WAIT = 180.0    # ...or after this long
 def wait_merged(log=lambda text: None) -> float:
     """Wait until KSM has merged about all it will; the seconds waited."""
     def sharing() -> int:
-        from .ksm import SYSFS
+        from testbed.linux.ksm import SYSFS
 
         return int((SYSFS / "pages_sharing").read_text())
 
@@ -312,7 +312,7 @@ def measure(size: int, seed: int, timeout: float | None = None,
             log=lambda text: None, model: str = "zygote", mrai: float | None = None,
             hold_time: int = HOLD_TIME) -> Result:
     """Start a lab of ``size`` generated ASes and measure it; always stops it."""
-    from .lab import Lab
+    from testbed.lab.lab import Lab
 
     result = Result(size=size, seed=seed)
     result.model = model
@@ -591,7 +591,7 @@ def extras_table(extras):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m testbed.benchmark", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m testbed.bench.benchmark", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[10, 100],
                         help="numbers of ASes (the issue's: 10 100 300 1000); none, with --include, "
                              "shows (and charts) earlier results without running anything")
@@ -607,7 +607,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=["zygote", "exec"], choices=["zygote", "exec"],
                         help="process models to measure; exec is the plain baseline (default: both)")
     parser.add_argument("--mrai", type=float, nargs="+", default=[None], metavar="SECONDS",
-                        help="the agents' announcement hold (testbed.agent.MRAI_DEFAULT if not "
+                        help="the agents' announcement hold (testbed.agent.agent.MRAI_DEFAULT if not "
                              "given); several values are measured one after the other, for an A/B")
     parser.add_argument("--hold-time", type=int, default=HOLD_TIME, metavar="SECONDS",
                         help=f"the sessions' BGP hold time (default {HOLD_TIME}, RFC 4271's; "
@@ -623,7 +623,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from rich.console import Console
 
-    from . import benchmark_extra
+    from testbed.bench import experiments as benchmark_extra
 
     console = Console(stderr=True)
     out = Console(width=None if sys.stdout.isatty() else 160)

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from testbed.errors import MissingDependency, TestbedError
-from testbed.netns import inside, netns_inode
+from testbed.linux.netns import inside, netns_inode
 
 
 class TrafficError(TestbedError):

@@ -170,7 +170,7 @@ def labs(root: Path = DEFAULT_ROOT) -> list[LabRecord]:
     if root.is_dir():
         for workdir in root.iterdir():
             if not workdir.is_dir():
-                continue  # the labs' shared files (testbed.neighbours)
+                continue  # the labs' shared files (testbed.linux.neigh_limits)
             manifest_path = workdir / "manifest.json"
             try:
                 manifest = json.loads(manifest_path.read_text())
@@ -198,7 +198,8 @@ def clean(root: Path = DEFAULT_ROOT, lab_id: str | None = None) -> list[LabRecor
             shutil.rmtree(record.workdir, ignore_errors=True)
         removed.append(record)
     if removed:
-        from . import ksm, neighbours
+        from testbed.linux import ksm
+        from testbed.linux import neigh_limits as neighbours
 
         neighbours.restore(root)
         ksm.restore(root)

@@ -89,7 +89,7 @@ def plan_thresholds(current: dict[str, int], in_use: dict[int, int], need: dict[
 @contextlib.contextmanager
 def locked(root: Path):
     """Hold the labs' lock on the host settings they change (this module's
-    and ``testbed.ksm``'s)."""
+    and ``testbed.linux.ksm``'s)."""
     root.mkdir(parents=True, exist_ok=True)
     with open(root / LOCK, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -128,7 +128,7 @@ def restore_saved(root: Path, name: str, write, except_lab: str | None = None) -
     """Give the host settings saved in ``root / name`` to ``write`` and
     delete the file, unless a lab other than ``except_lab`` is still in use
     under ``root``; the values written (empty if nothing)."""
-    from . import cleanup
+    from testbed.lab import cleanup
 
     saved = root / name
     if not saved.exists():

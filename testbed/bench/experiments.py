@@ -1,6 +1,6 @@
 """The benchmark's fixed-size experiments, its targets and its chart.
 
-Besides labs of generated Internets (``testbed.benchmark``), the issue's
+Besides labs of generated Internets (``testbed.bench.benchmark``), the issue's
 targets name four things no generated topology isolates:
 
 - ``measure_ring``: a cold start of a ring of ASes, each peering with the
@@ -30,8 +30,8 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from . import cleanup
-from .topology import Topology
+from testbed.lab import cleanup
+from testbed.model.topology import Topology
 
 
 @dataclass
@@ -98,7 +98,7 @@ def leftovers(lab) -> tuple[int, bool]:
 
 def measure_ring(model: str, size: int = 100, log=lambda text: None, extra: Extra | None = None) -> Extra:
     """Cold start of a ring of ``size`` peering ASes, to converged, and its stop."""
-    from .lab import Lab
+    from testbed.lab.lab import Lab
 
     extra = extra or Extra(model=model)
     extra.ring_size = size
@@ -139,7 +139,7 @@ def measure_path(model: str, length: int = 10, log=lambda text: None, extra: Ext
                  traffic_streams: int = 4, traffic_rate: float = 50_000.0,
                  traffic_seconds: float = 2.0) -> Extra:
     """Depeering across a chain of ``length`` ASes, then traffic on it."""
-    from .lab import Lab
+    from testbed.lab.lab import Lab
 
     extra = extra or Extra(model=model)
     extra.path_length = length
@@ -226,7 +226,7 @@ def _count_routes(pid: int) -> int:
 def measure_ingest(model: str, count: int = 100_000, log=lambda text: None,
                    extra: Extra | None = None) -> Extra:
     """How fast one router takes ``count`` prefixes into its kernel."""
-    from .lab import Lab
+    from testbed.lab.lab import Lab
 
     extra = extra or Extra(model=model)
     topo = Topology("ingest", hold_time=30)

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from .lab import Lab
-from .topology import Topology, resolve
+from testbed.lab.lab import Lab
+from testbed.model.topology import Topology, resolve
 
 _LAB_KEY = pytest.StashKey[Lab]()
 

@@ -1,7 +1,7 @@
 """Topology validation: every problem at once, before anything is created.
 
 ``problems(topology)`` walks the declarations recorded by
-``testbed.topology`` and returns one message per problem, each starting with
+``testbed.model.topology`` and returns one message per problem, each starting with
 the file and line of the declaration at fault. It never raises for bad
 values and touches nothing outside the model, so it runs without root.
 """
@@ -14,9 +14,9 @@ from collections import defaultdict
 
 import networkx as nx
 
-from . import addressing
-from .bgp.rules import PolicyError, parse_policy, parse_roas
-from .topology import IXP, AutonomousSystem, Kind, Relationship, Topology, router_name
+from testbed.model import addressing
+from testbed.bgp.rules import PolicyError, parse_policy, parse_roas
+from testbed.model.topology import IXP, AutonomousSystem, Kind, Relationship, Topology, router_name
 
 # Relationships in which ``a`` sells ``b`` transit of some kind: they must
 # not form a cycle.

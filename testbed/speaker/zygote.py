@@ -16,7 +16,7 @@ The route agent named in the configuration's ``process`` block is not
 exec'd. ExaBGP's ``Processes`` still starts it through ``Popen`` and talks to
 it over two pipes with its JSON encoder and command parser, but the ``Popen``
 it gets (``_Subprocess``) recognises ``<python> -m testbed.agent <json>`` and
-runs ``testbed.agent`` either in a thread of the speaker (``"thread"``) or in
+runs ``testbed.agent.agent`` either in a thread of the speaker (``"thread"``) or in
 a fork of it (``"fork"``). Any other helper is started as ExaBGP would. If
 the agent ends while ExaBGP is not shutting down, the speaker shuts down and
 exits with status 1, so the harness notices.
@@ -26,7 +26,7 @@ with ``TESTBED_LAB=<id>`` (it serves one lab) and every speaker then carries
 the tag in ``/proc/<pid>/environ``. The zygote itself never enters a
 namespace and holds none open.
 
-Control: ``ZygoteClient`` (harness side) starts ``python -m testbed.zygote
+Control: ``ZygoteClient`` (harness side) starts ``python -m testbed.speaker.zygote
 <socket>`` and sends one JSON object per line on that Unix socket, each
 answered by one line:
 
@@ -69,8 +69,9 @@ import time
 import traceback
 from pathlib import Path
 
-from testbed import exabgp_speedups, inprocess
-from testbed.cleanup import LAB_ENV
+from testbed.speaker import speedups as exabgp_speedups
+from testbed.speaker import inprocess
+from testbed.lab.cleanup import LAB_ENV
 
 # Read in the zygote, from the harness's environment (a speaker's is its router's).
 _PROFILE_DIR = os.environ.get("TESTBED_PROFILE")
@@ -78,7 +79,7 @@ _PROFILE_DIR = os.environ.get("TESTBED_PROFILE")
 AGENT_MODES = ("thread", "fork")
 SPAWN_TIMEOUT = 10.0  # seconds a child may take to enter its namespace
 CLONE_NEWNET = 0x40000000
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 # What the zygote imports before it forks anything: every module a speaker
 # and its agent import while they run. Modules imported later are private
@@ -97,11 +98,11 @@ PRELOAD = (
     "exabgp.protocol.family",
     "exabgp.rib.change",
     "exabgp.reactor.asynchronous",
-    "testbed.agent",
-    "testbed.inprocess",
-    "testbed.kernel",
+    "testbed.agent.agent",
+    "testbed.speaker.inprocess",
+    "testbed.linux.routes",
     "testbed.bgp",
-    "testbed.control",
+    "testbed.lab.control",
 )
 
 
@@ -472,12 +473,12 @@ def _run_exabgp(config: str, agent: str) -> int:
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     if _State.agent_lost:
-        sys.stderr.write(f"testbed.zygote: exiting with status 1: the API process "
+        sys.stderr.write(f"testbed.speaker.zygote: exiting with status 1: the API process "
                          f"{_State.agent_lost} ended while ExaBGP ran\n")
         code = code or 1
     if os.environ.get("TESTBED_ZYGOTE_TRACE"):
         late = sorted(m for m in sys.modules if m not in _PRELOADED)
-        sys.stderr.write(f"testbed.zygote: {len(late)} modules imported after the fork: "
+        sys.stderr.write(f"testbed.speaker.zygote: {len(late)} modules imported after the fork: "
                          f"{' '.join(late)}\n")
     return code
 
@@ -608,7 +609,7 @@ def _watch_helpers(processes_class) -> None:
         if process in self._process and not self.silence and _State.agent_lost is None:
             _State.agent_lost = process
             self.silence = True
-            sys.stderr.write(f"testbed.zygote: API process {process} ended on its own: "
+            sys.stderr.write(f"testbed.speaker.zygote: API process {process} ended on its own: "
                              "shutting the speaker down\n")
             os.kill(os.getpid(), signal.SIGTERM)
         return original(self, process)
@@ -736,7 +737,7 @@ def _agent_child(config: str, env: dict, down_r: int, up_w: int) -> None:
         os.environ.update(env)
         sys.stdout = _text_stream(1)
         sys.argv = [sys.executable, "-m", "testbed.agent", config]
-        from testbed import agent
+        from testbed.agent import agent
 
         code = agent.main([config])
     except SystemExit as exc:
@@ -786,8 +787,8 @@ class ThreadAgent(_AgentHandle):
     def _run(self) -> None:
         import logging
 
-        from testbed import agent as agent_module
-        from testbed.kernel import KernelTable
+        from testbed.agent import agent as agent_module
+        from testbed.linux.routes import KernelTable
 
         code = 1
         try:
@@ -813,7 +814,7 @@ class ThreadAgent(_AgentHandle):
                 self.agent.run(stdin_fd=self._down_r)
             code = 0
         except BaseException:
-            logging.getLogger("testbed.agent").exception("the agent thread failed")
+            logging.getLogger("testbed.agent.agent").exception("the agent thread failed")
             traceback.print_exc()
         finally:
             self.returncode = code
@@ -854,20 +855,20 @@ _PRELOADED: frozenset[str] = frozenset()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m testbed.zygote",
+    parser = argparse.ArgumentParser(prog="python -m testbed.speaker.zygote",
                                      description="fork BGP speakers for one lab")
     parser.add_argument("socket", help="Unix socket to serve the control protocol on")
     parser.add_argument("--agent", choices=AGENT_MODES, default="thread",
                         help="default way to run each route agent")
     parser.add_argument("--merge-pages", action="store_true",
-                        help="offer this process's memory and its speakers' to KSM (testbed.ksm)")
+                        help="offer this process's memory and its speakers' to KSM (testbed.linux.ksm)")
     args = parser.parse_args(argv)
     global _PRELOADED
     import gc
 
     merging: bool | str = False
     if args.merge_pages:  # before the image is built: all of it, and every child's, inherit it
-        from .ksm import enable_for_this_process
+        from testbed.linux.ksm import enable_for_this_process
 
         try:
             enable_for_this_process()
@@ -914,7 +915,7 @@ class ZygoteClient:
         self.info: dict = {}
 
     def start(self, timeout: float = 15.0, env: dict | None = None) -> "ZygoteClient":
-        from .errors import LabError
+        from testbed.errors import LabError
 
         pythonpath = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))
         environment = {**(env if env is not None else os.environ), LAB_ENV: self.lab_id,
@@ -922,7 +923,7 @@ class ZygoteClient:
         log = open(self.log, "ab") if self.log else subprocess.DEVNULL
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "testbed.zygote", self.path, "--agent", self.agent,
+                [sys.executable, "-m", "testbed.speaker.zygote", self.path, "--agent", self.agent,
                  *(["--merge-pages"] if self.merge_pages else [])],
                 env=environment, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
                 start_new_session=True, cwd=str(PACKAGE_ROOT))
@@ -958,7 +959,7 @@ class ZygoteClient:
             return ""
 
     def request(self, op: str, timeout: float = 30.0, **fields) -> dict:
-        from .errors import LabError
+        from testbed.errors import LabError
 
         if self.sock is None:
             raise LabError("the zygote is not started")

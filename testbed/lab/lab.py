@@ -1,15 +1,15 @@
 """A running lab: build, start, wait, change, observe, stop.
 
 ``Lab(topology)`` takes a validated topology and its address plan and, on
-``start()``: builds the Mininet nodes and veth links (``testbed.nodes``),
+``start()``: builds the Mininet nodes and veth links (``testbed.linux.nodes``),
 configures every namespace over netlink, renders each router's ExaBGP and
-agent configuration (``testbed.speaker_config``) and checks them all with
+agent configuration (``testbed.routers.exabgp_config``) and checks them all with
 ``exabgp validate``, starts one ExaBGP per router (which starts its route
-agent, ``testbed.agent``), and waits until every router's Loc-RIB equals the
-model's prediction (``testbed.expect``). Events (depeer, re-peer, announce,
+agent, ``testbed.agent.agent``), and waits until every router's Loc-RIB equals the
+model's prediction (``testbed.model.prediction``). Events (depeer, re-peer, announce,
 withdraw) change the lab and the prediction together; queries read the
 agents' RIBs over their control sockets and the kernels' tables over
-netlink; traffic goes through ``testbed.traffic``. ``stop()`` (also on any
+netlink; traffic goes through ``testbed.traffic.traffic``. ``stop()`` (also on any
 exception during start, on ``with`` exit and on Ctrl-C) kills exactly the
 lab's processes, which removes its namespaces and links with them.
 """
@@ -29,17 +29,20 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import cleanup, ksm, neighbours, netns
-from .addressing import Plan, plan
-from .control import AgentClient
-from .errors import ConvergenceTimeout, LabError, MissingDependency, SpeakerCrashed
-from .expect import Expectation
-from .nodes import (PrebuiltLink, configure_host, configure_ixp, configure_router, create_veths, node_class,
+from testbed.lab import cleanup
+from testbed.linux import ksm
+from testbed.linux import neigh_limits as neighbours
+from testbed.linux import netns
+from testbed.model.addressing import Plan, plan
+from testbed.lab.control import AgentClient
+from testbed.errors import ConvergenceTimeout, LabError, MissingDependency, SpeakerCrashed
+from testbed.model.prediction import Expectation
+from testbed.linux.nodes import (PrebuiltLink, configure_host, configure_ixp, configure_router, create_veths, node_class,
                     prepare_namespace)
-from .speaker_config import BGP_PORT, agent_config, config_tree, quote_argv, render, speaker_environment
-from .topology import Topology, load
+from testbed.routers.exabgp_config import BGP_PORT, agent_config, config_tree, quote_argv, render, speaker_environment
+from testbed.model.topology import Topology, load
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 # How speakers and agents run (see docs/architecture.md):
 #   zygote  one pre-imported process per lab forks each router's ExaBGP, whose
@@ -161,10 +164,10 @@ class Lab:
         if self.process_model not in PROCESS_MODELS:
             raise LabError(f"unknown process model {self.process_model!r}: use one of "
                            f"{', '.join(PROCESS_MODELS)}")
-        from .agent import MRAI_DEFAULT
+        from testbed.agent.agent import MRAI_DEFAULT
 
         # Seconds a route agent holds an announcement to an eBGP neighbor
-        # (testbed.agent.Agent.hold); TESTBED_MRAI overrides the default.
+        # (testbed.agent.agent.Agent.hold); TESTBED_MRAI overrides the default.
         self.mrai = mrai if mrai is not None else float(os.environ.get("TESTBED_MRAI", MRAI_DEFAULT))
         if not 0 <= self.mrai <= 30:
             raise LabError(f"MRAI of {self.mrai} s: use 0 (off) to 30 seconds")
@@ -172,7 +175,7 @@ class Lab:
         # _end_update_delay); TESTBED_UPDATE_DELAY=0 turns it off.
         self.update_delay = (update_delay if update_delay is not None
                              else os.environ.get("TESTBED_UPDATE_DELAY", "1") != "0")
-        # Whether the speakers' identical pages are merged (testbed.ksm):
+        # Whether the speakers' identical pages are merged (testbed.linux.ksm):
         # by default in labs of 50 routers or more, where the kernel can;
         # TESTBED_KSM=0/1 decides otherwise.
         if self.process_model != "zygote":
@@ -228,7 +231,7 @@ class Lab:
             # speaker starts.
             zygote_ready = None
             if self.process_model == "zygote":
-                from .zygote import ZygoteClient
+                from testbed.speaker.zygote import ZygoteClient
 
                 self.progress("starting the speaker zygote")
                 self.zygote = ZygoteClient(self.workdir / "zygote.sock", self.id,
@@ -894,7 +897,7 @@ class Lab:
         ``communities`` (``"65000:1"``, ``"blackhole"``, ...) and
         ``large_communities`` (``"64500:0:64502"``). Any prefix may be
         announced, also another AS's (a hijack)."""
-        from .bgp.community import community_set, community_text, large_set, large_text
+        from testbed.bgp.community import community_set, community_text, large_set, large_text
 
         try:
             tags = community_set(communities)
@@ -915,7 +918,7 @@ class Lab:
         Export changes take effect at once; an import change resets the
         session so that the peer sends its routes again. Returns the seconds
         until routing converged (``wait``)."""
-        from .bgp.rules import PolicyError, parse_policy
+        from testbed.bgp.rules import PolicyError, parse_policy
 
         try:
             neighbor = self.plan.routers[router].neighbor(peer)
@@ -1031,7 +1034,7 @@ class Lab:
 
     def kernel_routes(self, router: str) -> dict[str, str]:
         """prefix -> next hop of the BGP routes in the router's kernel table."""
-        from .kernel import read_bgp_routes
+        from testbed.linux.routes import read_bgp_routes
 
         with netns.iproute(self.nodes[router].pid) as ipr:
             return read_bgp_routes(ipr)
@@ -1075,7 +1078,7 @@ class Lab:
     @property
     def traffic(self):
         if self._traffic is None:
-            from .traffic import Traffic
+            from testbed.traffic.traffic import Traffic
 
             self._traffic = Traffic()
         return self._traffic

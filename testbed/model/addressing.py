@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from .topology import Kind, Topology, router_name
+from testbed.model.topology import Kind, Topology, router_name
 
 LINKS4 = ipaddress.ip_network("10.0.0.0/16")
 IXPS4 = ipaddress.ip_network("10.1.0.0/16")

@@ -12,8 +12,8 @@ from __future__ import annotations
 import shlex
 from collections.abc import Iterable
 
-from .addressing import Plan, RouterPlan
-from .cleanup import LAB_ENV
+from testbed.model.addressing import Plan, RouterPlan
+from testbed.lab.cleanup import LAB_ENV
 
 PROCESS = "agent"
 BGP_PORT = 179  # where every speaker listens, on its IPv4 session addresses

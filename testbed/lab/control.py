@@ -14,8 +14,8 @@ import json
 import socket
 import time
 
-from .bgp.fingerprint import state_fingerprint, table_fingerprint
-from .errors import LabError
+from testbed.bgp.fingerprint import state_fingerprint, table_fingerprint
+from testbed.errors import LabError
 
 
 def state_digest(loc_rib: dict[str, dict], adj_rib_in: dict[str, dict[str, dict]]) -> str:

@@ -4,9 +4,9 @@ how each relationship is physically connected.
 A topology module in ``topologies/`` builds a ``Topology`` and leaves it in a
 module-level variable named ``topology``. Building never raises for bad
 values: every declaration is recorded with the file and line it came from,
-and ``Topology.validate()`` (in ``testbed.validate``) reports every problem at
+and ``Topology.validate()`` (in ``testbed.model.validate``) reports every problem at
 once. Nothing here touches the system; the lab layer reads the validated
-model through the address plan (``testbed.addressing``).
+model through the address plan (``testbed.model.addressing``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Union
 
-from .errors import TopologyError
+from testbed.errors import TopologyError
 
 
 class Kind(str, Enum):
@@ -340,7 +340,7 @@ class Topology:
 
     def validate(self) -> "Topology":
         """Raise ``TopologyError`` listing every problem; return self if none."""
-        from .validate import problems
+        from testbed.model.validate import problems
 
         found = problems(self)
         if found:
@@ -348,7 +348,7 @@ class Topology:
         return self
 
 
-TOPOLOGY_DIR = Path(__file__).resolve().parent.parent / "topologies"
+TOPOLOGY_DIR = Path(__file__).resolve().parents[2] / "topologies"
 
 
 def resolve(ref: str | Path, near: Path | None = None) -> Path:

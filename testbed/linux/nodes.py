@@ -7,7 +7,7 @@ namespace. So a lab creates nothing in the root namespace but processes,
 and every process carries the lab's id in its environment
 (``TESTBED_LAB``), which is how ``testbed clean`` finds what a killed lab
 left. Addresses, bridges, sysctls and static routes are set through
-pyroute2 from the harness process (see ``testbed.netns``), not through
+pyroute2 from the harness process (see ``testbed.linux.netns``), not through
 one shell command each.
 """
 
@@ -22,9 +22,9 @@ import struct
 from mininet.link import Intf, Link
 from mininet.node import Host
 
-from . import netns
-from .cleanup import LAB_ENV
-from .addressing import HOST_IFNAME, IXP_BRIDGE, LAN_BRIDGE, HostPlan, IXPPlan, RouterPlan
+from testbed.linux import netns
+from testbed.lab.cleanup import LAB_ENV
+from testbed.model.addressing import HOST_IFNAME, IXP_BRIDGE, LAN_BRIDGE, HostPlan, IXPPlan, RouterPlan
 
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
@@ -302,7 +302,7 @@ class NamespaceConfig:
     def commit(self) -> None:
         """Send what is queued; raise ``OSError`` naming every request the
         kernel refused."""
-        from .kernel import read_acks
+        from testbed.linux.routes import read_acks
 
         queued, self.queued = self.queued, []
         failed = []

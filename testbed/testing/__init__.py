@@ -1,0 +1,2 @@
+"""What scenarios and tests use: BGP-aware assertions and the pytest plugin
+(the ``lab`` and ``report`` fixtures)."""
