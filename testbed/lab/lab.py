@@ -37,8 +37,8 @@ from testbed.model.addressing import Plan, plan
 from testbed.lab.control import AgentClient
 from testbed.errors import ConvergenceTimeout, LabError, MissingDependency, SpeakerCrashed
 from testbed.model.prediction import Expectation
-from testbed.linux.nodes import (PrebuiltLink, configure_host, configure_ixp, configure_router, create_veths, node_class,
-                    prepare_namespace)
+from testbed.linux.namespaces import configure_host, configure_ixp, configure_router, create_veths, prepare_namespace
+from testbed.linux.nodes import PrebuiltLink, node_class
 from testbed.routers.exabgp_config import BGP_PORT, agent_config, config_tree, quote_argv, render, speaker_environment
 from testbed.model.topology import Topology, load
 

@@ -12,7 +12,7 @@ So before a lab is built, ``ensure`` compares what its plan may need with
 the room left, and when it is short raises the thresholds, host-wide,
 recording the values it found in the labs' root directory. ``restore``
 puts them back when no other lab of that root is still in use (``Lab.stop``
-and ``cleanup.clean`` call it). The values are capacities, not behaviour:
+and ``testbed.lab.cleanup.clean`` call it). The values are capacities, not behaviour:
 raising them changes nothing for the entries that fit already.
 """
 
@@ -23,6 +23,8 @@ import fcntl
 import json
 import os
 from pathlib import Path
+
+from testbed.linux import lab_records
 
 SAVED = "neighbour-thresholds.json"   # in the labs' root: the values found before any lab raised them
 LOCK = ".neighbour-thresholds.lock"
@@ -128,15 +130,13 @@ def restore_saved(root: Path, name: str, write, except_lab: str | None = None) -
     """Give the host settings saved in ``root / name`` to ``write`` and
     delete the file, unless a lab other than ``except_lab`` is still in use
     under ``root``; the values written (empty if nothing)."""
-    from testbed.lab import cleanup
-
     saved = root / name
     if not saved.exists():
         return {}
     with locked(root):
         if not saved.exists():
             return {}
-        if any(record.in_use for record in cleanup.labs(root) if record.id != except_lab):
+        if any(record.in_use for record in lab_records.labs(root) if record.id != except_lab):
             return {}
         try:
             values = {key: int(value) for key, value in json.loads(saved.read_text()).items()}

@@ -20,8 +20,17 @@ import os
 import socket
 import struct
 
-RTPROT_BGP = 186
-RTN_BLACKHOLE = 6
+from testbed.linux.netlink import (
+    BATCH, IFF_LOWER_UP, IFF_UP, IFINFOMSG, NHA_GATEWAY, NHA_ID, NHA_OIF, NHMSG, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP,
+    NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, RT_SCOPE_NOWHERE, RT_SCOPE_UNIVERSE,
+    RT_TABLE_MAIN, RTA_DST, RTA_GATEWAY, RTA_NH_ID, RTA_OIF, RTA_TABLE, RTM_DELLINK, RTM_DELROUTE, RTM_GETLINK,
+    RTM_GETNEXTHOP, RTM_GETROUTE, RTM_NEWLINK, RTM_NEWNEXTHOP, RTM_NEWROUTE, RTMGRP_LINK, RTMSG, RTN_BLACKHOLE,
+    RTN_UNICAST, RTPROT_BGP, Channel, attribute, messages, parse_acks, request)
+from testbed.linux.netlink import attributes as route_attributes
+
+__all__ = ["BLACKHOLE", "RTPROT_BGP", "KernelTable", "LinkWatch", "link_changes", "nexthop_message", "parse_acks",
+           "parse_route", "read_bgp_routes", "read_route_dump", "route_message"]
+
 BLACKHOLE = "blackhole"
 """The next hop of a route that discards its traffic (RFC 7999 blackholing)."""
 
@@ -41,10 +50,7 @@ class KernelTable:
     route. Reads (``routes``) are a dump the kernel filters by table and
     protocol, parsed here (~3 us a route; pyroute2 took ~15)."""
 
-    # Messages per sendmsg: if every one failed, their error messages must
-    # still fit in the socket's receive buffer (each costs ~1 KiB of it;
-    # the default is 208 KiB).
-    BATCH = 128
+    BATCH = BATCH  # messages per sendmsg (see testbed.linux.netlink.BATCH)
 
     # Nexthop object ids are the namespace's; the table numbers its own from
     # here, past what someone typing ``ip nexthop add id N`` would pick.
@@ -52,13 +58,8 @@ class KernelTable:
 
     def __init__(self, nexthops: bool = True):
         # The namespace this table belongs to: the calling thread's now.
-        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)  # NETLINK_ROUTE, here
-        self._sock.bind((0, 0))
-        try:  # let the kernel filter dumps by table and protocol
-            self._sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)
-        except OSError:
-            pass  # an older kernel: read_route_dump filters them itself
-        self._seq = 0
+        self._netlink = Channel(strict=True)  # dumps filtered by the kernel (else by read_route_dump)
+        self._sock = self._netlink.sock
         self.nexthops = nexthops  # False: plain ``via`` routes (also once the kernel refused them)
         self._nexthop_ids: dict[str, int] = {}   # gateway -> id of the nexthop object made for it
         self._gateways: dict[int, str] = {}      # and back
@@ -101,17 +102,12 @@ class KernelTable:
                     if op == "replace" and next_hop not in ids and next_hop not in unusable:
                         if self._make_nexthop(next_hop) is None:
                             unusable.add(next_hop)
-            first = self._seq + 1
-            self._seq += len(chunk)
+            first = self._netlink.sequence(len(chunk))
             data = b"".join(route_message(op, prefix, next_hop, first + i,
                                           ids.get(next_hop) if op == "replace" else None)
                             for i, (op, prefix, next_hop) in enumerate(chunk))
-            self._sock.sendall(data)
-            for seq, code in read_errors(self._sock):
-                index = seq - first
-                if not 0 <= index < len(chunk):
-                    continue  # not one of ours (nothing else writes on this socket)
-                if code and not (code == errno.ESRCH and chunk[index][0] == "delete"):
+            for index, code in self._netlink.send(data, first, len(chunk), acked=False).items():
+                if not (code == errno.ESRCH and chunk[index][0] == "delete"):
                     failed[start + index] = OSError(code, os.strerror(code))
         return failed
 
@@ -133,9 +129,8 @@ class KernelTable:
             return None
         for _ in range(64):  # ids someone else took in this namespace are skipped
             nhid, self._next_id = self._next_id, self._next_id + 1
-            self._seq += 1
-            self._sock.sendall(nexthop_message(nhid, family, packed, oif, self._seq))
-            code = next(read_acks(self._sock, self._seq, 1))[1]
+            seq = self._netlink.sequence()
+            code = self._netlink.send(nexthop_message(nhid, family, packed, oif, seq), seq, 1, acked=True).get(0, 0)
             if code == 0:
                 self._nexthop_ids[gateway], self._gateways[nhid] = nhid, gateway
                 return nhid
@@ -147,8 +142,8 @@ class KernelTable:
 
     def _nexthop_exists(self, nhid: int) -> bool:
         """Whether nexthop object ``nhid`` is still there (``ip nexthop show id N``)."""
-        body = _NHMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + _attribute(NHA_ID, struct.pack("=I", nhid))
-        kind, _data, _start, _end = self._ask(RTM_GETNEXTHOP, body)
+        body = NHMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + attribute(NHA_ID, struct.pack("=I", nhid))
+        kind, _data, _start, _end = self._netlink.ask(RTM_GETNEXTHOP, body)
         return kind == RTM_NEWNEXTHOP
 
     def _forget(self, gateway: str) -> None:
@@ -159,24 +154,14 @@ class KernelTable:
     def _directly_via(self, family: int, packed: bytes) -> int | None:
         """The index of the link through which ``packed`` is reached
         without another gateway (``ip route get``), or None."""
-        body = _RTMSG.pack(family, len(packed) * 8, 0, 0, 0, 0, 0, 0, 0) + _attribute(RTA_DST, packed)
-        kind, data, start, end = self._ask(RTM_GETROUTE, body)
+        body = RTMSG.pack(family, len(packed) * 8, 0, 0, 0, 0, 0, 0, 0) + attribute(RTA_DST, packed)
+        kind, data, start, end = self._netlink.ask(RTM_GETROUTE, body)
         if kind != RTM_NEWROUTE:
             return None  # an error: no route to it
-        attributes = dict(route_attributes(data, start + _RTMSG.size, end))
+        attributes = dict(route_attributes(data, start + RTMSG.size, end))
         if data[start + 7] != RTN_UNICAST or RTA_GATEWAY in attributes or RTA_OIF not in attributes:
             return None  # rtmsg's type: local, unreachable...; or through another gateway
         return struct.unpack("=i", attributes[RTA_OIF])[0]
-
-    def _ask(self, kind: int, body: bytes) -> tuple[int, bytes, int, int]:
-        """Send a request; the type, data, start and end of the answer's body."""
-        self._seq += 1
-        self._sock.sendall(netlink_request(kind, NLM_F_REQUEST, self._seq, body))
-        while True:
-            data = self._sock.recv(1 << 16)
-            for answer, seq, start, end in messages(data):
-                if seq == self._seq:
-                    return answer, data, start, end
 
     def replace(self, prefix: str, next_hop: str) -> None:
         """Install or move the route for ``prefix`` via ``next_hop``
@@ -193,48 +178,17 @@ class KernelTable:
         """prefix -> next hop of every BGP route in this namespace."""
         found: dict[str, str] = {}
         for family in (socket.AF_INET, socket.AF_INET6):
-            self._seq += 1
-            request = _RTMSG.pack(family, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BGP, 0, 0, 0)
-            self._sock.sendall(netlink_request(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, self._seq, request))
-            found.update(read_route_dump(self._sock, self._seq, self._gateways))
+            seq = self._netlink.sequence()
+            body = RTMSG.pack(family, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BGP, 0, 0, 0)
+            self._sock.sendall(request(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, seq, body))
+            found.update(read_route_dump(self._sock, seq, self._gateways))
         return found
 
     def close(self) -> None:
-        self._sock.close()
+        self._netlink.close()
 
 
-# -- netlink messages (rtnetlink(7)) -----------------------------------------------
-
-RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
-RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
-RTM_NEWNEXTHOP, RTM_GETNEXTHOP = 104, 106
-NLMSG_ERROR, NLMSG_DONE = 2, 3
-NLM_F_REQUEST, NLM_F_ACK, NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x100, 0x200, 0x400
-NLM_F_DUMP = 0x300
-SOL_NETLINK, NETLINK_GET_STRICT_CHK = 270, 12
-RTMGRP_LINK = 0x1
-IFF_UP, IFF_LOWER_UP = 0x1, 0x10000
-RT_TABLE_MAIN = 254
-RT_SCOPE_UNIVERSE, RT_SCOPE_NOWHERE = 0, 255
-RTN_UNICAST = 1
-RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE, RTA_NH_ID = 1, 4, 5, 15, 30
-NHA_ID, NHA_OIF, NHA_GATEWAY = 1, 5, 6
-_NLMSGHDR = struct.Struct("=IHHII")   # length, type, flags, sequence, port
-_RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, protocol, scope, type, flags
-_RTATTR = struct.Struct("=HH")        # length, type
-_IFINFOMSG = struct.Struct("=BxHiII")  # family, type, index, flags, change
-_NHMSG = struct.Struct("=BBBBI")       # family, scope, protocol, reserved, flags
-
-
-def netlink_request(kind: int, flags: int, seq: int, body: bytes) -> bytes:
-    """A netlink message: its header, then ``body``."""
-    return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), kind, flags, seq, 0) + body
-
-
-def _attribute(kind: int, payload: bytes) -> bytes:
-    length = _RTATTR.size + len(payload)
-    return _RTATTR.pack(length, kind) + payload + b"\0" * (-length % 4)
-
+# -- route messages -----------------------------------------------------------------
 
 # The most common message, an IPv4 route replaced via an IPv4 gateway, in
 # one piece: header, rtmsg, RTA_DST and RTA_GATEWAY (4-byte payloads, so
@@ -259,11 +213,11 @@ def route_message(op: str, prefix: str, next_hop: str | None, seq: int, nhid: in
                                            RT_SCOPE_UNIVERSE, RTN_UNICAST, 0,
                                            8, RTA_DST, socket.inet_pton(socket.AF_INET, address),
                                            8, RTA_NH_ID, nhid)
-        body = (_RTMSG.pack(family, int(length), 0, 0, RT_TABLE_MAIN, RTPROT_BGP, RT_SCOPE_UNIVERSE,
+        body = (RTMSG.pack(family, int(length), 0, 0, RT_TABLE_MAIN, RTPROT_BGP, RT_SCOPE_UNIVERSE,
                             RTN_UNICAST, 0)
-                + _attribute(RTA_DST, socket.inet_pton(family, address))
-                + _attribute(RTA_NH_ID, struct.pack("=I", nhid)))
-        return netlink_request(RTM_NEWROUTE, _REPLACE_FLAGS, seq, body)
+                + attribute(RTA_DST, socket.inet_pton(family, address))
+                + attribute(RTA_NH_ID, struct.pack("=I", nhid)))
+        return request(RTM_NEWROUTE, _REPLACE_FLAGS, seq, body)
     if (op == "replace" and family == socket.AF_INET and next_hop is not None
             and next_hop != BLACKHOLE and ":" not in next_hop):
         return _IPV4_REPLACE.pack(_IPV4_REPLACE.size, RTM_NEWROUTE, _REPLACE_FLAGS, seq, 0,
@@ -281,74 +235,23 @@ def route_message(op: str, prefix: str, next_hop: str | None, seq: int, nhid: in
         scope, rtype = RT_SCOPE_NOWHERE, 0  # any scope, any type: matched by prefix and protocol
     else:
         raise ValueError(f"unknown route operation {op!r}")
-    body = _RTMSG.pack(family, int(length), 0, 0, RT_TABLE_MAIN, RTPROT_BGP, scope, rtype, 0)
-    body += _attribute(RTA_DST, socket.inet_pton(family, address))
+    body = RTMSG.pack(family, int(length), 0, 0, RT_TABLE_MAIN, RTPROT_BGP, scope, rtype, 0)
+    body += attribute(RTA_DST, socket.inet_pton(family, address))
     if next_hop is not None and op == "replace":
-        body += _attribute(RTA_GATEWAY, socket.inet_pton(socket.AF_INET6 if ":" in next_hop else socket.AF_INET,
+        body += attribute(RTA_GATEWAY, socket.inet_pton(socket.AF_INET6 if ":" in next_hop else socket.AF_INET,
                                                          next_hop))
-    return netlink_request(kind, flags, seq, body)
+    return request(kind, flags, seq, body)
 
 
 def nexthop_message(nhid: int, family: int, gateway: bytes, oif: int, seq: int) -> bytes:
     """The request (acknowledged) that makes nexthop object ``nhid`` via
     ``gateway`` (packed) on link ``oif``: ``ip nexthop add id N via G dev D
     proto bgp``, failing if the id is taken."""
-    body = (_NHMSG.pack(family, 0, RTPROT_BGP, 0, 0)
-            + _attribute(NHA_ID, struct.pack("=I", nhid))
-            + _attribute(NHA_OIF, struct.pack("=i", oif))
-            + _attribute(NHA_GATEWAY, gateway))
-    return netlink_request(RTM_NEWNEXTHOP, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq, body)
-
-
-def route_attributes(data: bytes, offset: int, end: int):
-    """``(type, payload)`` of each route attribute in ``data[offset:end]``."""
-    while offset + _RTATTR.size <= end:
-        length, kind = _RTATTR.unpack_from(data, offset)
-        if length < _RTATTR.size:
-            return
-        yield kind, data[offset + _RTATTR.size:offset + length]
-        offset += (length + 3) & ~3
-
-
-def messages(data: bytes):
-    """``(type, sequence, start, end)`` of each netlink message in
-    ``data``: its body is ``data[start:end]``."""
-    offset = 0
-    while offset + _NLMSGHDR.size <= len(data):
-        length, kind, _flags, seq, _port = _NLMSGHDR.unpack_from(data, offset)
-        if length < _NLMSGHDR.size:
-            raise OSError(errno.EPROTO, f"malformed netlink message (length {length})")
-        yield kind, seq, offset + _NLMSGHDR.size, offset + length
-        offset += (length + 3) & ~3
-
-
-def parse_acks(data: bytes):
-    """``(sequence, errno)`` of each acknowledgement (NLMSG_ERROR) in ``data``."""
-    for kind, seq, start, _end in messages(data):
-        if kind == NLMSG_ERROR:
-            (code,) = struct.unpack_from("=i", data, start)
-            yield seq, -code
-
-
-def read_acks(sock: socket.socket, first: int, count: int):
-    """The acknowledgements of sequences ``first`` .. ``first + count - 1``."""
-    waiting = set(range(first, first + count))
-    while waiting:
-        for seq, code in parse_acks(sock.recv(1 << 17)):
-            if seq in waiting:
-                waiting.discard(seq)
-                yield seq, code
-
-
-def read_errors(sock: socket.socket):
-    """``(sequence, errno)`` of the error messages queued on ``sock``, read
-    without waiting (requests sent without ``NLM_F_ACK``)."""
-    while True:
-        try:
-            data = sock.recv(1 << 17, socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            return
-        yield from parse_acks(data)
+    body = (NHMSG.pack(family, 0, RTPROT_BGP, 0, 0)
+            + attribute(NHA_ID, struct.pack("=I", nhid))
+            + attribute(NHA_OIF, struct.pack("=i", oif))
+            + attribute(NHA_GATEWAY, gateway))
+    return request(RTM_NEWNEXTHOP, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq, body)
 
 
 def read_route_dump(sock: socket.socket, seq: int, nexthops: dict[int, str] | None = None) -> dict[str, str]:
@@ -380,11 +283,11 @@ def parse_route(data: bytes, start: int, end: int,
     through a nexthop object carries its gateway too (the kernel's default,
     ``net.ipv4.nexthop_compat_mode`` 1); where it does not, ``nexthops``
     gives the gateway of the object's id."""
-    family, dst_len, _src, _tos, table, protocol, _scope, rtype, _flags = _RTMSG.unpack_from(data, start)
+    family, dst_len, _src, _tos, table, protocol, _scope, rtype, _flags = RTMSG.unpack_from(data, start)
     if protocol != RTPROT_BGP:
         return None
     dst = gateway = nhid = None
-    for kind, payload in route_attributes(data, start + _RTMSG.size, end):
+    for kind, payload in route_attributes(data, start + RTMSG.size, end):
         if kind == RTA_DST:
             dst = socket.inet_ntop(family, payload)
         elif kind == RTA_GATEWAY:
@@ -438,8 +341,8 @@ class LinkWatch:
         try:
             self.sock.bind((0, RTMGRP_LINK))
             self._up: dict[int, bool] = {}
-            request = _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
-            self.sock.send(netlink_request(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 1, request))
+            body = IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
+            self.sock.send(request(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 1, body))
         except BaseException:
             self.sock.close()
             raise
@@ -475,9 +378,9 @@ def link_changes(data: bytes, up: dict[int, bool]) -> bool:
     brought a known link up. A link seen for the first time did not."""
     came_up = False
     for kind, _seq, start, end in messages(data):
-        if kind not in (RTM_NEWLINK, RTM_DELLINK) or end - start < _IFINFOMSG.size:
+        if kind not in (RTM_NEWLINK, RTM_DELLINK) or end - start < IFINFOMSG.size:
             continue
-        _family, _type, index, flags, _change = _IFINFOMSG.unpack_from(data, start)
+        _family, _type, index, flags, _change = IFINFOMSG.unpack_from(data, start)
         if kind == RTM_DELLINK:
             up.pop(index, None)
             continue

@@ -13,7 +13,7 @@ import shlex
 from collections.abc import Iterable
 
 from testbed.model.addressing import Plan, RouterPlan
-from testbed.lab.cleanup import LAB_ENV
+from testbed.linux.processes import LAB_ENV
 
 PROCESS = "agent"
 BGP_PORT = 179  # where every speaker listens, on its IPv4 session addresses

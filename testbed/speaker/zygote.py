@@ -71,7 +71,7 @@ from pathlib import Path
 
 from testbed.speaker import speedups as exabgp_speedups
 from testbed.speaker import inprocess
-from testbed.lab.cleanup import LAB_ENV
+from testbed.linux.processes import LAB_ENV
 
 # Read in the zygote, from the harness's environment (a speaker's is its router's).
 _PROFILE_DIR = os.environ.get("TESTBED_PROFILE")

@@ -93,7 +93,7 @@ class MiniLab:
     def build(self) -> "MiniLab":
         from pyroute2 import IPRoute
 
-        from testbed.linux.nodes import configure_router
+        from testbed.linux.namespaces import configure_router
 
         home = netns.netns_inode(os.getpid())
         env = {**os.environ, LAB_ENV: self.id}

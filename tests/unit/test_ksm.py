@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from testbed.lab import cleanup
+from testbed.linux import lab_records
 from testbed.linux import ksm
 
 
@@ -78,10 +78,10 @@ def test_started_for_a_lab_and_put_back_after_the_last(sysfs, tmp_path, monkeypa
         def __init__(self, lab_id, in_use):
             self.id, self.in_use = lab_id, in_use
 
-    monkeypatch.setattr(cleanup, "labs", lambda _root: [Record("a", True), Record("b", True)])
+    monkeypatch.setattr(lab_records, "labs", lambda _root: [Record("a", True), Record("b", True)])
     assert ksm.restore(root, except_lab="a") == {}  # b still runs
     assert settings(sysfs)["run"] == 1
-    monkeypatch.setattr(cleanup, "labs", lambda _root: [Record("b", True)])
+    monkeypatch.setattr(lab_records, "labs", lambda _root: [Record("b", True)])
     assert ksm.restore(root, except_lab="b") == {"run": 0, "pages_to_scan": 100, "sleep_millisecs": 20,
                                                  "nice": 5}
     assert settings(sysfs) == {"run": 0, "pages_to_scan": 100, "sleep_millisecs": 20, "nice": 5}
