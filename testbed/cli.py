@@ -21,7 +21,7 @@ from rich.table import Table
 
 from testbed.lab import cleanup
 from testbed.errors import MissingDependency, TestbedError, TopologyError
-from testbed.model.topology import TOPOLOGY_DIR, available, load
+from testbed.model.loader import TOPOLOGY_DIR, available, load
 
 SCENARIO_DIR = TOPOLOGY_DIR.parent / "scenarios"
 console = Console(highlight=False)

@@ -28,6 +28,7 @@ from testbed.bgp import (Announce, InstallRoute, Neighbor, Origin, Relationship,
                   RouterEngine, RouteServerEngine, Teardown, Withdraw, parse_policy, parse_roas)
 from testbed.bgp.community import community_text, large_text
 from testbed.bgp.engine import kernel_target
+from testbed.model.igp import kernel_next_hop
 
 log = logging.getLogger("testbed.agent.agent")
 
@@ -330,7 +331,7 @@ class Agent:
         for action in pending.values():
             kind = type(action)
             if kind is InstallRoute:
-                next_hop = "blackhole" if action.blackhole else resolve.get(action.next_hop, action.next_hop)
+                next_hop = "blackhole" if action.blackhole else kernel_next_hop(resolve, action.next_hop)
                 kernel.append(("replace", action.prefix, next_hop))
             elif kind is RemoveRoute:
                 kernel.append(("delete", action.prefix, None))
@@ -431,8 +432,7 @@ class Agent:
             return False
         fixed, complete = 0, True
         for prefix, route in self.engine.loc_rib().items():
-            target = kernel_target(route)
-            target = self.resolve.get(target, target)
+            target = kernel_next_hop(self.resolve, kernel_target(route))
             if target is None or actual.get(prefix) == target:
                 continue
             try:

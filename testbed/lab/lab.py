@@ -40,7 +40,8 @@ from testbed.model.prediction import Expectation
 from testbed.linux.namespaces import configure_host, configure_ixp, configure_router, create_veths, prepare_namespace
 from testbed.linux.nodes import PrebuiltLink, node_class
 from testbed.routers.exabgp_config import BGP_PORT, agent_config, config_tree, quote_argv, render, speaker_environment
-from testbed.model.topology import Topology, load
+from testbed.model.loader import load
+from testbed.model.topology import Topology
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 

@@ -2,7 +2,8 @@
 how each relationship is physically connected.
 
 A topology module in ``topologies/`` builds a ``Topology`` and leaves it in a
-module-level variable named ``topology``. Building never raises for bad
+module-level variable named ``topology`` (``testbed.model.loader`` loads
+it by name or path). Building never raises for bad
 values: every declaration is recorded with the file and line it came from,
 and ``Topology.validate()`` (in ``testbed.model.validate``) reports every problem at
 once. Nothing here touches the system; the lab layer reads the validated
@@ -11,24 +12,16 @@ model through the address plan (``testbed.model.addressing``).
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Union
 
 from testbed.errors import TopologyError
+from testbed.model.names import Kind, router_name
 
-
-class Kind(str, Enum):
-    """Business relationship between two ASes."""
-
-    TRANSIT = "transit"  # a provider sells transit to a customer
-    PEERING = "peering"  # settlement-free peering: each side's customers only
-    PAID_PEERING = "paid-peering"  # peering routes, but a pays b for it
-    PARTIAL_TRANSIT = "partial-transit"  # a gives b its peers' and customers' routes only
-    ROUTE_SERVER = "route-server"  # a is a client of route server b at b's IXP
+__all__ = ["IXP", "AutonomousSystem", "InternalLink", "Kind", "PopRef", "Relationship", "Topology", "Where",
+           "router_name"]
 
 
 @dataclass(frozen=True)
@@ -58,12 +51,6 @@ class PopRef:
 
     system: str
     pop: str
-
-
-def router_name(system: str, pop: str | None) -> str:
-    """The name of the router of AS ``system`` at ``pop`` (the AS's own name
-    for an AS with a single router)."""
-    return system if pop is None else f"{system}-{pop}"
 
 
 @dataclass
@@ -346,52 +333,3 @@ class Topology:
         if found:
             raise TopologyError(found, self.source)
         return self
-
-
-TOPOLOGY_DIR = Path(__file__).resolve().parents[2] / "topologies"
-
-
-def resolve(ref: str | Path, near: Path | None = None) -> Path:
-    """The file of a topology reference: a path to a ``.py`` file, or a name
-    looked up in ``near/topologies``, ``near/../topologies`` (a scenario's
-    own project) and then the shipped ``topologies/``."""
-    path = Path(ref)
-    if path.suffix == ".py":
-        if not path.is_absolute() and near is not None and (near / path).is_file():
-            return near / path
-        return path
-    dirs = [near / "topologies", near.parent / "topologies"] if near is not None else []
-    for directory in [*dirs, TOPOLOGY_DIR]:
-        if (directory / f"{ref}.py").is_file():
-            return directory / f"{ref}.py"
-    return TOPOLOGY_DIR / f"{ref}.py"
-
-
-def load(ref: str | Path, near: Path | None = None) -> Topology:
-    """Load a topology by name or path (see ``resolve``).
-
-    The module must define ``topology`` (a ``Topology``). The result is
-    validated; a missing or broken module is reported as ``TopologyError``.
-    """
-    path = resolve(ref, near)
-    if not path.is_file():
-        known = ", ".join(available()) or "none"
-        raise TopologyError([f"no topology file {path} (known topologies: {known})"], str(ref))
-    spec = importlib.util.spec_from_file_location(f"testbed_topology_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:  # a user's file: report, do not crash
-        raise TopologyError([f"importing it failed: {type(exc).__name__}: {exc}"], str(path)) from exc
-    topo = getattr(module, "topology", None)
-    if not isinstance(topo, Topology):
-        raise TopologyError(["it defines no module-level `topology = Topology(...)`"], str(path))
-    topo.source = str(path)
-    return topo.validate()
-
-
-def available() -> list[str]:
-    """Names of the topologies shipped in ``topologies/``."""
-    if not TOPOLOGY_DIR.is_dir():
-        return []
-    return sorted(p.stem for p in TOPOLOGY_DIR.glob("*.py") if not p.name.startswith("_"))

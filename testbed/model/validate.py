@@ -14,9 +14,14 @@ from collections import defaultdict
 
 import networkx as nx
 
-from testbed.model import addressing
+from typing import TYPE_CHECKING
+
 from testbed.bgp.rules import PolicyError, parse_policy, parse_roas
-from testbed.model.topology import IXP, AutonomousSystem, Kind, Relationship, Topology, router_name
+from testbed.model import addressing
+from testbed.model.names import Kind, router_name
+
+if TYPE_CHECKING:
+    from testbed.model.topology import IXP, AutonomousSystem, Relationship, Topology
 
 # Relationships in which ``a`` sells ``b`` transit of some kind: they must
 # not form a cycle.

@@ -117,9 +117,7 @@ def agent_config(plan: Plan, router: RouterPlan, socket_path: str, log_path: str
         # The IGP: the other routers of the AS by loopback, with the cost to
         # reach them and the first hop there (kernel routes must name a
         # directly connected next hop; iBGP next hops are loopbacks).
-        "igp": {address: {"cost": route.cost, "via": via}
-                for route in router.igp
-                for address, via in ((route.loopback4, route.via4), (route.loopback6, route.via6))},
+        "igp": {address: {"cost": hop.cost, "via": hop.via} for address, hop in router.igp_hops().items()},
         "neighbors": [
             {
                 "name": n.name, "address": n.address, "address6": n.address6, "asn": n.asn,

@@ -98,12 +98,8 @@ def assert_route(lab: Lab, router: str, target: str, family: int = 4) -> dict:
                              f"Candidates:\n{_candidates(lab, router, prefix)}")
     if route.get("next_hop"):
         kernel = lab.kernel_routes(router)
-        # An iBGP route's next hop is another router's loopback: the kernel
-        # forwards to the first hop of the IGP path there.
-        via = {r.loopback4: r.via4 for r in lab.plan.routers[router].igp}
-        via.update({r.loopback6: r.via6 for r in lab.plan.routers[router].igp})
         target = kernel_target(Route.from_json(route))  # the next hop, or "blackhole"
-        expected = via.get(target, target)
+        expected = lab.plan.routers[router].kernel_next_hop(target)  # an iBGP next hop: the IGP's first hop
         if kernel.get(prefix) != expected:
             raise AssertionError(f"router {router} chose {prefix} via {route['next_hop']} but its "
                                  f"kernel has {kernel.get(prefix) or 'no BGP route'} for it")

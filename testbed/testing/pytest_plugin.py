@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 
 from testbed.lab.lab import Lab
-from testbed.model.topology import Topology, resolve
+from testbed.model.loader import resolve
+from testbed.model.topology import Topology
 
 _LAB_KEY = pytest.StashKey[Lab]()
 

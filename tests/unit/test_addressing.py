@@ -23,7 +23,7 @@ from testbed.model.addressing import (
     Plan,
     plan,
 )
-from testbed.model.topology import load
+from testbed.model.loader import load
 from testbed.model.validate import problems
 
 SHIPPED = ["triangle", "ixp", "tier1_partition"]

@@ -17,7 +17,7 @@ import pytest
 
 from testbed.model.addressing import plan
 from testbed.testing.assertions import _relation, assert_traffic_ratio, valley
-from testbed.model.topology import load
+from testbed.model.loader import load
 
 
 @pytest.fixture(scope="module")

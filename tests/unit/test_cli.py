@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from testbed.model.topology import available
+from testbed.model.loader import available
 
 BIN = Path(sys.executable).parent / "testbed"
 ROOT = Path(__file__).resolve().parents[2]

@@ -28,7 +28,7 @@ from testbed.bgp import (
     parse_policy,
 )
 from testbed.model.prediction import Expectation
-from testbed.model.topology import load
+from testbed.model.loader import load
 
 PREFIX = "203.0.113.0/24"
 INTERNAL, PEER = Relationship.INTERNAL, Relationship.PEER

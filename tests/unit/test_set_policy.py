@@ -31,7 +31,7 @@ from testbed.bgp import (
     parse_policy,
 )
 from testbed.model.prediction import Expectation
-from testbed.model.topology import load
+from testbed.model.loader import load
 
 ASN = 65001
 C, P, U = "10.0.1.2", "10.0.2.2", "10.0.3.2"   # customer, peer, provider

@@ -20,7 +20,7 @@ import pytest
 from testbed.model.addressing import plan
 from testbed.agent.agent import Agent
 from testbed.routers.exabgp_config import agent_config, config_tree, quote_argv, render, speaker_environment
-from testbed.model.topology import available, load
+from testbed.model.loader import available, load
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = DATA / "triangle_A.exabgp.conf"

@@ -286,7 +286,7 @@ def test_a_route_server_flag_reaches_its_sessions():
 
 
 def test_the_shipped_route_server_topology():
-    from testbed.model.topology import load
+    from testbed.model.loader import load
 
     topo = load("route_server")
     addresses = plan(topo)

@@ -20,11 +20,11 @@ from typing import Callable
 
 import pytest
 
-from testbed.model.topology import available
+from testbed.model.loader import available
 
 from testbed import Topology
 from testbed.errors import TopologyError
-from testbed.model.topology import load
+from testbed.model.loader import load
 from testbed.model.validate import problems
 
 FILE = Path(__file__).resolve()
