@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from testbed.linux.netns import inside, netns_inode, write_sysctl
-from testbed.traffic.traffic import Hop, Traffic, TrafficError, _Echo, _parse
+from testbed.traffic.packets import _Echo, _parse
+from testbed.traffic.traffic import Hop, Traffic, TrafficError
 
 pytestmark = [
     pytest.mark.emulation,

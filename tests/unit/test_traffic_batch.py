@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from testbed.traffic.traffic import _Echo, _checksum
+from testbed.traffic.packets import _Echo, _checksum
 
 
 @pytest.mark.parametrize("family, destination", [(socket.AF_INET, "192.0.2.7"),
