@@ -13,18 +13,18 @@ are decided again, so the cost of an update is proportional to its size,
 not to the table's. Actions come in a fixed order: kernel actions first
 (so that the router forwards a route before it tells anyone about it),
 sorted by prefix; then neighbor actions sorted by neighbor address, then by
-prefix (both numerically).
+prefix (both numerically). The actions are defined in
+``testbed.bgp.actions``; the IXP route server's engine, a subclass, in
+``testbed.bgp.route_server``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from typing import Union
+from dataclasses import replace
 
 from testbed.bgp import policy
-from testbed.bgp.community import BLACKHOLE
-from testbed.bgp.rules import run_terms
+from testbed.bgp.actions import Action, Announce, InstallRoute, RemoveRoute, Teardown, Withdraw, kernel_target
 from testbed.bgp.decision import best_route, explain
 from testbed.bgp.fingerprint import FingerprintedTable, state_fingerprint
 from testbed.bgp.route import (
@@ -35,7 +35,6 @@ from testbed.bgp.route import (
     address_sort_key,
     normalise_prefix,
     prefix_sort_key,
-    store_through_slots,
     with_prefix,
 )
 from testbed.bgp.rules import DEFAULT_POLICY
@@ -48,61 +47,8 @@ __all__ = [
     "Teardown",
     "Action",
     "RouterEngine",
-    "RouteServerEngine",
+    "kernel_target",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Announce:
-    """Send ``route`` (as it goes on the wire) to the neighbor at ``neighbor``."""
-
-    neighbor: str
-    route: Route
-
-
-@dataclass(frozen=True, slots=True)
-class Withdraw:
-    """Withdraw ``prefix`` from the neighbor at ``neighbor``."""
-
-    neighbor: str
-    prefix: str
-
-
-@dataclass(frozen=True, slots=True)
-class InstallRoute:
-    """Program the kernel route to ``prefix`` via ``next_hop`` (add or
-    replace); with ``blackhole`` a route that discards the traffic instead
-    (RFC 7999)."""
-
-    prefix: str
-    next_hop: str
-    blackhole: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class RemoveRoute:
-    """Remove the kernel route to ``prefix``."""
-
-    prefix: str
-
-
-@dataclass(frozen=True)
-class Teardown:
-    """Close the session with ``neighbor``: a Cease NOTIFICATION, subcode
-    ``subcode`` (1: a maximum-prefix limit was exceeded, and the engine
-    keeps the session down; 6: a configuration change, and the session may
-    come back at once)."""
-
-    neighbor: str
-    reason: str
-    subcode: int = 1
-
-
-Action = Union[Announce, Withdraw, InstallRoute, RemoveRoute, Teardown]
-
-# one or two of them for every prefix a router takes in
-for _kind in (Announce, Withdraw, InstallRoute, RemoveRoute):
-    store_through_slots(_kind)
 
 
 def _import_side(session_policy) -> tuple:
@@ -110,17 +56,6 @@ def _import_side(session_policy) -> tuple:
     # session without one changes nothing on the import side.
     p = DEFAULT_POLICY if session_policy is None else session_policy
     return (p.import_terms, p.local_pref, p.max_prefix, p.blackhole, p.rov, p.otc)
-
-
-def kernel_target(route: Route | None) -> str | None:
-    """What the kernel should hold for ``route`` as the best: its next hop,
-    ``"blackhole"`` for a route carrying BLACKHOLE, ``None`` for none (no
-    route, or a locally originated one)."""
-    if route is None or route.neighbor is None:
-        return None
-    if route.communities and BLACKHOLE in route.communities:
-        return "blackhole"
-    return route.next_hop
 
 
 def _prefix_or_text(prefix: str) -> str:
@@ -470,114 +405,3 @@ class RouterEngine:
         for actions in sent.values():
             kernel.extend(actions)
         return kernel
-
-
-class RouteServerEngine(RouterEngine):
-    """An IXP route server (RFC 7947): it forwards no traffic and installs
-    no kernel route; it gives each client (``RS_CLIENT`` neighbors) the best
-    of the routes that may go to that client, chosen per client so that a
-    route filtered for one member hides no alternative from it (no path
-    hiding). Routes go out transparently: AS path, next hop, MED and
-    communities as the announcing member sent them.
-
-    Members steer their routes with control communities (standard form,
-    and large form of RFC 8092 with the route server's ASN ``RS``):
-
-    =====================  ==================  ====================================
-    standard               large               meaning
-    =====================  ==================  ====================================
-    ``0:peer``             ``RS:0:peer``       do not announce to ``peer``
-    ``0:RS``               ``RS:0:0``          do not announce to anyone...
-    ``RS:peer``            ``RS:1:peer``       ...but to ``peer``
-    ``65501..65503:peer``  ``RS:101..103:peer``  prepend the member's AS 1-3 times towards ``peer``
-    =====================  ==================  ====================================
-
-    Control communities are removed from what the route server sends
-    (standard ones whose first half is 0, ``RS`` or 65501-65503 when they
-    fit 16 bits, large ones whose first part is ``RS``).
-    """
-
-    def _controls(self, route: Route, to: Neighbor) -> tuple[bool, int]:
-        """(whether ``route`` may go to ``to``, how many prepends)."""
-        rs, peer = self.asn, to.asn
-        standard = set(route.communities)
-        large = set(route.large_communities)
-        small_rs = rs <= 0xFFFF
-        small_peer = peer <= 0xFFFF
-        if (rs, 0, peer) in large or (small_peer and peer in standard):  # 0:peer is the number peer
-            return False, 0
-        allowed = (rs, 1, peer) in large or (small_rs and small_peer and (rs << 16 | peer) in standard)
-        if not allowed and ((rs, 0, 0) in large or (small_rs and rs in standard)):
-            return False, 0
-        prepend = 0
-        for count in (1, 2, 3):
-            if (rs, 100 + count, peer) in large or (small_peer and ((65500 + count) << 16 | peer) in standard):
-                prepend = max(prepend, count)
-        return True, prepend
-
-    def _strip(self, communities: tuple[int, ...], large) -> tuple[tuple[int, ...], tuple]:
-        rs = self.asn
-        kept = tuple(c for c in communities
-                     if not (c >> 16 == 0 or (rs <= 0xFFFF and c >> 16 == rs)
-                             or 65501 <= c >> 16 <= 65503))
-        kept_large = tuple(c for c in large if c[0] != rs)
-        return kept, kept_large
-
-    def export_route(self, route: Route, to: Neighbor) -> Route | None:
-        """``route`` as the route server sends it to client ``to``, or
-        ``None`` if it may not go there."""
-        if route.rejected is not None or route.local:
-            return None
-        if route.neighbor == to.address or to.asn in route.as_path:
-            return None
-        if route.family == 6 and to.local_address6 is None:
-            return None
-        allowed, prepend = self._controls(route, to)
-        if not allowed:
-            return None
-        communities, large = self._strip(route.communities, route.large_communities)
-        path = route.as_path
-        if prepend and path:
-            path = (path[0],) * prepend + path
-        otc = route.otc
-        if otc is None and to.policy is not None and to.policy.otc:
-            otc = self.asn  # RFC 9234: towards an RS-client
-        sent = Route(prefix=route.prefix, next_hop=route.next_hop, as_path=path,
-                     origin=route.origin, med=route.med, communities=communities,
-                     large_communities=large, otc=otc)
-        session = to.policy
-        if session is not None:
-            # The route server's per-member filters (RFC 7947 2.3): its
-            # export policy towards this client, then its announce list.
-            if session.announce is not None and not any(r.contains(route.prefix)
-                                                        for r in session.announce):
-                return None
-            if session.export_terms:
-                sent, verdict = run_terms(session.export_terms, sent, None, None, source=route)
-                if verdict == "reject":
-                    return None
-        return sent
-
-    def _export_again(self, neighbor: str) -> list[Action]:
-        touched = set(self._candidates) | set(self._rib_out[neighbor])
-        return [a for a in self._decide(touched) if a.neighbor == neighbor]
-
-    def _decide(self, touched: Iterable[str]) -> list[Action]:
-        sent: dict[str, list[Action]] = {address: [] for address in self.neighbors}
-        neighbors = list(self.neighbors.items())
-        for prefix in sorted(touched, key=prefix_sort_key):
-            routes = list((self._candidates.get(prefix) or {}).values())
-            best = best_route(routes) if routes else None
-            if best is None:
-                self._loc_rib.pop(prefix, None)
-            else:
-                self._loc_rib[prefix] = best
-            for address, neighbor in neighbors:
-                eligible = [r for r in routes if self.export_route(r, neighbor) is not None]
-                chosen = best_route(eligible) if eligible else None
-                new = None if chosen is None else self.export_route(chosen, neighbor)
-                self._advertise(address, prefix, new, sent[address])
-        actions: list[Action] = []
-        for items in sent.values():
-            actions.extend(items)
-        return actions
