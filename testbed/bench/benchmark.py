@@ -8,7 +8,7 @@ total sampled every half second from start to stop), their CPU use once
 idle (``/proc/<pid>/stat`` over a window), how long a depeering and a
 re-peering take to converge, and how long ``stop()`` takes and whether any
 process of the lab outlives it. Processes are the lab's own, found by its
-id (``testbed.lab.cleanup.tagged_processes``). Output: a table (rich), one final
+id (``testbed.linux.processes.tagged_processes``). Output: a table (rich), one final
 machine-readable line, and optionally a JSON file. This is a measuring
 command, not a test: it needs root, and it always stops its lab.
 """
@@ -19,20 +19,22 @@ import argparse
 import json
 import os
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from testbed.lab import cleanup
-from testbed.model.addressing import plan
-from testbed.bench.experiments import lab_pids, leftovers, phases
+from testbed.bench import experiments
+from testbed.bench.chart import chart_svg
+from testbed.bench.observe import (CLOCK_TICKS, MIB, MemorySampler, cpu_ticks, idle_cpu, kind_of, ksmd_ticks,
+                                   lab_pids, leftovers, memory, phases, wait_merged)
+from testbed.bench.report import extras_table, ratios, table, targets, targets_table
 from testbed.errors import TestbedError
+from testbed.model.addressing import plan
 from testbed.model.generate import describe, internet, roles
 from testbed.model.topology import Kind, Topology
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-SAMPLE_PERIOD = 0.5    # seconds between memory samples
+__all__ = ["HOLD_TIME", "Result", "baseline_fits", "depeer_target", "exploration", "machine_probe", "main",
+           "measure"]
 # Idle CPU: measured over IDLE_WINDOW seconds once IDLE_SETTLE seconds have
 # passed since convergence. In the first second the speakers still send
 # their last held announcements and keepalives before their loops go to
@@ -41,7 +43,6 @@ SAMPLE_PERIOD = 0.5    # seconds between memory samples
 # than 0.33 % for a speaker that ran at all.
 IDLE_SETTLE = 1.0
 IDLE_WINDOW = 5.0
-MIB = 1024 * 1024
 
 
 @dataclass
@@ -92,8 +93,6 @@ class Result:
     error: str | None = None
 
 
-# -- /proc readers -------------------------------------------------------------
-
 PROBE_LOOPS = 2_000_000  # iterations of the machine probe's pure-Python loop
 
 
@@ -114,173 +113,6 @@ def machine_probe(repeat: int = 3) -> float:
             total += i
         best = min(best, time.perf_counter() - t0)
     return best * 1000
-
-
-def memory(pid: int) -> tuple[int, int]:
-    """(PSS, RSS) of ``pid`` in bytes; (0, 0) if it is gone."""
-    pss = rss = 0
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as handle:
-            for line in handle:
-                if line.startswith("Pss:"):
-                    pss = int(line.split()[1]) * 1024
-                elif line.startswith("Rss:"):
-                    rss = int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return pss, rss
-
-
-def cpu_ticks(pid: int) -> int | None:
-    """utime + stime of ``pid`` in clock ticks; None if it is gone."""
-    fields = cleanup.proc_stat(pid)
-    return None if fields is None else int(fields[11]) + int(fields[12])
-
-
-def kind_of(pid: int) -> str:
-    """speaker, agent or shell (node shells and anything else)."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            argv = handle.read().split(b"\0")
-        with open(f"/proc/{pid}/comm", "rb") as handle:
-            comm = handle.read().strip()
-    except OSError:
-        return "gone"
-    # Processes forked by the zygote share its command line; it names them.
-    if comm.startswith(b"exabgp:"):
-        return "speaker"
-    if comm.startswith(b"agent:"):
-        return "agent"
-    if comm.startswith(b"testbed-zygote"):
-        return "zygote"
-    if any(arg == b"testbed.agent.agent" for arg in argv):
-        return "agent"
-    if any(Path(arg.decode(errors="replace")).name == "exabgp" for arg in argv[:2]):
-        return "speaker"
-    return "shell"
-
-
-def lab_memory(lab_id: str) -> tuple[int, int, int]:
-    """(PSS, RSS, process count) of every process of the lab."""
-    pids = lab_pids(lab_id)
-    pss = rss = 0
-    for pid in pids:
-        p, r = memory(pid)
-        pss += p
-        rss += r
-    return pss, rss, len(pids)
-
-
-MIN_AVAILABLE = 1.5 * 1024 * MIB  # below this the lab's speakers are killed: the machine is shared
-
-
-def available_memory() -> int | None:
-    """MemAvailable of /proc/meminfo, in bytes."""
-    try:
-        with open("/proc/meminfo") as handle:
-            return next(int(line.split()[1]) * 1024 for line in handle if line.startswith("MemAvailable:"))
-    except (OSError, StopIteration, ValueError):
-        return None
-
-
-class MemorySampler:
-    """Samples the lab's total memory in a thread; keeps the peaks. If the
-    machine's available memory falls below ``MIN_AVAILABLE`` it kills the
-    lab's speakers (the lab then fails with a crashed speaker, and stops)
-    rather than let the kernel's out-of-memory killer pick a process of
-    anyone else on the machine; ``exhausted`` says so."""
-
-    def __init__(self, lab):
-        self.lab = lab
-        self.exhausted: str | None = None
-        self.peak_pss = self.peak_rss = 0
-        self.samples = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="memory-sampler", daemon=True)
-
-    def __enter__(self) -> "MemorySampler":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def sample(self) -> tuple[int, int, int]:
-        pss, rss, count = lab_memory(self.lab.id)
-        if count:
-            with self._lock:
-                self.samples += 1
-                self.peak_pss = max(self.peak_pss, pss)
-                self.peak_rss = max(self.peak_rss, rss)
-        return pss, rss, count
-
-    def _run(self) -> None:
-        while not self._stop.wait(SAMPLE_PERIOD):
-            if not self.lab.stopped:
-                self.sample()
-                available = available_memory()
-                if available is not None and available < MIN_AVAILABLE and self.exhausted is None:
-                    self.exhausted = (f"the machine had {available / MIB:.0f} MiB available with the lab "
-                                      f"at {self.peak_pss / MIB:.0f} MiB PSS: its speakers were killed")
-                    for speaker in list(self.lab.speakers.values()):
-                        try:
-                            os.kill(speaker.pid, 9)
-                        except OSError:
-                            pass
-
-
-def idle_cpu(lab_id: str, window: float, ksmd: bool = False) -> dict[str, float]:
-    """CPU used by the lab's processes over ``window`` seconds, in % of one
-    core, by process kind (processes present at both ends of the window);
-    with ``ksmd``, the kernel's page-merging thread's too, as the lab's."""
-    before = {pid: cpu_ticks(pid) for pid in lab_pids(lab_id)}
-    if ksmd:
-        before[-1] = ksmd_ticks()
-    t0 = time.monotonic()
-    time.sleep(window)
-    elapsed = time.monotonic() - t0
-    used: dict[str, int] = {}
-    for pid, ticks in before.items():
-        after = ksmd_ticks() if pid == -1 else cpu_ticks(pid)
-        if ticks is not None and after is not None:
-            kind = "ksmd" if pid == -1 else kind_of(pid)
-            used[kind] = used.get(kind, 0) + after - ticks
-    return {kind: 100.0 * ticks / CLOCK_TICKS / elapsed for kind, ticks in sorted(used.items())}
-
-
-def ksmd_ticks() -> int | None:
-    """utime + stime of the kernel's KSM thread; None without one."""
-    from testbed.linux.ksm import ksmd_pid
-
-    pid = ksmd_pid()
-    return None if pid is None else cpu_ticks(pid)
-
-
-MERGE_SETTLE = 2.0    # KSM counts as settled once pages_sharing grew less than
-MERGE_QUIET = 10.0    # this % over this many seconds...
-MERGE_WAIT = 180.0    # ...or after this long
-
-
-def wait_merged(log=lambda text: None) -> float:
-    """Wait until KSM has merged about all it will; the seconds waited."""
-    def sharing() -> int:
-        from testbed.linux.ksm import SYSFS
-
-        return int((SYSFS / "pages_sharing").read_text())
-
-    t0 = time.monotonic()
-    history = [(t0, sharing())]
-    while time.monotonic() - t0 < MERGE_WAIT:
-        time.sleep(1.0)
-        now, count = time.monotonic(), sharing()
-        history.append((now, count))
-        older = [c for t, c in history if now - t >= MERGE_QUIET]
-        if older and count - older[-1] <= older[-1] * MERGE_SETTLE / 100:
-            break
-    log(f"  KSM merged {history[-1][1]:,} page mappings; waited {time.monotonic() - t0:.0f} s")
-    return time.monotonic() - t0
 
 
 # -- one size ------------------------------------------------------------------
@@ -423,105 +255,6 @@ def exploration(lab, result: Result) -> None:
                                for rib in ribs.values())
 
 
-# -- output --------------------------------------------------------------------
-
-def _fmt(value, spec: str = ".2f", unit: str = "") -> str:
-    return "-" if value is None else f"{value:{spec}}{unit}"
-
-
-KINDS = ("speaker", "agent", "shell", "zygote")
-
-
-def _per_kind(r: Result, values: dict[str, float], spec: str, unit: str) -> str:
-    """Mean per process of each kind."""
-    if not values:
-        return "-"
-    return " / ".join(f"{values.get(k, 0.0) / max(1, r.process_kinds.get(k, 0)):{spec}}"
-                      for k in KINDS) + unit
-
-
-def table(results: list[Result]):
-    from rich.table import Table
-
-    grid = Table(title="Lab cost by size (generated Internet topologies)")
-    grid.add_column("measure")
-    for r in results:
-        grid.add_column(f"{r.size} ASes\n{r.model}"
-                        + (f"\nMRAI {r.mrai * 1000:g} ms" if r.mrai is not None else ""), justify="right")
-    phase_names = list(dict.fromkeys(p for r in results for p in r.phases))
-    rows = [
-        ("relationships / sessions", lambda r: f"{r.relationships} / {r.sessions}"),
-        ("model's prediction (during start)", lambda r: _fmt(r.model_s, ".2f", " s")),
-        ("start → converged", lambda r: _fmt(r.start_s, ".2f", " s")),
-        *[(f"  {name}", lambda r, n=name: _fmt(r.phases.get(n), ".2f", " s")) for name in phase_names],
-        ("CPU of the lab, start → converged", lambda r: _fmt(r.converge_cpu_s, ".1f", " s")),
-        ("  of which ksmd (KSM page merging)", lambda r: _fmt(r.ksmd_cpu_s, ".1f", " s")),
-        ("routes received / needed", lambda r: "-" if r.routes_in is None else
-         f"{r.routes_in:,} / {r.routes_needed:,} ({r.routes_in / max(1, r.routes_needed):.1f}×)"),
-        ("UPDATEs received / routes sent", lambda r: "-" if r.updates_in is None else
-         f"{r.updates_in:,} / {_fmt(r.announced_out, ',d')}"),
-        ("queued changes superseded under other attributes (stock ExaBGP: sent last)",
-         lambda r: "-" if r.superseded is None else f"{r.superseded:,} ({_fmt(r.misordered, ',d')})"),
-        ("sessions dropped until converged (hold time)", lambda r: "-" if r.session_drops is None else
-         f"{r.session_drops:,} ({_fmt(r.hold_time, 'd', ' s')})"),
-        ("processes (speaker/agent/shell)",
-         lambda r: "-" if r.processes is None else
-         f"{r.processes} ({r.process_kinds.get('speaker', 0)}/{r.process_kinds.get('agent', 0)}/"
-         f"{r.process_kinds.get('shell', 0)})"),
-        ("PSS total, converged", lambda r: _fmt(r.pss_mib, ".0f", " MiB")),
-        ("PSS per AS", lambda r: _fmt(r.pss_per_as_mib, ".1f", " MiB")),
-        ("  per speaker / agent / shell / zygote", lambda r: _per_kind(r, r.pss_by_kind_mib, ".1f", " MiB")),
-        ("PSS per AS, pages merged (KSM)", lambda r: "-" if r.merged_pss_mib is None else
-         f"{r.merged_pss_mib / r.size:.1f} MiB ({r.merged_after_s:.0f} s after)"),
-        ("RSS total, converged", lambda r: _fmt(r.rss_mib, ".0f", " MiB")),
-        ("peak PSS / RSS (sampled)",
-         lambda r: f"{_fmt(r.peak_pss_mib, '.0f')} / {_fmt(r.peak_rss_mib, '.0f')} MiB"),
-        ("idle CPU per AS (% core)", lambda r: _fmt(r.idle_cpu_per_as, ".2f", " %")),
-        ("idle CPU, whole lab", lambda r: _fmt(r.idle_cpu_total, ".1f", " %")),
-        ("  speakers / agents / shells / zygote / ksmd", lambda r: "-" if not r.idle_cpu_by_kind else
-         " / ".join(f"{r.idle_cpu_by_kind.get(k, 0.0):.1f}" for k in (*KINDS, "ksmd")) + " %"),
-        ("depeered session", lambda r: r.depeer_session or "-"),
-        ("depeer → converged", lambda r: _fmt(r.depeer_s, ".2f", " s")),
-        ("repeer → converged", lambda r: _fmt(r.repeer_s, ".2f", " s")),
-        ("stop()", lambda r: _fmt(r.stop_s, ".2f", " s")),
-        ("leftover processes / workdir",
-         lambda r: f"{_fmt(r.leftover_processes, 'd')} / {'yes' if r.leftover_workdir else 'no'}"),
-        ("error", lambda r: (r.error or "").splitlines()[0] if r.error else "-"),
-    ]
-    for label, cell in rows:
-        grid.add_row(label, *[cell(r) for r in results])
-    return grid
-
-
-RATIOS = (("start → converged", "start_s"), ("PSS per AS", "pss_per_as_mib"),
-          ("peak PSS", "peak_pss_mib"),
-          ("idle CPU per AS", "idle_cpu_per_as"), ("depeer → converged", "depeer_s"),
-          ("stop()", "stop_s"))
-
-
-def ratios(results: list[Result]):
-    """The plain model (exec: two interpreters per router) divided by the
-    zygote model, per size: how many times better the default is, measured
-    in the same invocation on the same topology."""
-    from rich.table import Table
-
-    by = {(r.size, r.model): r for r in results}
-    sizes = sorted({r.size for r in results if (r.size, "zygote") in by and (r.size, "exec") in by})
-    if not sizes:
-        return None
-    grid = Table(title="exec (baseline) ÷ zygote (default): times better")
-    grid.add_column("measure")
-    for size in sizes:
-        grid.add_column(f"{size} ASes", justify="right")
-    for label, attr in RATIOS:
-        cells = []
-        for size in sizes:
-            base, ours = getattr(by[(size, "exec")], attr), getattr(by[(size, "zygote")], attr)
-            cells.append("-" if not base or not ours else f"{base / ours:.1f}×")
-        grid.add_row(label, *cells)
-    return grid
-
-
 BASELINE_INGEST = 10_000  # prefixes the baseline ingests (its rate is what is compared)
 BASELINE_MIB_PER_AS = 48  # PSS of one AS in the exec model, measured, with a margin
 
@@ -536,58 +269,6 @@ def baseline_fits(size: int) -> bool:
     except (OSError, StopIteration):
         return True
     return size * BASELINE_MIB_PER_AS * MIB < 0.8 * available
-
-
-def targets_table(rows):
-    from rich.table import Table
-
-    grid = Table(title="Targets of the performance issue (default process model)")
-    for column in ("metric", "target", "measured", "met"):
-        grid.add_column(column)
-    for metric, target, measured, met in rows:
-        grid.add_row(metric, target, measured, "-" if met is None else ("yes" if met else "NO"))
-    return grid
-
-
-def extras_table(extras):
-    from rich.table import Table
-
-    grid = Table(title="Fixed-size experiments")
-    grid.add_column("measure")
-    for extra in extras:
-        grid.add_column(extra.model, justify="right")
-    by_model = {e.model: e for e in extras}
-    compare = "zygote" in by_model and "exec" in by_model
-    if compare:
-        grid.add_column("exec ÷ zygote", justify="right")
-    ring = next((e.ring_size for e in extras if e.ring_size), None)
-    # (label, value, format, unit, whether more is better: None for no ratio)
-    rows = [
-        (f"{ring}-AS ring of peers: start → converged", lambda e: e.ring_start_s, ".2f", " s", False),
-        ("  – starting speakers", lambda e: e.ring_phases.get("starting BGP speakers"), ".2f", " s", False),
-        (f"{ring}-AS ring of peers: stop()", lambda e: e.ring_stop_s, ".2f", " s", False),
-    ] if ring else []
-    rows += [
-        ("10-AS chain: depeer → every kernel", lambda e: e.path_depeer_kernel_s, ".3f", " s", False),
-        ("10-AS chain: depeer → Loc-RIBs converged", lambda e: e.path_depeer_rib_s, ".3f", " s", False),
-        ("ingest: prefixes into one kernel", lambda e: e.ingest_prefixes, ",d", "", None),
-        ("ingest: time", lambda e: e.ingest_s, ".2f", " s", None),
-        ("ingest: prefixes/s", lambda e: e.ingest_rate, ",.0f", "", True),
-        ("traffic: streams", lambda e: e.traffic_streams, "d", "", None),
-        ("traffic, neighbouring ASes: sent/s", lambda e: e.traffic_sent_pps, ",.0f", "", True),
-        ("traffic, neighbouring ASes: counted/s", lambda e: e.traffic_received_pps, ",.0f", "", True),
-        ("traffic across the chain: sent/s", lambda e: e.traffic_long_sent_pps, ",.0f", "", True),
-        ("traffic across the chain: counted/s", lambda e: e.traffic_long_received_pps, ",.0f", "", True),
-    ]
-    for label, value, spec, unit, more_better in rows:
-        cells = [_fmt(value(e), spec, unit) for e in extras]
-        if compare:
-            base, ours = value(by_model["exec"]), value(by_model["zygote"])
-            cells.append("-" if more_better is None or not base or not ours
-                         else f"{(ours / base if more_better else base / ours):.1f}×")
-        grid.add_row(label, *cells)
-    grid.add_row("errors", *["; ".join(e.errors) or "-" for e in extras], *([""] if compare else []))
-    return grid
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -623,8 +304,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from rich.console import Console
 
-    from testbed.bench import experiments as benchmark_extra
-
     console = Console(stderr=True)
     out = Console(width=None if sys.stdout.isatty() else 160)
     log = (lambda text: None) if args.quiet else (lambda text: console.print(text, highlight=False))
@@ -641,18 +320,18 @@ def main(argv: list[str] | None = None) -> int:
     probes = [machine_probe()] if args.sizes else []
     try:
         for model in (args.models if args.sizes else []):
-            extra = benchmark_extra.Extra(model=model)
+            extra = experiments.Extra(model=model)
             if args.ring:
                 log(f"[bold]{args.ring}-AS ring of peers, {model} model[/bold]")
-                benchmark_extra.measure_ring(model, args.ring, log=log, extra=extra)
+                experiments.measure_ring(model, args.ring, log=log, extra=extra)
             if not args.no_path:
                 log(f"[bold]10-AS chain, {model} model[/bold]")
-                benchmark_extra.measure_path(model, log=log, extra=extra)
+                experiments.measure_path(model, log=log, extra=extra)
             if args.ingest:
                 # The baseline takes ~1,000 commands a second: a rate, not a table, in bounded time.
                 count = args.ingest if model != "exec" else min(args.ingest, BASELINE_INGEST)
                 log(f"[bold]ingest of {count} prefixes, {model} model[/bold]")
-                benchmark_extra.measure_ingest(model, count, log=log, extra=extra)
+                experiments.measure_ingest(model, count, log=log, extra=extra)
             if args.ring or not args.no_path or args.ingest:
                 extras.append(extra)
         for size in args.sizes:
@@ -678,11 +357,11 @@ def main(argv: list[str] | None = None) -> int:
                for data in included for item in data["results"]]
     results = sorted(earlier, key=lambda r: (r.size, r.model)) + results
     if not extras:  # nothing run here: the fixed-size experiments of the included runs, first of each model
-        extra_fields = set(benchmark_extra.Extra.__dataclass_fields__)
+        extra_fields = set(experiments.Extra.__dataclass_fields__)
         for data in included:
             for item in data.get("extras", []):
                 if item.get("model") not in {e.model for e in extras}:
-                    extras.append(benchmark_extra.Extra(**{k: v for k, v in item.items() if k in extra_fields}))
+                    extras.append(experiments.Extra(**{k: v for k, v in item.items() if k in extra_fields}))
     for r in results:
         if r.error:
             console.print(f"[red]{r.size} ASes failed:[/red] {r.error}", highlight=False)
@@ -698,9 +377,9 @@ def main(argv: list[str] | None = None) -> int:
     if probes:
         out.print(f"machine probe (a pure-Python loop of {PROBE_LOOPS:,}, best of 3): "
                   + " ms at the start, ".join(f"{p:.0f}" for p in probes) + " ms at the end")
-    out.print(targets_table(benchmark_extra.targets(results, extras)))
+    out.print(targets_table(targets(results, extras)))
     if args.chart and results:
-        args.chart.write_text(benchmark_extra.chart_svg(
+        args.chart.write_text(chart_svg(
             results, f"seed {args.seed}, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores"))
         out.print(f"chart written to {args.chart}")
     data = {"results": [asdict(r) for r in results], "extras": [asdict(e) for e in extras],

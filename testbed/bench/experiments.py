@@ -1,4 +1,4 @@
-"""The benchmark's fixed-size experiments, its targets and its chart.
+"""The benchmark's fixed-size experiments.
 
 Besides labs of generated Internets (``testbed.bench.benchmark``), the issue's
 targets name four things no generated topology isolates:
@@ -18,19 +18,18 @@ targets name four things no generated topology isolates:
 - ``measure_traffic``: echo-request streams between hosts of the chain, all
   at once; the packets sent and the replies counted per second.
 
-``targets()`` compares results with the issue's targets; ``chart_svg()``
-draws time and memory against the number of ASes for each process model
-(plain SVG, no plotting library). The last two are pure.
+Each fills the fields of an ``Extra`` for one process model; the report
+(``testbed.bench.report``) shows them and compares them with the
+targets.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from dataclasses import dataclass, field
 
-from testbed.lab import cleanup
+from testbed.bench.observe import leftovers, phases
 from testbed.model.topology import Topology
 
 
@@ -75,25 +74,6 @@ def ring(size: int = 100, hold_time: int = 9) -> Topology:
     for i, system in enumerate(systems):
         topo.peering(system, systems[(i + 1) % size])
     return topo.validate()
-
-
-def phases(stages: list[tuple[str, float]], end: float) -> dict[str, float]:
-    """Seconds per start-up phase from ``Lab``'s progress lines and when
-    each came (monotonic), each phase named by its line's first clause and
-    lasting until the next line (the last until ``end``)."""
-    marks = stages + [("", end)]
-    return {stage.split(":")[0]: round(marks[i + 1][1] - at, 3) for i, (stage, at) in enumerate(stages)}
-
-
-def lab_pids(lab_id: str | None) -> list[int]:
-    """The processes tagged with a lab's id (none without an id)."""
-    return cleanup.tagged_processes().get(lab_id, []) if lab_id else []
-
-
-def leftovers(lab) -> tuple[int, bool]:
-    """After ``stop()``: how many of the lab's processes are left, and
-    whether its work directory is."""
-    return len(lab_pids(lab.id)), bool(lab.workdir and lab.workdir.exists())
 
 
 def measure_ring(model: str, size: int = 100, log=lambda text: None, extra: Extra | None = None) -> Extra:
@@ -258,132 +238,3 @@ def measure_ingest(model: str, count: int = 100_000, log=lambda text: None,
     finally:
         lab.stop()
     return extra
-
-
-# -- targets ---------------------------------------------------------------------
-
-MB = 1_000_000
-MIB = 1024 * 1024
-
-
-def targets(results: list, extras: list[Extra], model: str = "zygote") -> list[tuple[str, str, str, bool | None]]:
-    """(metric, target, measured, met) for each target of the issue that the
-    results cover, for ``model``; met is None when not measured."""
-    by_size = {r.size: r for r in results if r.model == model and not r.error}
-    extra = next((e for e in extras if e.model == model), None)
-    rows: list[tuple[str, str, str, bool | None]] = []
-
-    def add(metric, target, value, fmt, ok):
-        rows.append((metric, target, "not measured" if value is None else fmt(value),
-                     None if value is None else ok(value)))
-
-    r100 = by_size.get(100)
-    add("100 ASes: start to converged", "≤ 6 s", r100 and r100.start_s, lambda v: f"{v:.1f} s",
-        lambda v: v <= 6.0)
-    if extra and extra.ring_size == 100:  # the shape of the issue's figure for the naive build
-        add("100-AS ring of peers: start to converged", "≤ 6 s", extra.ring_start_s,
-            lambda v: f"{v:.1f} s", lambda v: v <= 6.0)
-    r1000 = by_size.get(1000)
-    add("1,000 ASes: converges, peak memory", "≤ 12 GB",
-        r1000 and r1000.peak_pss_mib, lambda v: f"{v * MIB / 1e9:.1f} GB", lambda v: v * MIB <= 12e9)
-    largest = max(by_size.values(), key=lambda r: r.size, default=None)
-    add(f"PSS per AS ({largest.size if largest else '-'} ASes)", "≤ 12 MB",
-        largest and largest.pss_per_as_mib, lambda v: f"{v * MIB / MB:.1f} MB", lambda v: v * MIB <= 12 * MB)
-    add(f"idle CPU per AS ({largest.size if largest else '-'} ASes)", "≤ 0.3 %",
-        largest and largest.idle_cpu_per_as, lambda v: f"{v:.2f} %", lambda v: v <= 0.3)
-    add("depeering across a 10-AS path, all kernels", "≤ 1 s",
-        extra and extra.path_depeer_kernel_s, lambda v: f"{v:.2f} s", lambda v: v <= 1.0)
-    add("route ingest by one router", "≥ 50,000 prefixes/s",
-        extra and extra.ingest_rate, lambda v: f"{v:,.0f} prefixes/s", lambda v: v >= 50_000)
-    add("100,000-prefix table", "≤ 5 s",
-        extra and extra.ingest_prefixes == 100_000 and extra.ingest_s or None,
-        lambda v: f"{v:.1f} s", lambda v: v <= 5.0)
-    add("traffic sent and counted (neighbouring ASes)", "≥ 100,000 packets/s",
-        extra and extra.traffic_received_pps, lambda v: f"{v:,.0f} packets/s", lambda v: v >= 100_000)
-    add("teardown of 100 ASes, nothing left", "≤ 2 s",
-        r100 and (r100.stop_s if not r100.leftover_processes and not r100.leftover_workdir else None),
-        lambda v: f"{v:.2f} s", lambda v: v <= 2.0)
-    return rows
-
-
-# -- chart -------------------------------------------------------------------------
-
-COLOURS = {"zygote": "#1f77b4", "exec": "#d62728"}
-
-
-def chart_svg(results: list, title: str = "") -> str:
-    """Two panels, start-to-converged time and peak memory (PSS) against the
-    number of ASes (log-log), one line per process model."""
-    panels = [("start → converged (s)", lambda r: r.start_s),
-              ("peak memory, PSS (MiB)", lambda r: r.peak_pss_mib)]
-    width, height, margin = 420, 300, 56
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * width}" height="{height + 40}" '
-             f'font-family="sans-serif" font-size="12">',
-             f'<text x="{width}" y="18" text-anchor="middle" font-size="14">{_escape(title)}</text>']
-    sizes = sorted({r.size for r in results})
-    models = sorted({r.model for r in results}, key=lambda m: (m != "zygote", m))
-    for index, (label, value) in enumerate(panels):
-        x0 = index * width
-        points = {m: [(r.size, value(r)) for r in sorted(results, key=lambda r: r.size)
-                      if r.model == m and value(r)] for m in models}
-        values = [v for line in points.values() for _, v in line]
-        if not values or not sizes:
-            continue
-        xs = _log_range(min(sizes), max(sizes))
-        ys = _log_range(min(values), max(values))
-
-        def px(size, xs=xs, x0=x0):
-            return x0 + margin + (width - 1.5 * margin) * _frac(size, *xs)
-
-        def py(v, ys=ys):
-            return 30 + (height - margin) * (1 - _frac(v, *ys))
-
-        parts.append(f'<text x="{x0 + width / 2}" y="{height + 30}" text-anchor="middle">'
-                     f'number of ASes — {_escape(label)}</text>')
-        parts.append(f'<rect x="{x0 + margin}" y="30" width="{width - 1.5 * margin}" '
-                     f'height="{height - margin}" fill="none" stroke="#888"/>')
-        for size in sizes:
-            parts.append(f'<text x="{px(size):.1f}" y="{height - margin + 46}" text-anchor="middle">{size}</text>')
-        for tick in _ticks(*ys):
-            parts.append(f'<text x="{x0 + margin - 6}" y="{py(tick) + 4:.1f}" text-anchor="end">{tick:g}</text>')
-            parts.append(f'<line x1="{x0 + margin}" x2="{x0 + width - margin / 2}" y1="{py(tick):.1f}" '
-                         f'y2="{py(tick):.1f}" stroke="#ddd"/>')
-        for row, model in enumerate(models):
-            line = points[model]
-            colour = COLOURS.get(model, "#555")
-            if line:
-                path = " ".join(f"{px(s):.1f},{py(v):.1f}" for s, v in line)
-                parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
-                for s, v in line:
-                    parts.append(f'<circle cx="{px(s):.1f}" cy="{py(v):.1f}" r="3" fill="{colour}"/>')
-            name = {"zygote": "ours (zygote)", "exec": "baseline (exec)"}.get(model, model)
-            parts.append(f'<text x="{x0 + margin + 8}" y="{46 + 16 * row}" fill="{colour}">{name}</text>')
-    parts.append("</svg>")
-    return "\n".join(parts) + "\n"
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _log_range(low: float, high: float) -> tuple[float, float]:
-    low, high = math.log10(low), math.log10(high)
-    if high - low < 1e-9:
-        low, high = low - 0.5, high + 0.5
-    pad = (high - low) * 0.08
-    return low - pad, high + pad
-
-
-def _frac(value: float, low: float, high: float) -> float:
-    return (math.log10(value) - low) / (high - low)
-
-
-def _ticks(low: float, high: float) -> list[float]:
-    """1, 2, 5 × powers of ten inside the (log10) range."""
-    found = []
-    for exponent in range(math.floor(low) - 1, math.ceil(high) + 1):
-        for mantissa in (1, 2, 5):
-            value = mantissa * 10.0 ** exponent
-            if low <= math.log10(value) <= high:
-                found.append(value)
-    return found

@@ -8,7 +8,9 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from testbed.bench.benchmark import Result
-from testbed.bench.experiments import Extra, chain, chart_svg, ingest_commands, ring, targets
+from testbed.bench.chart import chart_svg
+from testbed.bench.experiments import Extra, chain, ingest_commands, ring
+from testbed.bench.report import targets
 from testbed.speaker.inprocess import parse_line
 
 SVG = "{http://www.w3.org/2000/svg}"

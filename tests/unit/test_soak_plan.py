@@ -10,8 +10,8 @@ import pytest
 
 from testbed.model.addressing import plan
 from testbed.model.generate import internet
-from testbed.bench.soak import (MIB, distribution, growth, per_process_growth, percentile, rate, rates,
-                          rib_differences, schedule)
+from testbed.bench.soak_analysis import (MIB, distribution, growth, per_process_growth, percentile, rate, rates,
+                                         rib_differences, schedule)
 
 PAIRS = [("t1", "t2"), ("t1", "r1"), ("t2", "r2"), ("r1", "s1"), ("r2", "s2"), ("r1", "r2")]
 
