@@ -2,9 +2,10 @@
 
 ``plan(topology)`` turns a validated ``Topology`` into the plain frozen
 dataclasses of ``testbed.model.plans`` (re-exported here) that the lab
-layer builds from and the route agents are configured with. It is a pure function of the topology: the same topology
-gives the same plan, run after run (indexes come from sorted ASNs and
-declaration order, never from global counters).
+layer builds from and the route agents are configured with. It is a pure
+function of the topology: the same topology gives the same plan, run after
+run (indexes come from sorted ASNs and declaration order, never from
+global counters).
 
 Address pools (AS prefixes must stay outside them):
   10.0.0.0/16      private interconnects, one /30 each
