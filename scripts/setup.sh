@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install what the testbed needs, idempotently: Debian/Ubuntu packages
-# (mnexec from 'mininet', iproute2, bridge-utils, python3-venv) and a
+# (mnexec from 'mininet', iproute2, bridge-utils, python3-venv, graphviz's
+# 'dot' for topology pictures, chromium and its driver for the browser
+# checks of the HTML reports) and a
 # virtualenv in .venv with the Python dependencies pinned in pyproject.toml.
 # Safe to run again: it only does work that is missing.
 set -euo pipefail
@@ -18,7 +20,14 @@ command -v mnexec >/dev/null || need+=(mininet)
 command -v ip >/dev/null && command -v tc >/dev/null || need+=(iproute2)
 command -v brctl >/dev/null || need+=(bridge-utils)
 command -v unshare >/dev/null || need+=(util-linux)
-"$PY" -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+command -v dot >/dev/null || need+=(graphviz)
+# The browser checks of the HTML reports: Debian's chromium and its driver.
+# Ubuntu's packages of them are snap wrappers, which need snapd; there the
+# Chrome and chromedriver already on the PATH are used (GitHub's runners
+# have both), so nothing is installed.
+if ! command -v chromedriver >/dev/null && grep -qx 'ID=debian' /etc/os-release 2>/dev/null; then
+    need+=(chromium chromium-driver)
+fi
 if [ "${#need[@]}" -gt 0 ]; then
     echo "setup: installing Debian packages: ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -1,4 +1,4 @@
-"""The ``testbed`` command: list, validate, up, run, clean.
+"""The ``testbed`` command: list, validate, graph, up, run, clean.
 
 The only place that turns the project's errors into exit codes: 2 for an
 invalid topology or bad usage, 3 for a machine that lacks something, 1 for
@@ -73,6 +73,18 @@ def cmd_validate(args) -> int:
                       ", ".join(f"{n.name} ({n.relationship}{', ' + n.via if n.via else ''})"
                                 for n in router.neighbors))
     console.print(table)
+    return 0
+
+
+def cmd_graph(args) -> int:
+    from .view.command import graph
+
+    try:
+        path = graph(args.topology, args.output, prefixes=args.prefixes)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    console.print(f"wrote {path}")
     return 0
 
 
@@ -221,6 +233,11 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check a topology (no root needed)")
     p.add_argument("topology", help="a name from topologies/ or a path")
     p.set_defaults(func=cmd_validate)
+    p = sub.add_parser("graph", help="draw a topology's AS-level picture (no root needed)")
+    p.add_argument("topology", help="a name from topologies/, a path, or internet:N[:SEED]")
+    p.add_argument("-o", "--output", help="FILE.svg, FILE.png or FILE.dot (default: <topology>.svg)")
+    p.add_argument("--prefixes", action="store_true", help="list each AS's prefixes in its box")
+    p.set_defaults(func=cmd_graph)
     p = sub.add_parser("up", help="bring a lab up and open Mininet's CLI")
     p.add_argument("topology")
     p.add_argument("--no-cli", action="store_true", help="start, report, stop (a smoke test)")
