@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import TopologyError
-from ..topology import Topology, load
+from ..model.topology import Topology, load
 from .dot import to_dot
 from .picture import picture
 from .render import FORMATS, render
@@ -20,7 +20,7 @@ from .render import FORMATS, render
 def load_spec(ref: str) -> Topology:
     """A topology by name or path, or ``internet:N[:SEED]`` (generated)."""
     if ref.startswith("internet:"):
-        from ..generate import internet
+        from ..model.generate import internet
 
         parts = ref.split(":")[1:]
         try:

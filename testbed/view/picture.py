@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..addressing import plan as make_plan
-from ..topology import Kind, Topology
+from ..model.addressing import plan as make_plan
+from ..model.topology import Kind, Topology
 
 ROW_WIDTH = 10  # ASes per row before a tier wraps onto another row
 

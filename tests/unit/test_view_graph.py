@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from testbed import Topology
-from testbed.generate import internet
-from testbed.topology import load
+from testbed.model.generate import internet
+from testbed.model.topology import load
 from testbed.view import inline_svg, picture, render, session_id, to_dot
 from testbed.view.picture import ROW_WIDTH, tiers
 
