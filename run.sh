@@ -9,7 +9,7 @@ cd "$ROOT"
 what="${1:-}"
 shift || true
 case "$what" in
-    demo) "$ROOT/scripts/setup.sh"; exec "$ROOT/.venv/bin/testbed" run depeering_fallback "$@" ;;
+    demo) "$ROOT/scripts/setup.sh"; exec "$ROOT/.venv/bin/testbed" run depeering_fallback --report "$ROOT/reports/demo.html" "$@" ;;
     test) "$ROOT/scripts/setup.sh"; exec "$ROOT/.venv/bin/python" -m pytest "$@" ;;
     *) echo "usage: sudo ./run.sh demo|test [args]" >&2; exit 2 ;;
 esac

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import ast
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -193,9 +195,13 @@ def cmd_run(args) -> int:
     doc = _doc(path)
     if doc:
         console.print(Panel(doc, title=f"scenario {path.stem[len('test_'):]}", title_align="left"))
+    extra, report = _split_report_option(list(args.pytest_args))
     outcome = _Outcome()
-    code = pytest.main([str(path), "-q", "-p", "no:cacheprovider", "--testbed-progress",
-                        "-o", "console_output_style=classic", *args.pytest_args], plugins=[outcome])
+    with tempfile.TemporaryDirectory(prefix="testbed-report-") as scratch:
+        code = pytest.main([str(path), "-q", "-p", "no:cacheprovider", "--testbed-progress",
+                            "-o", "console_output_style=classic", *extra,
+                            *(["--testbed-report", scratch] if report else [])], plugins=[outcome])
+        written = _place_reports(Path(scratch), Path(report)) if report else []
     table = Table(title="outcome", title_justify="left")
     for column in ("step", "result", "measured"):
         table.add_column(column)
@@ -205,7 +211,43 @@ def cmd_run(args) -> int:
         table.add_row(name.replace("test_", "").replace("_", " "), text,
                       "\n".join(f"{k}: {v}" for k, v in measured))
     console.print(table)
+    for page in written:
+        console.print(f"report: {page}")
     return 0 if code == 0 else 1
+
+
+def _split_report_option(argv: list[str]) -> tuple[list[str], str | None]:
+    """``--report FILE`` (or ``--report=FILE``) taken out of the arguments
+    that follow the scenario, which otherwise all go to pytest."""
+    rest, report = [], None
+    items = iter(argv)
+    for arg in items:
+        if arg == "--report":
+            report = next(items, None)
+            if report is None:
+                raise SystemExit("error: --report needs a file name (FILE.html)")
+        elif arg.startswith("--report="):
+            report = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+    return rest, report
+
+
+def _place_reports(scratch: Path, target: Path) -> list[Path]:
+    """Move the run's report(s) to ``target``; a scenario run over several
+    topologies gives one report each, named ``<target stem>[<topology>].html``."""
+    pages = sorted(p for p in scratch.glob("*.html") if p.name != "index.html")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if len(pages) == 1:
+        shutil.move(str(pages[0]), target)
+        return [target]
+    placed = []
+    for page in pages:
+        suffix = page.stem[page.stem.index("["):] if "[" in page.stem else page.stem
+        destination = target.with_name(f"{target.stem}{suffix}{target.suffix}")
+        shutil.move(str(page), destination)
+        placed.append(destination)
+    return placed
 
 
 def cmd_clean(args) -> int:
@@ -244,7 +286,8 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_up)
     p = sub.add_parser("run", help="run a scenario and show its outcome")
     p.add_argument("scenario", help="a name from scenarios/ or a path")
-    p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments")
+    p.add_argument("pytest_args", nargs=argparse.REMAINDER,
+                   help="--report FILE.html writes the run's HTML report; the rest goes to pytest")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("clean", help="remove what killed labs left behind")
     p.add_argument("--lab", help="remove this lab even if its owner is alive")

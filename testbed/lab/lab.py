@@ -42,6 +42,7 @@ from testbed.linux.nodes import PrebuiltLink, node_class
 from testbed.routers.exabgp_config import BGP_PORT, agent_config, config_tree, quote_argv, render, speaker_environment
 from testbed.model.loader import load
 from testbed.model.topology import Topology
+from testbed.report.hooks import recorded
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
@@ -152,7 +153,8 @@ class Lab:
                  keep_workdir: bool = False,
                  progress: Callable[[str], None] | None = None,
                  process_model: str | None = None, mrai: float | None = None,
-                 update_delay: bool | None = None, merge_pages: bool | None = None):
+                 update_delay: bool | None = None, merge_pages: bool | None = None,
+                 recorder=None):
         self.topology = topology.validate() if isinstance(topology, Topology) else load(topology)
         self.plan: Plan = plan(self.topology)
         self._as_names = {r.asn: r.as_name for r in self.plan.routers.values()}
@@ -208,6 +210,9 @@ class Lab:
         self.started = False
         self.stopped = False
         self.timings: dict[str, float] = {}
+        # Told of the start, each event, each probe stream and the stop
+        # (testbed.report.hooks); None records nothing.
+        self.recorder = recorder
 
     # -- lifecycle ---------------------------------------------------------
     def __enter__(self) -> "Lab":
@@ -273,6 +278,8 @@ class Lab:
             self.progress("waiting for sessions and routes")
             self.wait_converged(timeout=max(1.0, timeout - (time.monotonic() - t0)))
             self.timings["start"] = time.monotonic() - t0
+            if self.recorder is not None:
+                self.recorder.lab_started(self)
         except BaseException:
             self.stop()
             raise
@@ -538,6 +545,8 @@ class Lab:
         Safe to call twice, and after a failed start."""
         if self.stopped:
             return
+        if self.recorder is not None and self.started:
+            self.recorder.lab_stopping(self)
         self.stopped = True
         interrupted = None
         # Ctrl-C during teardown must not leave half a lab: finish, then re-raise.
@@ -841,6 +850,7 @@ class Lab:
         return f"AS path {self.names(route['as_path'])} via {route['next_hop']}"
 
     # -- events ------------------------------------------------------------
+    @recorded("depeer")
     def depeer(self, a: str, b: str, how: str = "admin", wait: bool = True,
                timeout: float = 30.0) -> float | None:
         """End the session between ASes ``a`` and ``b``.
@@ -861,6 +871,7 @@ class Lab:
         self.expect.set_session(a, b, up=False)
         return self.wait_converged(timeout) if wait else None
 
+    @recorded("repeer")
     def repeer(self, a: str, b: str, wait: bool = True, timeout: float = 30.0) -> float | None:
         """Undo a depeering of ``a`` and ``b`` (whichever way it was done)."""
         session = self.plan.session(a, b)
@@ -872,6 +883,7 @@ class Lab:
         self.expect.set_session(a, b, up=True)
         return self.wait_converged(timeout) if wait else None
 
+    @recorded("crash")
     def crash(self, router: str, wait: bool = True, timeout: float = 60.0) -> float | None:
         """Kill the router's BGP speaker and agent (SIGKILL), as a crashed
         routing daemon: no NOTIFICATION is sent, but the kernel closes its
@@ -892,6 +904,7 @@ class Lab:
             self.expect.set_session(router, neighbor.name, up=False)
         return self.wait_converged(timeout) if wait else None
 
+    @recorded("announce")
     def announce(self, system: str, prefix: str, wait: bool = True, timeout: float = 30.0, *,
                  communities=(), large_communities=()) -> float | None:
         """AS ``system`` starts originating ``prefix``, tagged with
@@ -911,6 +924,7 @@ class Lab:
         self.expect.set_origin(system, _normal(prefix), True, tags, large)
         return self.wait_converged(timeout) if wait else None
 
+    @recorded("set_policy")
     def set_policy(self, router: str, peer: str, policy: dict | None, wait: bool = True,
                    timeout: float = 30.0) -> float | None:
         """Replace the policy ``router`` applies on its session with ``peer``
@@ -941,6 +955,7 @@ class Lab:
             return self.expect.policies[(router, peer)]
         return self.plan.routers[router].neighbor(peer).policy
 
+    @recorded("withdraw")
     def withdraw(self, system: str, prefix: str, wait: bool = True, timeout: float = 30.0) -> float | None:
         """AS ``system`` stops originating ``prefix``."""
         self._client(system).request("withdraw", prefix=prefix)
@@ -1148,7 +1163,10 @@ class Lab:
 
     def stream(self, src: str, dst: str, family: int = 4, rate: float = 200.0):
         """A sequenced probe stream (context manager) to count loss during an event."""
-        return self.traffic.stream(self._src_pid(src), self.address(dst, family), rate=rate)
+        stream = self.traffic.stream(self._src_pid(src), self.address(dst, family), rate=rate)
+        if self.recorder is not None:
+            self.recorder.stream_opened(self, src, dst, family, stream)
+        return stream
 
     # -- diagnostics -------------------------------------------------------
     def dump(self, directory: Path | str) -> Path:

@@ -81,7 +81,11 @@ def lab(request: pytest.FixtureRequest):
         def progress(stage: str) -> None:
             reporter.write_line(f"  lab: {stage} ({time.monotonic() - started:.1f} s)")
 
-    instance = Lab(_topology_of(request.module, getattr(request, "param", None)), progress=progress)
+    from testbed.report.pytest_report import recorder_for
+
+    recorder = recorder_for(request)  # --testbed-report: its report is written after the stop below
+    instance = Lab(_topology_of(request.module, getattr(request, "param", None)), progress=progress,
+                   recorder=recorder)
     request.addfinalizer(instance.stop)  # registered before start: a half-started lab is stopped too
     instance.start(timeout=getattr(request.module, "START_TIMEOUT", 60.0))
     request.node.stash[_LAB_KEY] = instance
