@@ -3,7 +3,9 @@
 ``render(data)`` takes ``Recorder.data()`` (plain JSON-ready data) and
 returns the page as text: the topology picture inline (SVG), the style and
 script inline (``report.css``, ``report.js`` beside this module), the data
-the script needs embedded as JSON; nothing is fetched from anywhere. The
+recorded (all but the picture) embedded as JSON in the element
+``#report-data``, which the script reads and other programs can too;
+nothing is fetched from anywhere. The
 parts that need no interaction (test steps, events, the timeline plot,
 traffic, the reproducibility record) are written here as HTML; the routing
 tree, a router's tables and the reachability matrices are drawn by the
@@ -46,11 +48,15 @@ def _fmt_bps(value: float) -> str:
     return str(value)
 
 
-def _table(head: list[str], rows: list[list[str]], cls: str = "", numeric: set[int] = frozenset()) -> str:
-    """A table; cells are HTML already escaped by the caller."""
-    out = [f'<table class="{cls}">' if cls else "<table>", "<tr>"]
-    out += [f'<th class="num">{h}</th>' if i in numeric else f"<th>{h}</th>" for i, h in enumerate(head)]
-    out.append("</tr>")
+def _table(head: list[str] | None, rows: list[list[str]], cls: str = "",
+           numeric: set[int] = frozenset()) -> str:
+    """A table (no header row for ``head=None``); cells are HTML already
+    escaped by the caller."""
+    out = [f'<table class="{cls}">' if cls else "<table>"]
+    if head is not None:
+        out.append("<tr>")
+        out += [f'<th class="num">{h}</th>' if i in numeric else f"<th>{h}</th>" for i, h in enumerate(head)]
+        out.append("</tr>")
     for row in rows:
         out.append("<tr>" + "".join(f'<td class="num">{c}</td>' if i in numeric else f"<td>{c}</td>"
                                     for i, c in enumerate(row)) + "</tr>")
@@ -203,7 +209,7 @@ def _traffic(data: dict) -> str:
 def _environment(data: dict) -> str:
     rows = [[escape(k), escape(str(v))] for k, v in data.get("environment", {}).items()]
     rows.append(["report_recording_s", escape(str(data.get("recording_seconds")))])
-    return _table(["", ""], rows)
+    return _table(None, rows)
 
 
 def _verdict(data: dict) -> str:
@@ -217,8 +223,11 @@ def render(data: dict) -> str:
     """The report page (see the module docstring)."""
     lab = data.get("lab", {})
     dests = destinations(data)
+    # Everything recorded but the picture (which is in the page already):
+    # the script's input, and the run's figures for any program that
+    # reads the report.
     script_data = {
-        "states": data.get("states", []),
+        **{key: value for key, value in data.items() if key != "picture"},
         "picture": {"index": data.get("picture", {}).get("index", {}),
                     "prefixes": data.get("picture", {}).get("prefixes", {})},
         "destinations": dests,
@@ -282,4 +291,4 @@ def render_index(entries: list[dict], environment: dict) -> str:
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
         f"<style>{_asset('report.css')}</style></head><body><h1>Testbed reports</h1>",
         _table(["scenario module", "topology", "passed", "failed", "skipped"], rows),
-        "<h2>Reproducibility</h2>", _table(["", ""], env), "</body></html>\n"])
+        "<h2>Reproducibility</h2>", _table(None, env), "</body></html>\n"])

@@ -108,7 +108,7 @@ class CounterSampler:
                 if link.router == router:
                     readings[link.id] = counters.get(link.ifname, 0)
         with _LOCK:
-            self.times.append(round(time.monotonic() - self.t0, 3))
+            self.times.append(round(time.monotonic() - self.t0, 4))
             for link in self.links:
                 self.series[link.id].append(readings.get(link.id, 0))
 

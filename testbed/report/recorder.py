@@ -118,7 +118,9 @@ class Recorder:
         try:
             if self.t0 is not None:
                 if self._sampler is not None:
+                    # The phase before the event ends with this sample.
                     self._sampler.sample()
+                    entry["t"] = self._sampler.times[-1]
                 entry["before"] = self._capture(lab, f"before {text}")
                 entry["_before_state"] = self._last_stats
         except Exception:

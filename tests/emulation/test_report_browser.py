@@ -1,0 +1,217 @@
+"""A real scenario run with --testbed-report and --junitxml, and its report
+opened in headless chromium.
+
+One run of the small triangle scenario (settlement-free peering: a
+depeering and a re-peering with traffic) in a pytest subprocess gives the
+report, the index and the JUnit XML every test here reads. The browser
+checks open the report from disk: the DOM holds the picture and both
+reachability matrices, choosing B's prefix and a state highlights the
+sessions of the routing tree the lab really had (the peering before the
+depeering, T after it), the highlight is really painted, the console has
+no error and no request leaves the page. Screenshots go to
+test-artifacts/report-*.png. A missing browser fails here, as root.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.emulation
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIO = "scenarios/test_settlement_free_peering.py"
+ARTIFACTS = ROOT / "test-artifacts"
+B_PREFIX = "192.0.2.128/25"  # B's first prefix in the triangle topology
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """Run the scenario once; returns (report dir, JUnit path, seconds)."""
+    if os.geteuid() != 0:
+        pytest.skip("emulation test: needs root (sudo ./run.sh test)")
+    out = tmp_path_factory.mktemp("report-run")
+    junit = out / "junit.xml"
+    t0 = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "pytest", SCENARIO, "-q", "-p", "no:cacheprovider",
+                           "-p", "no:randomly", "--testbed-report", str(out / "reports"),
+                           f"--junitxml={junit}"], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    seconds = time.monotonic() - t0
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return out / "reports", junit, seconds
+
+
+def embedded(page: str) -> dict:
+    return json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>',
+                                page, re.S).group(1))
+
+
+def test_report_and_index_are_written(run, report):
+    directory, _, seconds = run
+    page = (directory / "test_settlement_free_peering.html").read_text()
+    index = (directory / "index.html").read_text()
+    assert 'href="test_settlement_free_peering.html"' in index
+    data = embedded(page)
+    meta = json.loads(re.search(r"<!-- testbed-report (\{.*\}) -->", page).group(1))
+    assert meta["passed"] == len(data["steps"]) >= 5 and meta["failed"] == 0
+    report("report size", f"{len(page) / 1000:.0f}", " kB")
+    report("time the report added (recording + rendering)",
+           f"{meta['recording_s'] + meta['render_s']:.3f}", " s")
+    report("scenario run with report", f"{seconds:.1f}", " s")
+    assert len(page) < 500_000
+
+
+def test_report_holds_the_events_their_effects_and_the_traffic(run):
+    directory, _, _ = run
+    data = embedded((directory / "test_settlement_free_peering.html").read_text())
+    kinds = [e["text"] for e in data["events"]]
+    assert kinds[:2] == ["depeer A B", "repeer A B"], kinds
+    depeer, repeer = data["events"][:2]
+    assert depeer["seconds"] is not None and depeer["error"] is None
+    moved = {(c["router"], c["prefix"]): c for c in depeer["changed"]}
+    assert moved[("A", B_PREFIX)]["before"] == ["B"] and moved[("A", B_PREFIX)]["after"] == ["T", "B"]
+    assert repeer["churn"]["updates_in"] > 0           # the re-opened session's routes arrived
+    after_depeer = data["states"][depeer["after"]]
+    assert after_depeer["ribs"]["A"][B_PREFIX]["path"] == ["T", "B"]
+    assert after_depeer["sessions"]["A"]["B"] != "established"
+    # The scenario's traffic crossed transit while depeered, the peering after.
+    traffic = data["traffic"]
+    phase = [p["label"] for p in traffic["phases"]].index("depeer A B")
+    sent = 1_000_000   # the scenario sends 1,000 datagrams of 1,000 bytes each time
+    assert traffic["by_class"]["transit"][phase] > sent, traffic
+    assert traffic["by_class"]["peering"][phase] < sent / 10, traffic
+    assert traffic["by_class"]["peering"][phase + 1] > sent, traffic
+    assert not data["problems"], data["problems"]
+    for key in ("git_commit", "exabgp_version", "kernel", "topology_hash", "mrai_s", "hold_time_s",
+                "process_model", "update_delay", "machine_probe_ms"):
+        assert data["environment"][key], key
+
+
+def test_junit_xml_carries_measurements_and_the_reproducibility_record(run):
+    _, junit, _ = run
+    root = ET.parse(junit).getroot()
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    suite_props = {p.get("name"): p.get("value") for p in suite.find("properties")}
+    assert suite_props["testbed.exabgp_version"] == "5.0.15"
+    assert suite_props["testbed.git_commit"] and suite_props["testbed.kernel"]
+    cases = suite.findall("testcase")
+    assert cases
+    for case in cases:
+        props = {p.get("name"): p.get("value") for p in case.find("properties")}
+        assert props["testbed.topology"] == "triangle"
+        assert props["testbed.topology_hash"].startswith("sha256:")
+        assert props["testbed.hold_time_s"] == "3"
+    measured = [case for case in cases if case.get("name") == "test_peering_takes_the_traffic_off_the_transit_link"]
+    names = {p.get("name") for p in measured[0].find("properties")}
+    assert len(names - {n for n in names if n.startswith("testbed.")}) >= 1   # the report fixture's values
+
+
+# -- the browser ----------------------------------------------------------------
+
+def _browser_paths() -> tuple[str, str]:
+    driver = shutil.which("chromedriver")
+    browser = next((found for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+                    if (found := shutil.which(name))), None)
+    if driver is None or browser is None:
+        pytest.fail("the browser checks need chromium (or Chrome) and chromedriver: run scripts/setup.sh as root")
+    return browser, driver
+
+
+@pytest.fixture(scope="module")
+def browser(run):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    binary, driver_path = _browser_paths()
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    profile = tempfile.mkdtemp(prefix="testbed-chromium-")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1300,1000", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        page = run[0] / "test_settlement_free_peering.html"
+        driver.get(page.as_uri())
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def _choose(driver, state_prefix: str, prefix: str) -> str:
+    from selenium.webdriver.support.ui import Select
+
+    states = Select(driver.find_element("id", "state"))
+    label = next(o.text for o in states.options if o.text.split(": ", 1)[1].startswith(state_prefix))
+    states.select_by_visible_text(label)
+    Select(driver.find_element("id", "destination")).select_by_value(prefix)
+    return driver.find_element("css selector", "#picture svg").get_attribute("data-tree")
+
+
+def test_the_page_holds_the_picture_and_the_matrices(browser):
+    svg = browser.find_element("css selector", "#picture svg")
+    for name in ("A", "B", "T"):
+        assert svg.find_element("id", f"as-{name}")
+    for family in (4, 6):
+        rows = browser.find_elements("css selector", f"#matrix-{family} tr")
+        assert len(rows) == 4                                   # a header and A, B, T
+        cells = browser.find_elements("css selector", f"#matrix-{family} td.yes")
+        assert len(cells) == 6                                  # everybody reaches everybody at start
+        assert "AS path" in cells[0].get_attribute("title")
+
+
+def test_choosing_a_destination_highlights_the_routing_tree(browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    # At start, A reaches B over the peering; T over its customer link.
+    assert _choose(browser, "after start", B_PREFIX) == "session-A-B session-B-T"
+    browser.save_screenshot(str(ARTIFACTS / "report-before-depeering.png"))
+    # Once A and B depeered, A's path to B runs through T.
+    assert _choose(browser, "after depeer A B", B_PREFIX) == "session-A-T session-B-T"
+    tree = browser.find_element("id", "session-A-T")
+    assert "tree" in tree.get_attribute("class").split()
+    painted = browser.execute_script(
+        "return getComputedStyle(document.querySelector('#session-A-T path')).stroke")
+    assert painted == "rgb(213, 94, 0)", painted
+    down = browser.find_element("id", "session-A-B").get_attribute("class").split()
+    assert "down" in down
+    browser.save_screenshot(str(ARTIFACTS / "report-after-depeering.png"))
+    # Clicking an AS shows its routes.
+    browser.find_element("id", "as-A").click()
+    caption = browser.find_element("id", "router-caption").text
+    assert caption.startswith("A (")
+    rib = browser.find_element("id", "rib").text
+    assert B_PREFIX in rib and "T B" in rib
+
+
+def test_no_console_error_and_no_request_leaves_the_page(run, browser):
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
+    assert errors == []
+    page = (run[0] / "test_settlement_free_peering.html").as_uri()
+    from_page, anywhere = [], []
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.requestWillBeSent":
+            url = message["params"]["request"]["url"]
+            anywhere.append(url)
+            if message["params"].get("documentURL") == page:
+                from_page.append(url)
+    assert from_page == [page]     # the page itself, nothing it asked for
+    # (the browser's own new-tab page loads chrome:// resources before it)
+    assert [u for u in anywhere if not u.startswith(("file:", "chrome:", "data:", "about:"))] == []
+    assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(1300, min(int(height) + 100, 6000))
+    browser.save_screenshot(str(ARTIFACTS / "report-full.png"))
