@@ -10,7 +10,9 @@ the reason; as root (CI) a skipped emulation test fails the run, so a green
 result always means the labs really ran. When a test fails, the lab's
 speaker and agent logs and every router's RIB dump are written under
 ``test-artifacts/`` and named in the report. ``report(name, value)``
-records a measurement that is printed at the end of the run.
+records a measurement that is printed at the end of the run. With
+``--testbed-report DIR`` each lab gets a recorder and an HTML report
+(``testbed.report.pytest_report``).
 """
 
 from __future__ import annotations

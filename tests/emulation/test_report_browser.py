@@ -111,6 +111,12 @@ def test_junit_xml_carries_measurements_and_the_reproducibility_record(run):
         assert props["testbed.topology"] == "triangle"
         assert props["testbed.topology_hash"].startswith("sha256:")
         assert props["testbed.hold_time_s"] == "3"
+    # The README's example names only properties that really appear.
+    readme = (ROOT / "README.md").read_text()
+    example = readme[readme.index("```xml"):readme.index("```", readme.index("```xml") + 6)]
+    written = set(suite_props) | {p.get("name") for case in cases for p in case.find("properties")}
+    shown = set(re.findall(r'name="(testbed\.[a-z_0-9]+)"', example))
+    assert shown and shown <= written, shown - written
     measured = [case for case in cases if case.get("name") == "test_peering_takes_the_traffic_off_the_transit_link"]
     names = {p.get("name") for p in measured[0].find("properties")}
     assert len(names - {n for n in names if n.startswith("testbed.")}) >= 1   # the report fixture's values
