@@ -79,6 +79,18 @@ def destinations(data: dict) -> list[dict]:
     return [{"prefix": p, "as": found[p]} for p in sorted(found, key=lambda p: (":" in p, found[p], p))]
 
 
+def _first_changed(data: dict) -> str | None:
+    """The first prefix an event moved: what the page shows first."""
+    for event in data.get("events", []):
+        for change in event.get("changed") or []:
+            return change["prefix"]
+    return None
+
+
+def _path_text(path: list | None) -> str:
+    return "none" if path is None else (" ".join(path) or "(own)")
+
+
 def _steps(data: dict) -> str:
     steps = data.get("steps", [])
     if not steps:
@@ -103,8 +115,7 @@ def _events(data: dict) -> str:
         changed = event.get("changed") or []
         routers = sorted({c["router"] for c in changed})
         detail = "<br>".join(
-            f"{escape(c['router'])} {escape(c['prefix'])}: {escape(' '.join(c['before']) if c['before'] is not None else 'none') or '(own)'}"
-            f" \u2192 {escape(' '.join(c['after']) if c['after'] is not None else 'none') or '(own)'}"
+            escape(f"{c['router']} {c['prefix']}: {_path_text(c['before'])} \u2192 {_path_text(c['after'])}")
             for c in changed[:40]) + ("<br>\u2026" if len(changed) > 40 else "")
         seconds = event.get("seconds")
         took = f"{seconds:.3f} s" if seconds is not None else f"not waited ({event['wall_seconds']:.3f} s)"
@@ -231,7 +242,7 @@ def render(data: dict) -> str:
         "picture": {"index": data.get("picture", {}).get("index", {}),
                     "prefixes": data.get("picture", {}).get("prefixes", {})},
         "destinations": dests,
-        "defaultDestination": dests[0]["prefix"] if dests else "",
+        "defaultDestination": _first_changed(data) or (dests[0]["prefix"] if dests else ""),
     }
     embedded = json.dumps(script_data, separators=(",", ":"), sort_keys=True).replace("</", "<\\/")
     problems = "".join(f"<li>{escape(p)}</li>" for p in data.get("problems", []))

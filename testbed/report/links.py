@@ -6,7 +6,8 @@ class (transit, peering, paid peering; an IXP port carries every session
 of its member on the LAN, so it is its own class; links inside an AS are
 "internal"). ``CounterSampler`` reads every router's interface byte
 counters over netlink at a fixed interval in a thread of its own (one
-dump per router per sample, sockets opened once in each namespace).
+dump per router per sample, on a plain rtnetlink socket opened once in
+each namespace).
 ``summarise`` turns the samples into bytes per link and class for each
 phase between events and a 95th-percentile rate per link.
 """
@@ -14,6 +15,9 @@ phase between events and a 95th-percentile rate per link.
 from __future__ import annotations
 
 import math
+import os
+import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -72,10 +76,8 @@ class CounterSampler:
         self.series: dict[str, list[int]] = {link.id: [] for link in wanted}
         self.error: str | None = None
         self._stop = threading.Event()
-        # pyroute2's sockets answer only on the thread that made them: one
-        # set per thread (the sampler's, and the lab's at events).
-        self._local = threading.local()
-        self._all_sockets: list = []
+        self._sockets: dict[str, socket.socket] = {}  # router -> netlink socket in its namespace
+        self._sampling = threading.Lock()  # the sampler thread and the lab's events share them
         self._thread = threading.Thread(target=self._run, name="report-counters", daemon=True)
 
     def start(self) -> "CounterSampler":
@@ -84,30 +86,19 @@ class CounterSampler:
 
     def sample(self) -> None:
         """One sample now (also called at every event, from the recorder)."""
-        from pyroute2 import IPRoute
-
         from ..linux import netns
 
         readings: dict[str, int] = {}
-        sockets = getattr(self._local, "sockets", None)
-        if sockets is None:
-            sockets = self._local.sockets = {}
-        for router in sorted({link.router for link in self.links}):
-            sock = sockets.get(router)
-            if sock is None:
-                with netns.inside(self.pids[router]):
-                    sock = sockets[router] = IPRoute()
-                with _LOCK:
-                    self._all_sockets.append(sock)
-            counters = {}
-            for msg in sock.get_links():
-                stats = msg.get_attr("IFLA_STATS64") or {}
-                counters[msg.get_attr("IFLA_IFNAME")] = int(stats.get("rx_bytes", 0)) + int(
-                    stats.get("tx_bytes", 0))
-            for link in self.links:
-                if link.router == router:
-                    readings[link.id] = counters.get(link.ifname, 0)
-        with _LOCK:
+        with self._sampling:
+            for router in sorted({link.router for link in self.links}):
+                sock = self._sockets.get(router)
+                if sock is None:
+                    with netns.inside(self.pids[router]):
+                        sock = self._sockets[router] = open_rtnetlink()
+                counters = link_bytes(sock)
+                for link in self.links:
+                    if link.router == router:
+                        readings[link.id] = counters.get(link.ifname, 0)
             self.times.append(round(time.monotonic() - self.t0, 4))
             for link in self.links:
                 self.series[link.id].append(readings.get(link.id, 0))
@@ -124,16 +115,57 @@ class CounterSampler:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
-        with _LOCK:
-            sockets, self._all_sockets = self._all_sockets, []
-        for sock in sockets:
-            try:
+        with self._sampling:
+            for sock in self._sockets.values():
                 sock.close()
-            except Exception:
-                pass
+            self._sockets.clear()
 
 
-_LOCK = threading.Lock()
+RTM_NEWLINK, RTM_GETLINK = 16, 18
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+NLM_F_REQUEST_DUMP = 0x1 | 0x300
+IFLA_IFNAME, IFLA_STATS64 = 3, 23
+
+
+def open_rtnetlink() -> socket.socket:
+    """A plain rtnetlink socket in the calling thread's namespace."""
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+    sock.bind((0, 0))
+    return sock
+
+
+def link_bytes(sock: socket.socket) -> dict[str, int]:
+    """Interface name -> received plus sent bytes, from one RTM_GETLINK dump
+    (a plain message and its parsing: pyroute2's request machinery costs
+    milliseconds per dump, and this runs at every event of a report)."""
+    sock.send(struct.pack("=IHHII", 32, RTM_GETLINK, NLM_F_REQUEST_DUMP, 1, 0) + bytes(16))
+    found: dict[str, int] = {}
+    while True:
+        data = sock.recv(1 << 16)
+        offset = 0
+        while offset + 16 <= len(data):
+            length, kind = struct.unpack_from("=IH", data, offset)
+            if kind == NLMSG_DONE:
+                return found
+            if kind == NLMSG_ERROR:
+                error = -struct.unpack_from("=i", data, offset + 16)[0]
+                raise OSError(error, f"RTM_GETLINK dump failed: {os.strerror(error)}")
+            if kind == RTM_NEWLINK:
+                name, total = None, 0
+                at = offset + 32  # nlmsghdr (16) + ifinfomsg (16)
+                while at + 4 <= offset + length:
+                    size, attr = struct.unpack_from("=HH", data, at)
+                    if size < 4:
+                        break
+                    if attr == IFLA_IFNAME:
+                        name = data[at + 4:at + size].split(b"\0", 1)[0].decode()
+                    elif attr == IFLA_STATS64:
+                        _, _, rx_bytes, tx_bytes = struct.unpack_from("=4Q", data, at + 4)
+                        total = rx_bytes + tx_bytes
+                    at += (size + 3) & ~3
+                if name is not None:
+                    found[name] = total
+            offset += (length + 3) & ~3 if length else len(data)
 
 
 def summarise(wanted: list[Link], times: list[float], series: dict[str, list[int]],
