@@ -1,9 +1,10 @@
-"""A real scenario run with --testbed-report and --junitxml, and its report
-opened in headless chromium.
+"""A real scenario run with `testbed run --report` and --junitxml, and its
+report opened in headless chromium.
 
 One run of the small triangle scenario (settlement-free peering: a
-depeering and a re-peering with traffic) in a pytest subprocess gives the
-report, the index and the JUnit XML every test here reads. The browser
+depeering and a re-peering with traffic) gives the report and the JUnit
+XML every test here reads (`testbed run` runs pytest with
+--testbed-report; the index of that option is unit-tested). The browser
 checks open the report from disk: the DOM holds the picture and both
 reachability matrices, choosing B's prefix and a state highlights the
 sessions of the routing tree the lab really had (the peering before the
@@ -37,18 +38,20 @@ B_PREFIX = "192.0.2.128/25"  # B's first prefix in the triangle topology
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """Run the scenario once; returns (report dir, JUnit path, seconds)."""
+    """Run the scenario once with `testbed run --report` (extra arguments
+    go to pytest: the JUnit XML); returns (report path, JUnit path, seconds)."""
     if os.geteuid() != 0:
         pytest.skip("emulation test: needs root (sudo ./run.sh test)")
     out = tmp_path_factory.mktemp("report-run")
-    junit = out / "junit.xml"
+    junit, page = out / "junit.xml", out / "reports" / "settlement.html"
     t0 = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "pytest", SCENARIO, "-q", "-p", "no:cacheprovider",
-                           "-p", "no:randomly", "--testbed-report", str(out / "reports"),
-                           f"--junitxml={junit}"], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    done = subprocess.run([str(Path(sys.executable).parent / "testbed"), "run", "settlement_free_peering",
+                           "--report", str(page), f"--junitxml={junit}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=240)
     seconds = time.monotonic() - t0
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return out / "reports", junit, seconds
+    assert f"report: {page}" in " ".join(done.stdout.split())
+    return page, junit, seconds
 
 
 def embedded(page: str) -> dict:
@@ -56,14 +59,13 @@ def embedded(page: str) -> dict:
                                 page, re.S).group(1))
 
 
-def test_report_and_index_are_written(run, report):
-    directory, _, seconds = run
-    page = (directory / "test_settlement_free_peering.html").read_text()
-    index = (directory / "index.html").read_text()
-    assert 'href="test_settlement_free_peering.html"' in index
+def test_report_is_written_with_its_summary(run, report):
+    path, _, seconds = run
+    page = path.read_text()
     data = embedded(page)
     meta = json.loads(re.search(r"<!-- testbed-report (\{.*\}) -->", page).group(1))
     assert meta["passed"] == len(data["steps"]) >= 5 and meta["failed"] == 0
+    assert meta["name"] == "test_settlement_free_peering" and meta["topology"] == "triangle"
     report("report size", f"{len(page) / 1000:.0f}", " kB")
     report("time the report added (recording + rendering)",
            f"{meta['recording_s'] + meta['render_s']:.3f}", " s")
@@ -72,8 +74,7 @@ def test_report_and_index_are_written(run, report):
 
 
 def test_report_holds_the_events_their_effects_and_the_traffic(run):
-    directory, _, _ = run
-    data = embedded((directory / "test_settlement_free_peering.html").read_text())
+    data = embedded(run[0].read_text())
     kinds = [e["text"] for e in data["events"]]
     assert kinds[:2] == ["depeer A B", "repeer A B"], kinds
     depeer, repeer = data["events"][:2]
@@ -149,8 +150,7 @@ def browser(run):
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
     try:
-        page = run[0] / "test_settlement_free_peering.html"
-        driver.get(page.as_uri())
+        driver.get(run[0].as_uri())
         yield driver
     finally:
         driver.quit()
@@ -205,7 +205,7 @@ def test_choosing_a_destination_highlights_the_routing_tree(browser):
 def test_no_console_error_and_no_request_leaves_the_page(run, browser):
     errors = [entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
     assert errors == []
-    page = (run[0] / "test_settlement_free_peering.html").as_uri()
+    page = run[0].as_uri()
     from_page, anywhere = [], []
     for entry in browser.get_log("performance"):
         message = json.loads(entry["message"])["message"]
