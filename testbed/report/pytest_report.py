@@ -25,6 +25,7 @@ import pytest
 
 _SHARED = pytest.StashKey[dict]()
 _WRITTEN = pytest.StashKey[list]()
+_RECORDERS = pytest.StashKey[dict]()  # module node id -> its labs' recorders
 META = re.compile(r"<!-- testbed-report (\{.*?\}) -->")
 LAB_KEYS = ("topology", "topology_source", "topology_hash", "seed", "process_model", "mrai_s",
             "hold_time_s", "update_delay", "merge_pages", "lab_id")
@@ -89,6 +90,7 @@ def recorder_for(request: pytest.FixtureRequest):
         request.config.stash.setdefault(_WRITTEN, []).append(name)
 
     request.addfinalizer(write)
+    request.config.stash.setdefault(_RECORDERS, {}).setdefault(request.node.nodeid, []).append(recorder)
     return recorder
 
 
@@ -98,8 +100,9 @@ def write_report(recorder, path: Path, name: str) -> Path:
 
     t0 = time.monotonic()
     data = recorder.data()
-    counts = {outcome: sum(1 for s in data["steps"] if s["outcome"] == outcome)
-              for outcome in ("passed", "failed", "skipped")}
+    counts = {outcome: sum(1 for s in data["steps"] if s["outcome"] in kinds)
+              for outcome, kinds in (("passed", ("passed",)), ("failed", ("failed", "error")),
+                                     ("skipped", ("skipped",)))}
     page = render(data)
     meta = {"name": name, "topology": data["lab"].get("topology", ""), **counts,
             "recording_s": data["recording_seconds"], "render_s": round(time.monotonic() - t0, 3)}
@@ -121,6 +124,7 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     rep = outcome.get_result()
     lab = _lab_of(item)
     if lab is None:
+        _lab_failed(item, rep)
         return
     if rep.when == "setup" and rep.passed and _junit(item.config) and lab.started:
         record = getattr(lab, "_junit_record", None)
@@ -143,6 +147,20 @@ def pytest_runtest_makereport(item: pytest.Item, call):
         name = item.name[len("test_"):] if item.name.startswith("test_") else item.name
         recorder.step(name.replace("_", " "), rep.outcome, rep.duration, message,
                       [p for p in item.user_properties if not str(p[0]).startswith("testbed.")])
+
+
+def _lab_failed(item: pytest.Item, rep) -> None:
+    """A test whose lab did not start: its report says why (the lab's
+    recorder saw no start; the error is the setup's)."""
+    if rep.when != "setup" or not rep.failed:
+        return
+    module = item.getparent(pytest.Module)
+    recorders = item.config.stash.get(_RECORDERS, {}).get(module.nodeid if module else "", [])
+    if recorders and recorders[-1].t0 is None:
+        recorder = recorders[-1]
+        if not recorder.steps:  # the first test saw the error; the others repeat it
+            recorder.problems.append("the lab did not start: see the first step's message")
+        recorder.step(item.name, "error", rep.duration, rep.longreprtext[-4000:], [])
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -4,7 +4,7 @@
 "use strict";
 (function () {
   const D = JSON.parse(document.getElementById("report-data").textContent);
-  const idx = D.picture.index || {ases: {}, routers: {}, sessions: {}, ixps: {}};
+  const idx = Object.assign({ases: {}, routers: {}, sessions: {}, ixps: {}}, D.picture.index || {});
   const svg = document.querySelector("#picture svg");
   const stateSel = document.getElementById("state");
   const destSel = document.getElementById("destination");

@@ -123,6 +123,35 @@ def test_junit_xml_carries_measurements_and_the_reproducibility_record(run):
     assert len(names - {n for n in names if n.startswith("testbed.")}) >= 1   # the report fixture's values
 
 
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory):
+    """The report of a module whose lab cannot start (an invalid topology)."""
+    if os.geteuid() != 0:
+        pytest.skip("emulation test: needs root (sudo ./run.sh test)")
+    tmp_path = tmp_path_factory.mktemp("broken")
+    (tmp_path / "test_broken.py").write_text(
+        "from testbed import Topology\n"
+        "topology = Topology('broken')\n"
+        "topology.add_as(0, 'A')\n"
+        "TOPOLOGY = topology\n\n"
+        "def test_one(lab):\n    pass\n")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_broken.py",
+                           "--testbed-report", "reports"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    return tmp_path / "reports"
+
+
+def test_a_lab_that_did_not_start_gets_a_report_saying_why(broken):
+    page = (broken / "test_broken.html").read_text()
+    data = embedded(page)
+    assert [s["outcome"] for s in data["steps"]] == ["error"]
+    assert "ASN 0 is reserved" in data["steps"][0]["message"]
+    assert data["problems"] == ["the lab did not start: see the first step's message"]
+    assert '"failed": 1' in page.splitlines()[-1]
+    assert 'href="test_broken.html"' in (broken / "index.html").read_text()
+
+
 # -- the browser ----------------------------------------------------------------
 
 def _browser_paths() -> tuple[str, str]:
@@ -221,3 +250,10 @@ def test_no_console_error_and_no_request_leaves_the_page(run, browser):
     height = browser.execute_script("return document.documentElement.scrollHeight")
     browser.set_window_size(1300, min(int(height) + 100, 6000))
     browser.save_screenshot(str(ARTIFACTS / "report-full.png"))
+
+
+def test_the_report_of_a_lab_that_did_not_start_opens_cleanly(browser, broken):
+    browser.get((broken / "test_broken.html").as_uri())
+    assert "ASN 0 is reserved" in browser.find_element("tag name", "body").text
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
+    assert errors == []
