@@ -532,6 +532,9 @@ class Agent:
             return self.summary()
         if op == "snapshot":
             return self.snapshot()
+        if op == "loc_rib":  # the summary and the Loc-RIB, without the Adj-RIBs (reports)
+            return {**self.summary(),
+                    "loc_rib": {p: r.to_json() for p, r in self.engine.loc_rib().items()}}
         if op == "watch":
             return self.summary() if self.generation > int(request.get("after", -1)) else None
         if op == "end_update_delay":

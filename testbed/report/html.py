@@ -4,8 +4,9 @@
 returns the page as text: the topology picture inline (SVG), the style and
 script inline (``report.css``, ``report.js`` beside this module), the data
 recorded (all but the picture) embedded as JSON in the element
-``#report-data``, which the script reads and other programs can too;
-nothing is fetched from anywhere. The
+``#report-data``, which the script reads and other programs can too
+(states after the first carry only the routes that changed:
+``full_states`` restores them); nothing is fetched from anywhere. The
 parts that need no interaction (test steps, events, the timeline plot,
 traffic, the reproducibility record) are written here as HTML; the routing
 tree, a router's tables and the reachability matrices are drawn by the
@@ -77,6 +78,46 @@ def destinations(data: dict) -> list[dict]:
                         data["picture"]["index"]["routers"].get(router, router)
                     found[prefix] = owner.get(prefix, origin)
     return [{"prefix": p, "as": found[p]} for p in sorted(found, key=lambda p: (":" in p, found[p], p))]
+
+
+def delta_states(states: list[dict]) -> list[dict]:
+    """States as the page carries them: the first with its Loc-RIBs whole,
+    each later one with ``ribs_changed`` instead (router -> prefix -> the
+    route, or None where it went), which keeps a large lab's report small;
+    ``undelta`` in the page's script (and ``full_states``) undo it."""
+    out, previous = [], None
+    for state in states:
+        if previous is None:
+            out.append(state)
+        else:
+            changed: dict[str, dict] = {}
+            for router in sorted(set(previous["ribs"]) | set(state["ribs"])):
+                old, new = previous["ribs"].get(router, {}), state["ribs"].get(router, {})
+                diff = {p: new.get(p) for p in sorted(set(old) | set(new)) if old.get(p) != new.get(p)}
+                if diff:
+                    changed[router] = diff
+            out.append({**{k: v for k, v in state.items() if k != "ribs"}, "ribs_changed": changed})
+        previous = state
+    return out
+
+
+def full_states(states: list[dict]) -> list[dict]:
+    """The inverse of ``delta_states``."""
+    out: list[dict] = []
+    for state in states:
+        if "ribs_changed" not in state:
+            out.append(state)
+            continue
+        ribs = {router: dict(rib) for router, rib in out[-1]["ribs"].items()}
+        for router, diff in state["ribs_changed"].items():
+            rib = ribs.setdefault(router, {})
+            for prefix, route in diff.items():
+                if route is None:
+                    rib.pop(prefix, None)
+                else:
+                    rib[prefix] = route
+        out.append({**{k: v for k, v in state.items() if k != "ribs_changed"}, "ribs": ribs})
+    return out
 
 
 def _first_changed(data: dict) -> str | None:
@@ -238,7 +279,8 @@ def render(data: dict) -> str:
     # the script's input, and the run's figures for any program that
     # reads the report.
     script_data = {
-        **{key: value for key, value in data.items() if key != "picture"},
+        **{key: value for key, value in data.items() if key not in ("picture", "states")},
+        "states": delta_states(data.get("states", [])),
         "picture": {"index": data.get("picture", {}).get("index", {}),
                     "prefixes": data.get("picture", {}).get("prefixes", {})},
         "destinations": dests,

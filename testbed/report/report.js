@@ -4,6 +4,20 @@
 "use strict";
 (function () {
   const D = JSON.parse(document.getElementById("report-data").textContent);
+  // States after the first carry only the routes that changed.
+  for (let i = 1; i < D.states.length; i++) {
+    const s = D.states[i];
+    if (!s.ribs_changed) continue;
+    const ribs = {};
+    for (const [router, rib] of Object.entries(D.states[i - 1].ribs)) ribs[router] = Object.assign({}, rib);
+    for (const [router, diff] of Object.entries(s.ribs_changed)) {
+      const rib = ribs[router] || (ribs[router] = {});
+      for (const [prefix, route] of Object.entries(diff)) {
+        if (route === null) delete rib[prefix]; else rib[prefix] = route;
+      }
+    }
+    s.ribs = ribs;
+  }
   const idx = Object.assign({ases: {}, routers: {}, sessions: {}, ixps: {}}, D.picture.index || {});
   const svg = document.querySelector("#picture svg");
   const stateSel = document.getElementById("state");

@@ -1,7 +1,7 @@
 """A lab's routing state at one moment, as compact data, and what changed.
 
-``capture(lab, label, t)`` asks every router's agent for its snapshot
-(one control request each) and keeps, per router, its Loc-RIB (prefix ->
+``capture(lab, label, t)`` asks every router's agent for its Loc-RIB
+and summary (one control request each, without the Adj-RIBs) and keeps, per router, its Loc-RIB (prefix ->
 AS path as names, the router of the next hop, the router it was learned
 from), its sessions (peer -> state) and its counters (``stats``: UPDATEs
 and routes received, announcements and withdrawals sent). ``changes``
@@ -32,14 +32,19 @@ class State:
 
 
 def compact_route(route: dict, names, router_of) -> dict:
-    """A Loc-RIB route as the report keeps it."""
+    """A Loc-RIB route as the report keeps it: the AS path as names, the
+    router of the next hop (``next``; the address ``nh`` only when no
+    router of the lab has it) and the router it was learned from
+    (``from``, only when that is not ``next``: a route server's routes)."""
     entry = {"path": names(route.get("as_path") or [])}
     next_hop = route.get("next_hop")
     if next_hop:
-        entry["nh"] = next_hop
         entry["next"] = router_of(next_hop)
-    if route.get("neighbor"):
-        entry["from"] = router_of(route["neighbor"])
+        if entry["next"] is None:
+            entry["nh"] = next_hop
+    learned = router_of(route["neighbor"]) if route.get("neighbor") else None
+    if learned is not None and learned != entry.get("next"):
+        entry["from"] = learned
     if route.get("communities"):
         entry["communities"] = route["communities"]
     return entry
@@ -47,13 +52,22 @@ def compact_route(route: dict, names, router_of) -> dict:
 
 def capture(lab, label: str, t: float) -> State:
     """Every router's Loc-RIB, sessions and counters now (see the module
-    docstring). A router that cannot answer (crashed) is noted, not fatal."""
+    docstring). The requests go to every agent before any answer is read,
+    so the agents work on them together. A router that cannot answer
+    (crashed) is noted, not fatal."""
     state = State(label, t)
     router_of = lab.plan.router_of
+    asked = []
     for router in lab.plan.routers:
         try:
-            snap = lab.snapshot(router)
+            lab.clients[router].send({"op": "loc_rib"})  # no Adj-RIBs: a tenth of a snapshot
+            asked.append(router)
         except Exception as exc:  # a crashed router is part of what a report shows
+            state.errors[router] = f"{type(exc).__name__}: {exc}"
+    for router in asked:
+        try:
+            snap = lab.clients[router].receive()
+        except Exception as exc:
             state.errors[router] = f"{type(exc).__name__}: {exc}"
             continue
         state.ribs[router] = {prefix: compact_route(route, lab.names, router_of)

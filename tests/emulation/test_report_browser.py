@@ -55,8 +55,13 @@ def run(tmp_path_factory):
 
 
 def embedded(page: str) -> dict:
-    return json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>',
+    """The data in the page, its states made whole again."""
+    from testbed.report.html import full_states
+
+    data = json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>',
                                 page, re.S).group(1))
+    data["states"] = full_states(data["states"])
+    return data
 
 
 def test_report_is_written_with_its_summary(run, report):

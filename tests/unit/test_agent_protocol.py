@@ -494,3 +494,11 @@ def test_kernel_failure_is_reported_and_routing_goes_on():
         "neighbor 10.0.1.2 announce route 198.51.100.0/24 next-hop 10.0.1.1 origin igp as-path [ 65002 65001 ]"]
     assert agent.errors == [f"kernel replace {PFX} via {PROVIDER}: Operation not permitted"]
     assert agent.kernel_routes == {}
+
+
+def test_loc_rib_request_is_the_snapshot_without_the_adj_ribs(agent):
+    agent.handle({"op": "originate", "prefix": "192.0.2.0/24"})
+    snapshot, light = agent.handle({"op": "snapshot"}), agent.handle({"op": "loc_rib"})
+    assert light["loc_rib"] == snapshot["loc_rib"] and "192.0.2.0/24" in light["loc_rib"]
+    assert light["sessions"] == snapshot["sessions"] and light["stats"] == snapshot["stats"]
+    assert "adj_rib_in" not in light and "adj_rib_out" not in light

@@ -16,7 +16,7 @@ from testbed.model.addressing import plan
 from testbed.model.topology import load
 from testbed.report.environment import record_without_lab, topology_hash
 from testbed.report.hooks import describe, recorded
-from testbed.report.html import destinations, render, render_index
+from testbed.report.html import delta_states, destinations, full_states, render, render_index
 from testbed.report.links import links, percentile95, summarise
 from testbed.report.pytest_report import write_index
 from testbed.report.state import State, changes, churn
@@ -135,7 +135,7 @@ def test_report_page_is_self_contained_and_holds_the_run():
         assert needle in page, needle
     embedded = json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>',
                                     page, re.S).group(1))
-    assert [s["label"] for s in embedded["states"]] == [s["label"] for s in RUN["states"]]
+    assert full_states(embedded["states"]) == RUN["states"]
     # The timeline marks every lost probe of the streams (none here) and each event.
     assert page.count('<text x="') >= len(RUN["events"])
     assert len(page) < 200_000
@@ -204,3 +204,15 @@ def test_link_counters_read_by_the_plain_dump_match_pyroute2():
     assert set(first) == set(theirs) == set(second) and "lo" in first
     for name in first:   # counters only grow: pyroute2's reading lies between ours
         assert first[name] <= theirs[name] <= second[name], name
+
+
+def test_states_travel_as_changes_and_come_back_whole():
+    states = RUN["states"]
+    delta = delta_states(states)
+    assert "ribs" in delta[0] and all("ribs_changed" in s and "ribs" not in s for s in delta[1:])
+    assert full_states(delta) == states
+    after_depeer = delta[[s["label"] for s in states].index("after depeer A B")]
+    assert after_depeer["ribs_changed"]["A"]["192.0.2.128/25"]["path"] == ["T", "B"]
+    assert "T" not in after_depeer["ribs_changed"]       # T's routes did not move
+    for carried, whole in zip(delta[1:], states[1:]):
+        assert len(json.dumps(carried["ribs_changed"])) < len(json.dumps(whole["ribs"])) / 2
