@@ -42,7 +42,11 @@
 
   fill(stateSel, D.states.map((s, i) => [i, "t=" + s.t.toFixed(2) + " s: " + s.label]));
   fill(destSel, D.destinations.map(d => [d.prefix, d.as + " " + d.prefix]));
-  fill(routerSel, Object.keys(idx.routers).sort().map(r => [r, r]));
+  // ASes in ASN order (the embedded data's keys are sorted by name).
+  const asn = name => (idx.ases[name] || {asn: 0}).asn;
+  const byAsn = (a, b) => asn(a) - asn(b) || (a < b ? -1 : a > b ? 1 : 0);
+  fill(routerSel, Object.keys(idx.routers).sort((a, b) => byAsn(idx.routers[a], idx.routers[b]) || (a < b ? -1 : 1))
+    .map(r => [r, r]));
 
   function state() { return D.states[Number(stateSel.value)] || {ribs: {}, sessions: {}}; }
 
@@ -112,7 +116,7 @@
   // Reachability per family: does the source AS's first router hold a
   // route to the destination AS's first prefix of that family?
   function matrices() {
-    const st = state(), ases = Object.keys(idx.ases).filter(a => idx.ases[a].routers.length);
+    const st = state(), ases = Object.keys(idx.ases).filter(a => idx.ases[a].routers.length).sort(byAsn);
     for (const family of [4, 6]) {
       const table = document.getElementById("matrix-" + family);
       if (!table) continue;
@@ -159,6 +163,11 @@
       document.getElementById("routes").scrollIntoView();
     });
   }
+  // A large Internet is read at its own size (scrolled); a small one fits.
+  const fit = document.getElementById("fit"), box = document.getElementById("picture");
+  fit.checked = !svg || svg.width.baseVal.value <= 1.5 * box.clientWidth;
+  box.classList.toggle("fit", fit.checked);
+  fit.addEventListener("change", () => box.classList.toggle("fit", fit.checked));
   stateSel.addEventListener("change", highlight);
   destSel.addEventListener("change", highlight);
   routerSel.addEventListener("change", highlight);
