@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import TopologyError
-from ..model.topology import Topology, load
+from ..model.loader import load
+from ..model.topology import Topology
 from .dot import to_dot
 from .picture import picture
 from .render import FORMATS, render

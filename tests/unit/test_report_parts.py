@@ -13,7 +13,7 @@ import pytest
 
 from testbed.cli import _place_reports, _split_report_option
 from testbed.model.addressing import plan
-from testbed.model.topology import load
+from testbed.model.loader import load
 from testbed.report.environment import record_without_lab, topology_hash
 from testbed.report.hooks import describe, recorded
 from testbed.report.html import delta_states, destinations, full_states, render, render_index

@@ -16,7 +16,7 @@ import pytest
 
 from testbed import Topology
 from testbed.model.generate import internet
-from testbed.model.topology import load
+from testbed.model.loader import load
 from testbed.view import inline_svg, picture, render, session_id, to_dot
 from testbed.view.picture import ROW_WIDTH, tiers
 
