@@ -129,23 +129,39 @@ def graph_cli(*args, cwd):
     return subprocess.run([str(BIN), "graph", *args], capture_output=True, text=True, timeout=120, cwd=cwd)
 
 
-def test_graph_command_writes_svg_png_and_dot(tmp_path):
-    for suffix, magic in (("svg", b"<?xml"), ("png", b"\x89PNG"), ("dot", b"digraph")):
-        result = graph_cli("triangle", "-o", f"t.{suffix}", cwd=tmp_path)
-        assert result.returncode == 0, result.stderr
-        assert (tmp_path / f"t.{suffix}").read_bytes().startswith(magic)
-    result = graph_cli("internet:30:2", cwd=tmp_path)
+def graph_main(args, cwd, monkeypatch, capsys) -> tuple[int, str]:
+    """`testbed graph ...` in this process (a new interpreter per call
+    costs more than the drawing); returns the exit code and stderr."""
+    import signal
+
+    from testbed.cli import main
+
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(signal, "signal", lambda *a: None)  # main() would keep its SIGTERM handler
+    code = main(["graph", *args])
+    return code, capsys.readouterr().err
+
+
+def test_graph_command_writes_svg_png_and_dot(tmp_path, monkeypatch, capsys):
+    result = graph_cli("triangle", "-o", "t.svg", cwd=tmp_path)   # the installed command, once
     assert result.returncode == 0, result.stderr
+    assert (tmp_path / "t.svg").read_bytes().startswith(b"<?xml")
+    for suffix, magic in (("png", b"\x89PNG"), ("dot", b"digraph")):
+        code, err = graph_main(["triangle", "-o", f"t.{suffix}"], tmp_path, monkeypatch, capsys)
+        assert code == 0, err
+        assert (tmp_path / f"t.{suffix}").read_bytes().startswith(magic)
+    code, err = graph_main(["internet:30:2"], tmp_path, monkeypatch, capsys)
+    assert code == 0, err
     assert (tmp_path / "internet-30-s2.svg").is_file()
 
 
-def test_graph_command_rejects_bad_output_and_topology_writing_nothing(tmp_path):
-    result = graph_cli("triangle", "-o", "t.txt", cwd=tmp_path)
-    assert result.returncode == 2 and "written as .svg, .png or .dot" in result.stderr
-    result = graph_cli("nonexistent", "-o", "n.svg", cwd=tmp_path)
-    assert result.returncode == 2 and "known topologies" in result.stderr
-    result = graph_cli("internet:x", cwd=tmp_path)
-    assert result.returncode == 2 and "internet:N" in result.stderr
+def test_graph_command_rejects_bad_output_and_topology_writing_nothing(tmp_path, monkeypatch, capsys):
+    code, err = graph_main(["triangle", "-o", "t.txt"], tmp_path, monkeypatch, capsys)
+    assert code == 2 and "written as .svg, .png or .dot" in err
+    code, err = graph_main(["nonexistent", "-o", "n.svg"], tmp_path, monkeypatch, capsys)
+    assert code == 2 and "known topologies" in err
+    code, err = graph_main(["internet:x"], tmp_path, monkeypatch, capsys)
+    assert code == 2 and "internet:N" in err
     assert list(tmp_path.iterdir()) == []
 
 
