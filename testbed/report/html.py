@@ -337,7 +337,7 @@ def render_index(entries: list[dict], environment: dict) -> str:
     """A page linking reports: entries have name, file, passed, failed, skipped."""
     rows = [[f'<a href="{escape(e["file"])}">{escape(e["name"])}</a>', escape(e.get("topology", "")),
              f'<span class="passed">{e.get("passed", 0)}</span>',
-             f'<span class="failed">{e.get("failed", 0)}</span>', str(e.get("skipped", 0))]
+             f'<span class="failed">{e["failed"]}</span>' if e.get("failed") else "0", str(e.get("skipped", 0))]
             for e in entries]
     env = [[escape(k), escape(str(v))] for k, v in environment.items()]
     return "".join([

@@ -46,6 +46,7 @@ class Recorder:
         self.problems: list[str] = []
         self.traffic: dict = {}
         self.seconds_spent = 0.0  # time the recording itself took, on the lab's thread
+        self._last_stats: State | None = None  # the last state read, stored or not (churn)
         self._links: list = []
         self._sampler = None
         self._open: dict[int, dict] = {}
