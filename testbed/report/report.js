@@ -65,7 +65,9 @@
       if (route.path.length === 0) { const n = byId("as-" + asName); if (n) n.classList.add("dest"); continue; }
       for (const hop of [route.next, route.from]) {
         if (!hop) continue;
-        const e = byId(sid(router, hop));
+        // A session between ASes, or a link inside an AS towards its exit.
+        const e = byId(sid(router, hop)) || byId("internal-" + router + "-" + hop) ||
+          byId("internal-" + hop + "-" + router);
         if (e) { e.classList.add("tree"); tree.push(e.id); break; }
       }
     }
