@@ -20,6 +20,7 @@ command -v mnexec >/dev/null || need+=(mininet)
 command -v ip >/dev/null && command -v tc >/dev/null || need+=(iproute2)
 command -v brctl >/dev/null || need+=(bridge-utils)
 command -v unshare >/dev/null || need+=(util-linux)
+"$PY" -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 command -v dot >/dev/null || need+=(graphviz)
 # The browser checks of the HTML reports: Debian's chromium and its driver.
 # Ubuntu's packages of them are snap wrappers, which need snapd; there the
