@@ -183,6 +183,11 @@ class _Outcome:
 def cmd_run(args) -> int:
     import pytest
 
+    try:
+        extra, report = _split_report_option(list(args.pytest_args))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     found = scenarios()
     path = found.get(args.scenario)
     if path is None:
@@ -195,7 +200,6 @@ def cmd_run(args) -> int:
     doc = _doc(path)
     if doc:
         console.print(Panel(doc, title=f"scenario {path.stem[len('test_'):]}", title_align="left"))
-    extra, report = _split_report_option(list(args.pytest_args))
     outcome = _Outcome()
     with tempfile.TemporaryDirectory(prefix="testbed-report-") as scratch:
         code = pytest.main([str(path), "-q", "-p", "no:cacheprovider", "--testbed-progress",
@@ -225,7 +229,7 @@ def _split_report_option(argv: list[str]) -> tuple[list[str], str | None]:
         if arg == "--report":
             report = next(items, None)
             if report is None:
-                raise SystemExit("error: --report needs a file name (FILE.html)")
+                raise ValueError("--report needs a file name (FILE.html)")
         elif arg.startswith("--report="):
             report = arg.split("=", 1)[1]
         else:

@@ -162,7 +162,7 @@ def test_run_command_takes_its_report_option_and_places_reports(tmp_path):
     assert _split_report_option(["-x", "--report", "r.html", "-k", "a"]) == (["-x", "-k", "a"], "r.html")
     assert _split_report_option(["--report=r.html"]) == ([], "r.html")
     assert _split_report_option(["-x"]) == (["-x"], None)
-    with pytest.raises(SystemExit):
+    with pytest.raises(ValueError, match="needs a file name"):
         _split_report_option(["--report"])
     scratch = tmp_path / "scratch"
     scratch.mkdir()
