@@ -39,6 +39,28 @@ def test_dot_text_matches_the_golden_file(name):
     golden(name, to_dot(picture(topology, prefixes=name == "showcase")))
 
 
+def test_svg_bytes_match_the_golden_file_made_with_the_same_graphviz():
+    """The layout is Graphviz's: bytes are compared with a golden SVG made
+    by the same Graphviz version; another version (Ubuntu 22.04 has
+    2.42) must give the same elements and texts."""
+    from testbed.report.environment import graphviz_version
+
+    svg = render(to_dot(picture(load(SHOWCASE), prefixes=True)), "svg")
+    golden_svg, made_with = DATA / "showcase.svg", DATA / "showcase.svg.graphviz-version"
+    if os.environ.get("TESTBED_UPDATE_GOLDEN"):
+        golden_svg.write_bytes(svg)
+        made_with.write_text(graphviz_version() + "\n")
+    if made_with.read_text().strip() == graphviz_version():
+        assert svg == golden_svg.read_bytes()
+    else:
+        def content(data: bytes):
+            root = ET.fromstring(data)
+            return (sorted((g.get("id"), g.get("class")) for g in root.iter(f"{SVG}g") if g.get("id")),
+                    sorted(t.text or "" for t in root.iter(f"{SVG}text")))
+
+        assert content(svg) == content(golden_svg.read_bytes())
+
+
 def test_tiers_follow_the_transit_graph():
     topo = Topology("t")
     for asn, name in enumerate(["T", "U", "R", "S", "Q", "L"], start=64500):
