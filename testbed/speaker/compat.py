@@ -68,6 +68,8 @@ PATCHES: dict[str, Patch] = {p.name: p for p in (
     Patch("async-run", "exabgp.reactor.asynchronous:ASYNC.run", _H, "reimplements", "b19e41c01689bade"),
     Patch("json-update", "exabgp.reactor.api.response.json:JSON.update", _H, "wraps", "af8f551c29801382"),
     Patch("rib-queue", "exabgp.rib.outgoing:OutgoingRIB.add_to_rib", _H, "relies", "fe7ea3a347789c4e"),
+    Patch("inject-change", "exabgp.configuration.configuration:_Configuration.inject_change", _H, "reimplements",
+          "061dae4651ca234d"),
     Patch("inet-init", "exabgp.bgp.message.update.nlri.inet:INET.__init__", _H, "reimplements",
           "6f96f6875df7ae08"),
     Patch("server-cmdline", "exabgp.application.server:cmdline", _Z, "relies", "4f4efc613d5b7912"),

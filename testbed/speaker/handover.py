@@ -181,7 +181,7 @@ def routes_of_update(update):
 
 class _Encoder:
     """ExaBGP's JSON encoder for an in-process agent: UPDATEs it can hand
-    over become a queued tuple and a marker line."""
+    over become queued routes and a marker line."""
 
     def __init__(self, inner, channel):
         self._inner = inner
@@ -226,7 +226,7 @@ def queue_change(outgoing, change) -> None:
     outgoing.add_to_rib(change)
 
 
-def _inject(reactor, service: str, batch: list[tuple]):
+def _inject(reactor, service: str, batch: list):
     """Generator run by ExaBGP's async queue: the batch into the Adj-RIBs-Out
     (what ``inject_change`` does for a parsed command, minus the deep copy
     of a change made for one neighbor alone)."""
@@ -273,7 +273,7 @@ def install(api_class, async_class, channel_of) -> None:
     """Patch ExaBGP (in a forked speaker only): its API takes our marker
     line, its async queue runs our injections. ``channel_of(handle)``
     gives the ``Channel`` of a helper started in-process, else None."""
-    compat.verify(["rib-queue", "inet-init", "json-update"])  # what make_change and queue_change copy
+    compat.verify(["rib-queue", "inject-change", "inet-init", "json-update"])  # what make_change and queue_change copy
 
     def api_process(self, reactor, service, command):
         if command == MARK_OUT:
