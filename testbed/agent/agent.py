@@ -230,10 +230,10 @@ class Agent:
         """What the transport read (``Transport.read``), as one batch."""
         with self.batch():
             for item in items:
-                if type(item) is Received:
-                    self.on_received(item)
-                else:
+                if type(item) is bytes:
                     self.on_api_line(item)
+                else:
+                    self.on_received(item)
 
     def on_api_line(self, line: bytes) -> None:
         """One line of ExaBGP's API: a JSON event, or text to log."""
@@ -250,11 +250,11 @@ class Agent:
             self.changed()
 
     def on_received(self, item: Received) -> None:
+        peer, announced, withdrawn = item
         try:
-            self.on_update(item.peer, item.announced, item.withdrawn)
+            self.on_update(peer, announced, withdrawn)
         except Exception as exc:  # one bad event must not stop routing
-            log.exception("update from %s failed: %s", item.peer,
-                          json.dumps([r.prefix for r in item.announced][:20]))
+            log.exception("update from %s failed: %s", peer, json.dumps([r.prefix for r in announced][:20]))
             self.errors.append(f"event handling failed: {type(exc).__name__}: {exc}")
             self.changed()
 

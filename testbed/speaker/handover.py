@@ -16,6 +16,7 @@ patches through ``testbed.speaker.compat`` (``api-process``, ``async-run``,
 
 from __future__ import annotations
 
+from testbed.agent.transport import Received
 from testbed.speaker import compat
 from testbed.speaker.inprocess import MARK_IN, MARK_OUT
 
@@ -194,7 +195,7 @@ class _Encoder:
         routes = routes_of_update(update)
         if routes is None:
             return self._inner.update(neighbor, direction, update, negotiated, header, body)
-        self._channel.inbound.append((str(neighbor["peer-address"]), *routes))
+        self._channel.inbound.append(Received(str(neighbor["peer-address"]), *routes))
         return MARK_IN
 
 

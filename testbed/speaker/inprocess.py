@@ -30,7 +30,7 @@ import os
 from collections import deque
 
 from testbed.agent.codec import command_for, parse_line, route_change
-from testbed.agent.transport import BurstReader, Received
+from testbed.agent.transport import BurstReader
 from testbed.jsonlines import Lines
 
 MARK_OUT = "testbed-inject"   # agent -> ExaBGP: take the next queued batch of changes
@@ -47,7 +47,7 @@ class Channel:
 
     def __init__(self):
         self.outbound: deque = deque()   # batches of RouteChange
-        self.inbound: deque = deque()    # (peer address, announced, withdrawn)
+        self.inbound: deque = deque()    # Received (peer address, announced, withdrawn)
 
 
 class InProcessTransport:
@@ -71,24 +71,26 @@ class InProcessTransport:
 
     def items(self, lines: list[bytes]) -> list:
         """The lines of ExaBGP's API, markers replaced by what they stand for."""
-        inbound = self.channel.inbound
-        return [Received(*inbound.popleft()) if line.strip() == _MARK_IN else line for line in lines]
+        popleft = self.channel.inbound.popleft
+        return [popleft() if line == _MARK_IN or line.strip() == _MARK_IN else line for line in lines]
 
-    def change(self, item):
+    @staticmethod
+    def change(item):
         """What goes to ExaBGP for one item of ``send``: a ``RouteChange``,
         a list of them (a raw ``announce attributes`` line), or a line."""
         if type(item) is str:
             parsed = parse_line(item) if item.startswith("neighbor ") else None
             return item if parsed is None else parsed
-        return route_change(*item) or command_for(*item)
+        return route_change(item[0], item[1]) or command_for(item[0], item[1])
 
     def send(self, items: list) -> None:
         """Route changes and command lines, in order: each run of changes
         becomes one queued batch behind one marker line."""
         out: list[str] = []
         batch: list = []
+        change_of = self.change
         for item in items:
-            change = self.change(item)
+            change = change_of(item)
             if type(change) is str:
                 if not change:
                     continue
