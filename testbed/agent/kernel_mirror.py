@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 
-from testbed.bgp.engine import kernel_target
+from testbed.bgp.actions import kernel_target
 from testbed.model.igp import kernel_next_hop
 
 log = logging.getLogger("testbed.agent.agent")

@@ -11,7 +11,8 @@ with the same function, so lab and model never disagree. Pure: no I/O.
 
 from __future__ import annotations
 
-from testbed.bgp.engine import RouterEngine, RouteServerEngine
+from testbed.bgp.engine import RouterEngine
+from testbed.bgp.route_server import RouteServerEngine
 from testbed.bgp.route import Neighbor, Relationship
 from testbed.bgp.rules import parse_policy, parse_roas
 

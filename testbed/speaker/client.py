@@ -20,7 +20,7 @@ from pathlib import Path
 
 from testbed import jsonlines
 from testbed.errors import LabError
-from testbed.lab.cleanup import LAB_ENV
+from testbed.linux.processes import LAB_ENV
 from testbed.routers.exabgp_config import PROCESS
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
