@@ -1,4 +1,4 @@
 """``python -m testbed.agent <agent.json>``: run a route agent."""
-from testbed.agent.agent import main
+from testbed.agent.main import main
 
 raise SystemExit(main())

@@ -10,10 +10,10 @@ waiting for convergence is driven by the agents' events, not by sleeps.
 
 from __future__ import annotations
 
-import json
 import socket
 import time
 
+from testbed import jsonlines
 from testbed.bgp.fingerprint import state_fingerprint, table_fingerprint
 from testbed.errors import LabError
 
@@ -40,50 +40,45 @@ class AgentClient:
         self.path = path
         self.router = router
         self.timeout = timeout
-        self.sock: socket.socket | None = None
-        self._buffer = b""
+        self.connection: jsonlines.Connection | None = None
+
+    @property
+    def sock(self) -> socket.socket | None:
+        return None if self.connection is None else self.connection.sock
 
     def connect(self, deadline: float) -> None:
         """Connect, retrying until ``deadline`` while the agent starts."""
         last: Exception | None = None
         while time.monotonic() < deadline:
             try:
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                sock.connect(self.path)
-                self.sock = sock
+                self.connection = jsonlines.Connection.connect(self.path)
                 return
             except OSError as exc:
-                sock.close()
                 last = exc
                 time.sleep(0.02)  # the socket file appears when the agent is up
         raise LabError(f"route agent of router {self.router} did not open its control socket "
                        f"{self.path}: {last}")
 
     def send(self, request: dict) -> None:
-        assert self.sock is not None
+        assert self.connection is not None
         try:
-            self.sock.sendall(json.dumps(request).encode() + b"\n")
+            self.connection.send(request)
         except OSError as exc:
             raise LabError(f"route agent of router {self.router} is gone ({exc}): "
                            "did it or its speaker exit?") from exc
 
     def receive(self, timeout: float | None = None) -> dict:
-        assert self.sock is not None
-        self.sock.settimeout(self.timeout if timeout is None else timeout)
-        while b"\n" not in self._buffer:
-            try:
-                chunk = self.sock.recv(1 << 20)
-            except socket.timeout as exc:
-                raise LabError(f"route agent of router {self.router} did not answer in time") from exc
-            except OSError as exc:
-                raise LabError(f"route agent of router {self.router} is gone ({exc}): "
-                               "did it or its speaker exit?") from exc
-            if not chunk:
-                raise LabError(f"route agent of router {self.router} closed its control socket "
-                               "(did it or its speaker exit?)")
-            self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        reply = json.loads(line)
+        assert self.connection is not None
+        try:
+            reply = self.connection.receive(self.timeout if timeout is None else timeout)
+        except socket.timeout as exc:
+            raise LabError(f"route agent of router {self.router} did not answer in time") from exc
+        except jsonlines.ConnectionClosed as exc:
+            raise LabError(f"route agent of router {self.router} closed its control socket "
+                           "(did it or its speaker exit?)") from exc
+        except OSError as exc:
+            raise LabError(f"route agent of router {self.router} is gone ({exc}): "
+                           "did it or its speaker exit?") from exc
         if "error" in reply:
             raise LabError(f"router {self.router}: {reply['error']}")
         return reply
@@ -94,6 +89,6 @@ class AgentClient:
         return self.receive(timeout)
 
     def close(self) -> None:
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None

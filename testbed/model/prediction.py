@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from testbed.model.addressing import Plan
-from testbed.agent.agent import engine_from_config
+from testbed.bgp.configure import engine_from_config
 from testbed.bgp.simulate import Session, SessionEnd, converge
 from testbed.routers.exabgp_config import agent_config
 

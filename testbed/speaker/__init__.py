@@ -1,3 +1,7 @@
-"""Everything that reaches into ExaBGP's internals: the zygote that forks
-speakers, the in-process transport between ExaBGP and the agent, and the
-speed-ups of ExaBGP's reactor."""
+"""Everything that reaches into ExaBGP's internals, behind one gate
+(``compat``: the version and a digest of every original patched): the
+zygote that forks speakers (``zygote``, ``child``, ``helpers``, with its
+harness side in ``client``), the reactor's waits and turns (``reactor``),
+the in-process transport between ExaBGP and the agent (``inprocess`` on the
+agent's side, ``handover`` on ExaBGP's) and the speed-ups of ExaBGP's
+per-route path (``speedups``)."""

@@ -1,71 +1,41 @@
-"""In-process transport between a zygote speaker's ExaBGP and its agent thread.
+"""The agent's half of the in-process transport of a zygote speaker.
 
 In the zygote model the route agent is a thread of its router's ExaBGP
-process, but through ExaBGP's API it still talks as two processes would:
-ExaBGP encodes every received UPDATE as JSON for the agent to decode, and
-the agent writes one text command per route and neighbor for ExaBGP's
-configuration parser to read back (and log). Here they hand objects over
-instead, through the same two pipes and in the same order:
+process. Through ExaBGP's API they would still talk as two processes do:
+ExaBGP encoding every received UPDATE as JSON for the agent to decode, the
+agent writing one text command per route and neighbor for ExaBGP's parser
+to read back. ``InProcessTransport`` implements the agent's ``Transport``
+(``testbed.agent.transport``) with objects instead, through the same two
+pipes and in the same order:
 
-- outbound: the agent's command text is parsed (``parse_command``, the
-  grammar ``testbed.agent.agent.command_for`` writes) into tuples queued on the
-  ``Channel``, and one marker line per batch goes down the command pipe.
-  When ExaBGP's API reads the marker it schedules, on its own async queue
-  (so the order with any other command holds), the injection of ExaBGP
-  ``Change`` objects (``make_change``: field for field what ExaBGP's parser
-  makes of the same command) into each neighbor's Adj-RIB-Out. ExaBGP still
-  builds the UPDATEs and sends them over its TCP sessions.
-- inbound: an UPDATE whose attributes the agent reads (origin, AS path,
-  next hop, MED, local preference) becomes ``Route`` objects
-  (``routes_of_update``), queued, and a marker line takes the JSON event's
-  place in the event pipe.
+- outbound: an action the plain command grammar covers becomes a
+  ``RouteChange`` (``testbed.agent.codec.route_change``), queued on the
+  ``Channel`` in batches, one marker line (``MARK_OUT``) per batch down the
+  command pipe; ExaBGP's side (``testbed.speaker.handover``) injects the
+  batch when its API reads the marker. Raw command lines are read with
+  ``codec.parse_line`` the same way.
+- inbound: a marker line (``MARK_IN``) in the event pipe stands for the
+  routes of one UPDATE that ExaBGP's side queued on the channel; ``read``
+  gives them to the agent as a ``Received``.
 
-Anything else (a command with other attributes, an UPDATE with communities,
-session events) goes the text/JSON way unchanged: this is a shortcut for
-what it fully understands, never a second meaning. ``install()`` patches
-ExaBGP 5.0.15's classes in a forked speaker (``API.process``,
-``Processes._start``, ``ASYNC.run``); nothing here runs in the exec model.
+Anything else (a command with other attributes, an UPDATE with
+communities, session events) goes the text/JSON way unchanged: this is a
+shortcut for what it fully understands, never a second meaning.
 ``TESTBED_TRANSPORT=text`` turns it off.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from collections import deque
 
-from testbed.agent.agent import Agent, log
-from testbed.bgp import Announce, Origin, Withdraw
+from testbed.agent.codec import command_for, parse_line, route_change
+from testbed.agent.transport import BurstReader
+from testbed.jsonlines import Lines
 
 MARK_OUT = "testbed-inject"   # agent -> ExaBGP: take the next queued batch of changes
 MARK_IN = "testbed-update"    # ExaBGP -> agent: take the next queued UPDATE
-INJECT_STEP = 256             # changes injected per step of ExaBGP's async queue
-# Changes injected per turn of ExaBGP's loop, at most: its peers then build
-# and send UPDATEs before the next ones are injected. ExaBGP runs 50 steps
-# of its async queue per turn, so a batch of 10,000 changes was otherwise
-# all injected before the first UPDATE left (0.1 s during which the
-# receiving router had nothing to do; ingest 50,000 -> 53,000 prefixes/s).
-INJECT_TURN = 1024
-END_TURN = object()           # yielded by _inject: end this turn of the async queue
-superseded = 0
-"""Changes ``queue_change`` removed from another attribute set's queue in
-this speaker (stock ExaBGP would have sent them too)."""
-misordered = 0
-"""Of those, the ones stock ExaBGP would have sent after the change that
-replaced them, leaving the peer with the older route."""
-
-# What testbed.agent.agent.command_for writes, and nothing more.
-_COMMAND = re.compile(
-    r"neighbor (\S+) (announce|withdraw) route (\S+)"
-    r"(?: next-hop (\S+) origin (igp|egp|incomplete) as-path \[([\d ]*)\]"
-    r"(?: med (\d+))?(?: local-preference (\d+))?)?$")
-
-
-# ``announce attributes ... nlri P1 P2 ...``: one route per prefix, the same attributes.
-_ATTRIBUTES = re.compile(
-    r"neighbor (\S+) announce attributes next-hop (\S+) origin (igp|egp|incomplete) as-path \[([\d ]*)\]"
-    r"(?: med (\d+))?(?: local-preference (\d+))? nlri ([0-9a-fA-F.:/ ]+)$")
+_MARK_IN = MARK_IN.encode()
 
 
 def enabled() -> bool:
@@ -76,457 +46,73 @@ class Channel:
     """The two queues beside one speaker's pipes."""
 
     def __init__(self):
-        self.outbound: deque = deque()   # batches of parse_command tuples
-        self.inbound: deque = deque()    # (peer address, announced, withdrawn)
+        self.outbound: deque = deque()   # batches of RouteChange
+        self.inbound: deque = deque()    # Received (peer address, announced, withdrawn)
 
 
-def parse_command(line: str) -> tuple | None:
-    """``(neighbor, announce, prefix, next_hop, origin, as_path, med,
-    local_pref)`` of a route command, or None for anything else."""
-    match = _COMMAND.match(line)
-    if match is None:
-        return None
-    neighbor, action, prefix, next_hop, origin, path, med, local_pref = match.groups()
-    announce = action == "announce"
-    if next_hop is None:
-        if announce:
-            return None
-    elif (":" in next_hop) != (":" in prefix):
-        return None  # ExaBGP maps an IPv4 next hop into IPv6: leave that to its parser
-    return (neighbor, announce, prefix, next_hop, origin,
-            None if path is None else tuple(int(a) for a in path.split()),
-            None if med is None else int(med), None if local_pref is None else int(local_pref))
+class InProcessTransport:
+    """The agent's ``Transport`` in a zygote speaker: events from
+    ``input_fd`` (markers taken from the channel), commands to
+    ``output_fd`` (route changes queued behind one marker per batch)."""
 
-
-def parse_line(line: str) -> list[tuple] | None:
-    """The routes of a route command (``parse_command``) or of an
-    ``announce attributes ... nlri`` command with the same attributes; None
-    for anything else."""
-    parsed = parse_command(line)
-    if parsed is not None:
-        return [parsed]
-    match = _ATTRIBUTES.match(line)
-    if match is None:
-        return None
-    neighbor, next_hop, origin, path, med, local_pref, prefixes = match.groups()
-    prefixes = prefixes.split()
-    if not prefixes or any("/" not in p or (":" in p) != (":" in next_hop) for p in prefixes):
-        return None
-    as_path = tuple(int(a) for a in path.split())
-    med = None if med is None else int(med)
-    local_pref = None if local_pref is None else int(local_pref)
-    return [(neighbor, True, prefix, next_hop, origin, as_path, med, local_pref) for prefix in prefixes]
-
-
-class CommandWriter:
-    """The agent's output stream in a zygote speaker: route commands are
-    queued as tuples behind one marker line per batch; other lines are
-    written as they are, in their place."""
-
-    def __init__(self, fd: int, channel: Channel):
-        self.fd = fd
+    def __init__(self, channel: Channel, input_fd: int | None, output_fd: int, stats=dict):
         self.channel = channel
+        self.stats = stats  # counters of ExaBGP's side (handover.queue_stats), for the summary
+        self.input_fd = input_fd
+        self.output_fd = output_fd
+        self._reader = BurstReader(input_fd) if input_fd is not None else None
+        self._lines = Lines()
 
-    def write(self, text: str) -> int:
-        items: list = []
-        for line in text.split("\n"):
-            parsed = parse_line(line) if line.startswith("neighbor ") else None
-            if parsed is not None:
-                items.extend(parsed)
-            elif line:
-                items.append(line)
-        self.write_items(items)
-        return len(text)
+    def read(self) -> list | None:
+        chunk = self._reader.read()
+        if not chunk:
+            return None
+        return self.items(self._lines.feed(chunk))
 
-    def write_items(self, items: list) -> None:
-        """Route tuples (``parse_command``'s) and command lines, in order:
-        each run of tuples becomes one queued batch behind one marker line."""
+    def items(self, lines: list[bytes]) -> list:
+        """The lines of ExaBGP's API, markers replaced by what they stand for."""
+        popleft = self.channel.inbound.popleft
+        return [popleft() if line == _MARK_IN or line.strip() == _MARK_IN else line for line in lines]
+
+    @staticmethod
+    def change(item):
+        """What goes to ExaBGP for one item of ``send``: a ``RouteChange``,
+        a list of them (a raw ``announce attributes`` line), or a line."""
+        if type(item) is str:
+            parsed = parse_line(item) if item.startswith("neighbor ") else None
+            return item if parsed is None else parsed
+        return route_change(item[0], item[1]) or command_for(item[0], item[1])
+
+    def send(self, items: list) -> None:
+        """Route changes and command lines, in order: each run of changes
+        becomes one queued batch behind one marker line."""
         out: list[str] = []
-        batch: list[tuple] = []
-        for line in items:
-            if type(line) is tuple:
-                batch.append(line)
-                continue
-            if batch:
-                self.channel.outbound.append(batch)
-                out.append(MARK_OUT)
-                batch = []
-            out.append(line)
+        batch: list = []
+        change_of = self.change
+        for item in items:
+            change = change_of(item)
+            if type(change) is str:
+                if not change:
+                    continue
+                if batch:
+                    self.channel.outbound.append(batch)
+                    out.append(MARK_OUT)
+                    batch = []
+                out.append(change)
+            elif type(change) is list:
+                batch.extend(change)
+            else:
+                batch.append(change)
         if batch:
             self.channel.outbound.append(batch)
             out.append(MARK_OUT)
         if out:
             data = ("\n".join(out) + "\n").encode()
             while data:
-                data = data[os.write(self.fd, data):]
+                data = data[os.write(self.output_fd, data):]
+
+    def backlog(self) -> None:
+        return None  # blocking writes: ExaBGP's side reads its pipe in the same process
 
     def flush(self) -> None:
         pass
-
-
-class InProcessAgent(Agent):
-    """The route agent of a zygote speaker: reads UPDATEs handed over on
-    its ``Channel`` where their marker line stands in its event stream."""
-
-    def __init__(self, config: dict, channel: Channel, fd: int, kernel=None):
-        super().__init__(config, kernel=kernel, out=CommandWriter(fd, channel))
-        self.channel = channel
-
-    def _outgoing(self, action):
-        """The route tuple ``parse_command`` would make of the command text
-        (``testbed.agent.agent.command_for``), built without the text; the text
-        for what that grammar does not cover (communities, OTC, an IPv4
-        next hop for an IPv6 prefix, teardowns)."""
-        if isinstance(action, Announce):
-            route = action.route
-            if _plain(route):
-                self.stats["announced_out"] += 1
-                self._announced[(action.neighbor, route.prefix)] = route
-                return (action.neighbor, True, route.prefix, route.next_hop, _ORIGIN_NAMES[route.origin],
-                        tuple(route.as_path), route.med, route.local_pref)
-        elif isinstance(action, Withdraw):
-            key = (action.neighbor, action.prefix)
-            route = self._announced.get(key)
-            if route is None or _plain(route):
-                self.stats["withdrawn_out"] += 1
-                self._announced.pop(key, None)
-                if route is None:
-                    return (action.neighbor, False, action.prefix, None, None, None, None, None)
-                return (action.neighbor, False, action.prefix, route.next_hop, _ORIGIN_NAMES[route.origin],
-                        tuple(route.as_path), route.med, route.local_pref)
-        return super()._outgoing(action)
-
-    def _write(self, lines: list) -> None:
-        if lines:
-            self.out.write_items(lines)
-
-    def summary(self) -> dict:
-        summary = super().summary()
-        summary["stats"]["superseded_in_queue"] = superseded
-        summary["stats"]["misordered_in_queue"] = misordered
-        return summary
-
-    def _stdin_line(self, line: bytes) -> None:
-        if line.strip() != MARK_IN.encode():
-            return super()._stdin_line(line)
-        peer, announced, withdrawn = self.channel.inbound.popleft()
-        try:
-            self.on_update(peer, announced, withdrawn)
-        except Exception as exc:  # one bad event must not stop routing
-            log.exception("update from %s failed: %s", peer, json.dumps([r.prefix for r in announced][:20]))
-            self.errors.append(f"event handling failed: {type(exc).__name__}: {exc}")
-            self.changed()
-
-
-_ORIGIN_NAMES = {origin: origin.name.lower() for origin in Origin}  # IntEnum: ints find them too
-
-
-def _plain(route) -> bool:
-    """Whether ``command_for`` writes this route in the grammar
-    ``parse_command`` reads back (no communities or OTC, a next hop of the
-    prefix's family)."""
-    return (not route.communities and not route.large_communities and route.otc is None
-            and (":" in route.next_hop) == (":" in route.prefix))
-
-
-# -- ExaBGP objects ------------------------------------------------------------
-
-_IMPORTED: dict[str, tuple] = {}
-
-
-def _exabgp(user: str) -> tuple:
-    """The ExaBGP names ``user`` needs, imported on its first call (this
-    module is imported where ExaBGP is not, e.g. by the harness) and kept:
-    a function-level import costs a lookup per call on the per-route path."""
-    found = _IMPORTED.get(user)
-    if found is not None:
-        return found
-    from exabgp.bgp.message import Action
-    from exabgp.bgp.message.open import ASN
-    from exabgp.bgp.message.update import Update
-    from exabgp.bgp.message.update.attribute import (MED, SEQUENCE, ASPath, Attributes, LocalPreference,
-                                                     NextHop, Origin)
-    from exabgp.bgp.message.update.nlri import CIDR, INET
-    from exabgp.bgp.message.update.nlri.qualifier import PathInfo
-    from exabgp.protocol.family import AFI, SAFI
-    from exabgp.protocol.ip import IP, IPRange
-    from exabgp.rib.change import Change
-
-    _IMPORTED.update({
-        "make_change": (Action, NextHop, CIDR, INET, IP, IPRange, Change, AFI, SAFI, PathInfo),
-        "make_attributes": (ASN, MED, SEQUENCE, ASPath, Attributes, LocalPreference, NextHop, Origin, IP),
-        "routes_of_update": (Action, Update, AFI, SAFI),
-    })
-    return _IMPORTED[user]
-
-
-def make_change(neighbor: str, announce: bool, prefix: str, next_hop: str | None, origin: str | None,
-                as_path: tuple | None, med: int | None, local_pref: int | None, attributes=None,
-                next_hops: dict | None = None):
-    """The ExaBGP ``Change`` its API makes of the same ``announce route`` /
-    ``withdraw route`` command (``exabgp.configuration.static.parser``).
-    ``attributes``: the ``make_attributes`` of the same values, to share;
-    ``next_hops``: a dict in which to share next-hop objects between the
-    changes of one batch."""
-    Action, NextHop, CIDR, INET, IP, IPRange, Change, AFI, SAFI, PathInfo = _exabgp("make_change")
-    ip, mask = prefix.split("/")
-    # What IPRange.create(ip, mask) holds, without building one per route:
-    # its address family, packed address and NetMask (ExaBGP's own cached
-    # object for that mask, looked up once per mask here).
-    afi = IP.toafi(ip)
-    netmask = _MASKS.get((mask, afi))
-    if netmask is None:
-        netmask = _MASKS[(mask, afi)] = IPRange.create(ip, mask).mask
-    if next_hop is not None:
-        hop = None if next_hops is None else next_hops.get(next_hop)
-        if hop is None:
-            hop = IP.create(next_hop)
-            if next_hops is not None:
-                next_hops[next_hop] = hop
-    else:
-        hop = NextHop("0.0.0.0")  # what ExaBGP's withdraw command sets
-    # INET(afi, IP.tosafi(ip), action) with its cidr and next hop, built as
-    # its three __init__ layers would build it (the same attributes, in the
-    # same order) at a third of the cost: a Tier-1 makes one per route and
-    # neighbor.
-    nlri = object.__new__(INET)
-    nlri.afi = AFI.create(afi)
-    nlri.safi = SAFI.unicast if afi == AFI.ipv6 or int(ip[:ip.index(".")]) not in IP._multicast_range \
-        else SAFI.multicast
-    nlri.action = Action.ANNOUNCE if announce else Action.WITHDRAW
-    nlri.path_info = PathInfo.NOPATH
-    nlri.cidr = CIDR(IP.pton(ip), netmask)
-    nlri.nexthop = hop
-    if attributes is None:
-        attributes = make_attributes(next_hop, origin, as_path, med, local_pref)
-    return Change(nlri, attributes)
-
-
-_MASKS: dict = {}  # (mask text, AFI) -> ExaBGP's NetMask
-
-
-def make_attributes(next_hop: str | None, origin: str | None, as_path: tuple | None, med: int | None,
-                    local_pref: int | None):
-    """The ExaBGP ``Attributes`` of a route command (empty without a next hop)."""
-    ASN, MED, SEQUENCE, ASPath, Attributes, LocalPreference, NextHop, Origin, IP = _exabgp("make_attributes")
-    attributes = Attributes()
-    if next_hop is None:
-        return attributes
-    attributes.add(NextHop(IP.create(next_hop).top()))
-    attributes.add(Origin(_ORIGINS[origin]))
-    segment = SEQUENCE()
-    for asn in as_path:
-        segment.append(ASN(asn))
-    attributes.add(ASPath([segment]))
-    if med is not None:
-        attributes.add(MED(med))
-    if local_pref is not None:
-        attributes.add(LocalPreference(local_pref))
-    return attributes
-
-
-_ORIGINS = {"igp": 0, "egp": 1, "incomplete": 2}
-_KNOWN_ATTRIBUTES = frozenset((1, 2, 3, 4, 5))  # origin, AS path, next hop, MED, local preference
-
-
-def routes_of_update(update):
-    """``(announced routes, withdrawn prefixes)`` of an ExaBGP ``Update``,
-    as ``testbed.agent.agent.parse_update`` reads them from its JSON; None when
-    the UPDATE carries anything else (then the JSON way is taken)."""
-    Action, Update, AFI, SAFI = _exabgp("routes_of_update")
-    from testbed.bgp.route import Origin, Route, RouteGroup
-
-    if type(update) is not Update:
-        return None
-    attributes = update.attributes
-    for code in attributes:
-        if code not in _KNOWN_ATTRIBUTES:
-            return None
-    path: list[int] = []
-    if 2 in attributes:
-        for segment in attributes[2].aspath:
-            path.extend(int(a) for a in segment)
-    as_path = tuple(path)
-    origin = Origin.parse(str(attributes[1]) if 1 in attributes else "igp")
-    med = attributes[4].med if 4 in attributes else None
-    local_pref = attributes[5].localpref if 5 in attributes else None
-    withdrawn: list[str] = []
-    by_hop: dict[str, list[str]] = {}  # prefixes by next hop, in the UPDATE's order
-    unicast, families = SAFI.unicast, (AFI.ipv4, AFI.ipv6)
-    announce, withdraw = Action.ANNOUNCE, Action.WITHDRAW
-    # The prefixes of an UPDATE (up to ~900) mostly share one next-hop
-    # object: its text is made once.
-    last_hop, prefixes = None, None
-    for nlri in update.nlris:
-        if nlri.safi != unicast or nlri.afi not in families:
-            continue
-        action = nlri.action
-        if action == announce:
-            hop = nlri.nexthop
-            if hop is not last_hop:
-                last_hop, prefixes = hop, by_hop.setdefault(str(hop), [])
-            prefixes.append(nlri.cidr.prefix())
-        elif action == withdraw:
-            withdrawn.append(nlri.cidr.prefix())
-    groups = [RouteGroup(Route(prefix=group[0], next_hop=hop, as_path=as_path, origin=origin, med=med,
-                               local_pref=local_pref), group) for hop, group in by_hop.items()]
-    if len(groups) == 1:  # one set of attributes, one next hop: the usual UPDATE
-        return groups[0], withdrawn
-    return [route for group in groups for route in group], withdrawn
-
-
-# -- inside ExaBGP -------------------------------------------------------------
-
-class _Encoder:
-    """ExaBGP's JSON encoder for an in-process agent: UPDATEs it can hand
-    over become a queued tuple and a marker line."""
-
-    def __init__(self, inner, channel: Channel):
-        self._inner = inner
-        self._channel = channel
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
-
-    def update(self, neighbor, direction, update, negotiated, header, body):
-        routes = routes_of_update(update)
-        if routes is None:
-            return self._inner.update(neighbor, direction, update, negotiated, header, body)
-        self._channel.inbound.append((str(neighbor["peer-address"]), *routes))
-        return MARK_IN
-
-
-def queue_change(outgoing, change) -> None:
-    """``outgoing.add_to_rib(change)`` (ExaBGP's ``OutgoingRIB``), first
-    dropping a change for the same route still queued under other attributes.
-
-    ExaBGP queues unsent changes by attribute set and sends the sets in the
-    order each was first queued, without removing an earlier change for the
-    same route from another set: a route queued as A, then B, then A again
-    before the session's next send left the peer with B, sent last, while
-    the sender's latest was A. A withdrawal queued after an announcement
-    under other attributes had the same fault when the withdrawal's set was
-    queued first. Both counts are kept (``superseded``, ``misordered``)."""
-    global superseded, misordered
-    index = change.index()
-    previous = outgoing._new_nlri.get(index)
-    if previous is not None:
-        attributes = previous.attributes.index()
-        replacing = change.attributes.index()
-        if attributes != replacing:
-            family = previous.nlri.family().afi_safi()
-            queued = outgoing._new_attr_af_nlri
-            if queued.get(attributes, {}).get(family, {}).pop(index, None) is not None:
-                superseded += 1
-                if replacing in queued:  # sets go out in the order they were first queued
-                    order = list(queued)
-                    misordered += order.index(replacing) < order.index(attributes)
-    outgoing.add_to_rib(change)
-
-
-def _inject(reactor, service: str, batch: list[tuple]):
-    """Generator run by ExaBGP's async queue: the batch into the Adj-RIBs-Out
-    (what ``inject_change`` does for a parsed command, minus the deep copy
-    of a change made for one neighbor alone)."""
-    neighbors = reactor.configuration.neighbors
-    by_address: dict[str, list] = {}
-    for name in reactor.peers(service):
-        neighbor = neighbors.get(name)
-        if neighbor is not None:
-            # with the families it was configured for, as (AFI, SAFI) pairs
-            by_address.setdefault(str(neighbor["peer-address"]), []).append(
-                (neighbor, frozenset(neighbor.families())))
-    shared: dict[tuple, object] = {}  # one Attributes per attribute set, as ExaBGP's parser shares them
-    next_hops: dict[str, object] = {}
-    for done, item in enumerate(batch, 1):
-        for neighbor, families in by_address.get(item[0], ()):
-            key = item[3:]
-            attributes = shared.get(key)
-            if attributes is None:
-                attributes = shared[key] = make_attributes(*key)
-            change = make_change(*item, attributes=attributes, next_hops=next_hops)
-            nlri = change.nlri
-            if (nlri.afi, nlri.safi) in families:  # nlri.family().afi_safi(), without the Family
-                queue_change(neighbor.rib.outgoing, change)
-        if done % INJECT_TURN == 0:
-            yield END_TURN
-        elif done % INJECT_STEP == 0:
-            yield False
-
-
-def install(api_class, processes_class, async_class, is_in_process, reactor_class=None) -> None:
-    """Patch ExaBGP (in a forked speaker only). ``is_in_process(handle)``
-    gives the ``Channel`` of a helper started in-process, else None."""
-    if reactor_class is not None:
-        wait_for_io = reactor_class._wait_for_io
-
-        def _wait_for_io(self, sleeptime):
-            # ExaBGP runs 50 steps of its async queue (API commands) per turn
-            # of its loop, then waits for I/O up to its idle timeout even
-            # when the queue still holds work: ~1,000 commands a second at
-            # most. Do not wait while work is queued.
-            if sleeptime and self.asynchronous._async:
-                sleeptime = 0
-            return wait_for_io(self, sleeptime)
-
-        reactor_class._wait_for_io = _wait_for_io
-    process = api_class.process
-
-    def api_process(self, reactor, service, command):
-        if command == MARK_OUT:
-            handle = reactor.processes._process.get(service)
-            channel = is_in_process(handle)
-            if channel is not None and channel.outbound:
-                batch = channel.outbound.popleft()
-                reactor.asynchronous.schedule(service, command, _inject(reactor, service, batch))
-                return True
-        return process(self, reactor, service, command)
-
-    api_class.process = api_process
-
-    start = processes_class._start
-
-    def _start(self, name):
-        start(self, name)
-        channel = is_in_process(self._process.get(name))
-        if channel is not None and not isinstance(self._encoder.get(name), _Encoder):
-            self._encoder[name] = _Encoder(self._encoder[name], channel)
-
-    processes_class._start = _start
-
-    run = async_class.run
-
-    def run_generators(self):
-        """ExaBGP's ``ASYNC.run`` without a new asyncio event loop per turn
-        of the reactor when every callback is a generator (ours and its
-        API commands all are): the same steps, in the same order, except
-        that a step yielding ``END_TURN`` ends the turn."""
-        import inspect
-
-        if not self._async:
-            return False
-        if not all(inspect.isgenerator(callback) for _, callback in self._async):
-            return run(self)
-        uid, callback = self._async.popleft()
-        for _ in range(self.LIMIT):
-            try:
-                if next(callback) is END_TURN:
-                    break
-            except StopIteration:
-                if not self._async:
-                    return False
-                uid, callback = self._async.popleft()
-            except Exception as exc:
-                from exabgp.logger import log
-
-                log.error(lambda uid=uid: f"async | {uid} | problem with function", "reactor")
-                for line in str(exc).split("\n"):
-                    log.error(lambda line=line, uid=uid: f"async | {uid} | {line}", "reactor")
-                self._notify_error(uid)
-                if not self._async:
-                    return False
-                uid, callback = self._async.popleft()
-        self._async.appendleft((uid, callback))
-        return True
-
-    async_class.run = run_generators

@@ -19,8 +19,9 @@ sessions spent most of its time in ``Listener.incoming``, which tries
 Each replacement returns what the original returns, for every input the
 original accepts (``tests/unit/test_exabgp_speedups.py`` compares them);
 only the work to get there changes. ``install()`` applies them in a forked
-zygote speaker, and only on the ExaBGP version they were written against;
-the exec model (the baseline: stock ExaBGP) never runs them.
+zygote speaker through ``testbed.speaker.compat``, which refuses (loudly,
+naming the patch) any original that is not the one they were written
+against; the exec model (the baseline: stock ExaBGP) never runs them.
 ``TESTBED_EXABGP_SPEEDUPS=0`` turns them off (for an A/B).
 """
 
@@ -28,26 +29,20 @@ from __future__ import annotations
 
 import os
 
-VERSION = "5.0.15"
+from testbed.speaker import compat
+
+PATCHES = ("afi-create", "safi-create", "family-index", "family-family", "log-debug", "inet-unpack",
+           "nlri-unpack", "listener-incoming")
 
 
 def enabled() -> bool:
     return os.environ.get("TESTBED_EXABGP_SPEEDUPS", "1") != "0"
 
 
-def exabgp_version() -> str | None:
-    try:
-        from exabgp.version import version
-    except ImportError:
-        return None
-    return str(version)
-
-
 def install() -> bool:
-    """Patch ExaBGP's classes in this process; False (and nothing patched)
-    on another ExaBGP version."""
-    if exabgp_version() != VERSION:
-        return False
+    """Patch ExaBGP's classes in this process (True); ``compat.CompatError``
+    naming the patches, and nothing patched, if an original changed."""
+    compat.verify(PATCHES)
     from exabgp.protocol.family import AFI, SAFI, Family, _AFI, _SAFI
 
     afi_cache, safi_cache = AFI.cache, SAFI.cache
@@ -60,8 +55,8 @@ def install() -> bool:
         found = safi_cache.get(value)
         return found if found is not None else _SAFI(value)
 
-    AFI.create = classmethod(afi_create)
-    SAFI.create = classmethod(safi_create)
+    compat.replace("afi-create", AFI, classmethod(afi_create))
+    compat.replace("safi-create", SAFI, classmethod(safi_create))
 
     indexes: dict[tuple[int, int], bytes] = {}
 
@@ -72,7 +67,7 @@ def install() -> bool:
             found = indexes[key] = f"{self.afi:02x}{self.safi:02x}".encode()
         return found
 
-    Family.index = family_index
+    compat.replace("family-index", Family, family_index)
 
     def family(self):
         afi, safi = self.afi, self.safi
@@ -82,7 +77,7 @@ def install() -> bool:
         new.afi, new.safi = afi, safi  # what AFI.create/SAFI.create give for these
         return new
 
-    Family.family = family
+    compat.replace("family-family", Family, family)
 
     # Logging: every ``log.debug(lambda: ...)`` on the per-message path
     # goes through two calls and two dict lookups before finding DEBUG off
@@ -92,14 +87,13 @@ def install() -> bool:
     from exabgp.logger import _log
     from exabgp.logger.option import option
 
-    debug = _log.debug.__func__
 
     def fast_debug(cls, message, source="", level="DEBUG"):
         if callable(message) and not option.logit.get(level, False):
             return None
         return debug(cls, message, source, level)
 
-    _log.debug = classmethod(fast_debug)
+    debug = compat.replace("log-debug", _log, classmethod(fast_debug)).__func__
 
     from exabgp.bgp.message.notification import Notify
     from exabgp.bgp.message.update.nlri import nlri as nlri_module
@@ -118,7 +112,6 @@ def install() -> bool:
     from exabgp.bgp.message.update.nlri.qualifier import PathInfo
     from exabgp.protocol.ip import NoNextHop
 
-    inet_unpack = INET.unpack_nlri.__func__
     unicast, lengths = SAFI.unicast, {AFI.ipv4: 4, AFI.ipv6: 16}
     padding = {(length, size): bytes(length - size) for length in (4, 16) for size in range(length + 1)}
     no_path, new_object = PathInfo.NOPATH, object.__new__
@@ -138,7 +131,7 @@ def install() -> bool:
         nlri.nexthop = NoNextHop
         return nlri, bgp[size + 1:]
 
-    INET.unpack_nlri = classmethod(unpack_inet)
+    inet_unpack = compat.replace("inet-unpack", INET, classmethod(unpack_inet)).__func__
 
     keys: dict[tuple[int, int], str] = {}
 
@@ -162,8 +155,7 @@ def install() -> bool:
             return found.unpack_nlri(a, s, data, action, addpath)
         raise Notify(3, 0, "trying to decode unknown family {}/{}".format(a, s))
 
-    NLRI.unpack_nlri = classmethod(unpack_nlri)
-
+    compat.replace("nlri-unpack", NLRI, classmethod(unpack_nlri))
 
     # Accepting: ExaBGP's listener tries ``accept()`` on every listening
     # socket on every turn of its loop, and a router listens once per local
@@ -209,5 +201,5 @@ def install() -> bool:
                 listener_log.critical(lambda exc=exc: str(exc), "network")
         return peer_connected
 
-    Listener.incoming = incoming
+    compat.replace("listener-incoming", Listener, incoming)
     return True

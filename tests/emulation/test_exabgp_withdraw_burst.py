@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from testbed.agent.agent import command_for
+from testbed.agent.codec import command_for
 from testbed.bgp import Announce, Route, Withdraw
 from testbed.lab.lab import Lab
 

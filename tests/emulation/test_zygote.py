@@ -35,7 +35,8 @@ from testbed.errors import LabError
 from testbed.lab.lab import _Listeners
 from testbed.routers.exabgp_config import BGP_PORT, agent_config, config_tree, render, speaker_environment
 from testbed.model.topology import Topology
-from testbed.speaker.zygote import LAB_ENV, ZygoteClient
+from testbed.linux.processes import LAB_ENV
+from testbed.speaker.client import ZygoteClient
 
 pytestmark = pytest.mark.emulation
 ROOT = Path(__file__).resolve().parents[2]

@@ -115,7 +115,7 @@ def test_flush_holds_announcements_but_installs_kernel_routes_at_once():
     a.apply([InstallRoute(PFX, "10.0.1.2"), Announce(PROVIDER, route(65002, 65003))])
     assert a.kernel.ops == [("replace", PFX, "10.0.1.2")]
     assert sent(out) == []
-    assert a._held
+    assert a.schedule.held
 
 
 def test_commands_wait_when_the_pipe_to_exabgp_is_full():
@@ -123,7 +123,7 @@ def test_commands_wait_when_the_pipe_to_exabgp_is_full():
     blocked writing events to it): what does not fit waits in ``pending``."""
     import os
 
-    from testbed.agent.agent import NonBlockingOutput
+    from testbed.agent.transport import NonBlockingOutput
 
     read, write = os.pipe()
     try:
@@ -145,7 +145,7 @@ def test_commands_wait_when_the_pipe_to_exabgp_is_full():
 def test_a_sustained_burst_of_events_is_read_together_and_a_short_run_as_it_comes():
     import os
 
-    from testbed.agent.agent import BurstReader
+    from testbed.agent.transport import BurstReader
 
     read, write = os.pipe()
     now = [100.0]

@@ -4,7 +4,7 @@ The agent under test is router "R" of AS65002 with a provider (AS65001 at
 10.0.0.1), a customer (AS65003 at 10.0.1.2) and a peer (AS65004 at 10.0.2.2).
 Events are ExaBGP 5 JSON lines, written out below as ExaBGP 5.0.15 emits
 them (``test_templates_are_what_exabgp_emits`` checks that against ExaBGP's
-own encoder) and fed through ``Agent._stdin_line`` as the event loop does.
+own encoder) and fed through ``Agent.on_api_line`` as the event loop does.
 The commands the agent writes back are asserted as exact ExaBGP text.
 """
 
@@ -16,7 +16,8 @@ import re
 
 import pytest
 
-from testbed.agent.agent import Agent, command_for, parse_as_path, parse_update
+from testbed.agent.agent import Agent
+from testbed.agent.codec import command_for, parse_as_path, parse_update
 
 ASN, ROUTER_ID = 65002, "10.0.0.2"   # ExaBGP reports the local router id in every event
 PROVIDER, CUSTOMER, PEER = "10.0.0.1", "10.0.1.2", "10.0.2.2"
@@ -109,15 +110,16 @@ def agent() -> Agent:
 
 def sent(agent: Agent) -> list[str]:
     """The commands written to ExaBGP since the last call."""
-    text = agent.out.getvalue()
-    agent.out.seek(0)
-    agent.out.truncate()
+    out = agent.transport.output
+    text = out.getvalue()
+    out.seek(0)
+    out.truncate()
     return text.splitlines()
 
 
 def feed(agent: Agent, *lines: bytes) -> list[str]:
     for line in lines:
-        agent._stdin_line(line)
+        agent.on_api_line(line)
     return sent(agent)
 
 

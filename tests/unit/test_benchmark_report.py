@@ -11,7 +11,7 @@ from testbed.bench.benchmark import Result
 from testbed.bench.chart import chart_svg
 from testbed.bench.experiments import Extra, chain, ingest_commands, ring
 from testbed.bench.report import targets
-from testbed.speaker.inprocess import parse_line
+from testbed.agent.codec import parse_line
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -13,8 +13,10 @@ import os
 
 import pytest
 
-from testbed.speaker import inprocess
-from testbed.agent.agent import Agent, command_for, parse_update
+from testbed.agent import codec
+from testbed.agent.agent import Agent
+from testbed.agent.codec import command_for, parse_update
+from testbed.speaker import handover, inprocess
 from testbed.bgp import Announce, Origin, Route, Withdraw
 from testbed.linux.routes import BLACKHOLE, link_changes, nexthop_message, parse_acks, parse_route, route_message
 
@@ -54,12 +56,12 @@ def exabgp_api():
 
 def test_commands_the_agent_writes_are_parsed():
     for line in commands():
-        parsed = inprocess.parse_command(line)
+        parsed = codec.parse_command(line)
         assert parsed is not None, line
         assert parsed[0] == "10.0.0.2"
-    assert inprocess.parse_command(command_for(Announce("10.0.0.2", ROUTES[2]))) == (
+    assert codec.parse_command(command_for(Announce("10.0.0.2", ROUTES[2]))) == (
         "10.0.0.2", True, "2001:db8:1::/48", "fd00::1", "incomplete", (65001,), 0, 200)
-    assert inprocess.parse_command("neighbor 10.0.0.2 withdraw route 198.51.100.0/24") == (
+    assert codec.parse_command("neighbor 10.0.0.2 withdraw route 198.51.100.0/24") == (
         "10.0.0.2", False, "198.51.100.0/24", None, None, None, None, None)
 
 
@@ -73,7 +75,7 @@ def test_commands_the_agent_writes_are_parsed():
     "",
 ])
 def test_anything_else_is_left_to_exabgp(line):
-    assert inprocess.parse_command(line) is None
+    assert codec.parse_command(line) is None
 
 
 def test_changes_are_what_exabgp_parses(exabgp_api):
@@ -81,9 +83,9 @@ def test_changes_are_what_exabgp_parses(exabgp_api):
     extra = [Route(prefix=prefix, next_hop="10.0.0.1", as_path=(65001,))  # multicast ranges, edges
              for prefix in ("224.0.0.0/4", "239.1.0.0/16", "223.255.255.0/24", "240.0.0.0/4", "0.0.0.0/0")]
     for line in commands() + [command_for(Announce("10.0.0.2", route)) for route in extra]:
-        parsed = inprocess.parse_command(line)
-        ours = inprocess.make_change(*parsed)
-        batched = inprocess.make_change(*parsed, next_hops=next_hops)
+        parsed = codec.parse_command(line)
+        ours = handover.make_change(*parsed)
+        batched = handover.make_change(*parsed, next_hops=next_hops)
         assert (batched.index(), batched.extensive()) == (ours.index(), ours.extensive()), line
         command = line.split(" ", 2)[2]               # what API.api_route gets
         (theirs,) = exabgp_api.api_route(command)
@@ -145,7 +147,7 @@ def test_updates_read_as_from_exabgps_json(exabgp_api):
                       [command_for(Withdraw("10.0.0.2", route.prefix), route)]):
             update = _update(lines, exabgp_api)
             event = json.loads(encoder.update(_peer(), "receive", update, None, b"", b""))
-            announced, withdrawn = inprocess.routes_of_update(update)
+            announced, withdrawn = handover.routes_of_update(update)
             assert (list(announced), withdrawn) == parse_update(event["neighbor"]["message"]), lines
 
 
@@ -161,22 +163,22 @@ def test_updates_with_other_attributes_take_the_json_way(exabgp_api):
     from exabgp.bgp.message.update.eor import EOR
     from exabgp.protocol.family import AFI, SAFI
 
-    assert inprocess.routes_of_update(Update([change.nlri], change.attributes)) is None
-    assert inprocess.routes_of_update(EOR(AFI.ipv4, SAFI.unicast)) is None
+    assert handover.routes_of_update(Update([change.nlri], change.attributes)) is None
+    assert handover.routes_of_update(EOR(AFI.ipv4, SAFI.unicast)) is None
 
 
 def test_writer_keeps_other_lines_in_their_place():
     read, write = os.pipe()
     try:
         channel = inprocess.Channel()
-        writer = inprocess.CommandWriter(write, channel)
+        transport = inprocess.InProcessTransport(channel, None, write)
         a, b, c = commands()[:3]
-        writer.write("\n".join([a, b, "neighbor 10.0.0.2 teardown 2", c]) + "\n")
-        writer.flush()
+        transport.send([a, b, "neighbor 10.0.0.2 teardown 2", c])
+        transport.flush()
         assert os.read(read, 1 << 16).decode().splitlines() == [
             inprocess.MARK_OUT, "neighbor 10.0.0.2 teardown 2", inprocess.MARK_OUT]
         assert [len(batch) for batch in channel.outbound] == [2, 1]
-        assert channel.outbound[1][0] == inprocess.parse_command(c)
+        assert channel.outbound[1][0] == codec.parse_command(c)
     finally:
         os.close(read)
         os.close(write)
@@ -188,15 +190,15 @@ def test_agent_reads_handed_over_updates():
     read, write = os.pipe()
     try:
         channel = inprocess.Channel()
-        agent = inprocess.InProcessAgent(config(), channel, write)
+        agent = Agent(config(), transport=inprocess.InProcessTransport(channel, None, write))
         os.set_blocking(read, False)
         for peer in (PROVIDER, CUSTOMER):
-            agent._stdin_line(state(peer, "up"))
+            agent.on_api_line(state(peer, "up"))
         assert not channel.outbound  # nothing originated, nothing received yet
         route = Route(prefix=PFX, next_hop=PROVIDER, as_path=(65001,), origin=Origin.IGP)
         channel.inbound.append((PROVIDER, [route], []))
         with agent.batch():
-            agent._stdin_line(inprocess.MARK_IN.encode() + b"\n")
+            agent.receive(agent.transport.items([inprocess.MARK_IN.encode()]))
         assert agent.engine.loc_rib()[PFX].next_hop == PROVIDER
         assert os.read(read, 1 << 16).decode().splitlines() == [inprocess.MARK_OUT]
         (batch,) = channel.outbound
@@ -345,7 +347,7 @@ def test_a_large_injected_batch_lets_the_peers_send_between_turns(exabgp_api):
     class Async(ASYNC):
         pass
 
-    inprocess.install(Api, Processes, Async, lambda handle: None)
+    handover.install(Api, Async, lambda handle: None)
 
     class Outgoing:
         def __init__(self):
@@ -367,11 +369,11 @@ def test_a_large_injected_batch_lets_the_peers_send_between_turns(exabgp_api):
     neighbor = Neighbor()
     reactor = type("Reactor", (), {"configuration": type("C", (), {"neighbors": {"n": neighbor}})(),
                                    "peers": lambda self, service: ["n"]})()
-    count = 2 * inprocess.INJECT_TURN + 100
+    count = 2 * handover.INJECT_TURN + 100
     batch = [("10.0.0.2", True, f"{20 + (i >> 16)}.{(i >> 8) & 255}.{i & 255}.0/24", "10.0.0.1",
               "igp", (65001,), None, None) for i in range(count)]
     queue = Async()
-    queue.schedule("service", "testbed-inject", inprocess._inject(reactor, "service", batch))
+    queue.schedule("service", "testbed-inject", handover._inject(reactor, "service", batch))
     per_turn = []
     while True:
         before = neighbor.rib.outgoing.added
@@ -379,7 +381,7 @@ def test_a_large_injected_batch_lets_the_peers_send_between_turns(exabgp_api):
         per_turn.append(neighbor.rib.outgoing.added - before)
         if not more:
             break
-    assert per_turn == [inprocess.INJECT_TURN, inprocess.INJECT_TURN, 100]
+    assert per_turn == [handover.INJECT_TURN, handover.INJECT_TURN, 100]
 
 
 def test_acks_are_read_with_their_errors():
@@ -441,14 +443,14 @@ def test_only_a_known_link_coming_up_counts_as_one():
 def test_announce_attributes_lines_are_one_route_per_prefix(exabgp_api):
     line = ("neighbor 10.0.0.2 announce attributes next-hop 10.0.0.1 origin igp as-path [ 65001 ] med 3 "
             "nlri 20.0.0.0/24 20.0.1.0/24")
-    parsed = inprocess.parse_line(line)
+    parsed = codec.parse_line(line)
     assert parsed == [("10.0.0.2", True, p, "10.0.0.1", "igp", (65001,), 3, None)
                       for p in ("20.0.0.0/24", "20.0.1.0/24")]
     theirs = exabgp_api.api_attributes(line.split(" ", 2)[2], [])
-    assert [c.index() for c in theirs] == [inprocess.make_change(*p).index() for p in parsed]
-    assert [c.attributes.index() for c in theirs] == [inprocess.make_change(*p).attributes.index()
+    assert [c.index() for c in theirs] == [handover.make_change(*p).index() for p in parsed]
+    assert [c.attributes.index() for c in theirs] == [handover.make_change(*p).attributes.index()
                                                       for p in parsed]
-    assert inprocess.parse_line(line.replace("10.0.0.1", "fd00::1")) is None  # families differ
+    assert codec.parse_line(line.replace("10.0.0.1", "fd00::1")) is None  # families differ
 
 
 OTHER = [
@@ -459,26 +461,27 @@ OTHER = [
 
 
 def test_the_agent_hands_over_what_parsing_its_text_would_give():
-    """InProcessAgent builds route tuples without writing and parsing
-    command text: they must be what parse_command makes of command_for's
-    text, announcements and withdrawals (with and without the attributes
-    last sent), and anything else must still be the text."""
+    """The in-process transport builds route changes without writing and
+    parsing command text: they must be what parse_command makes of
+    command_for's text, announcements and withdrawals (with and without the
+    attributes last sent), and anything else must still be the text."""
     from tests.unit.test_agent_protocol import config
 
     read, write = os.pipe()
     try:
-        agent = inprocess.InProcessAgent(config(), inprocess.Channel(), write)
+        transport = inprocess.InProcessTransport(inprocess.Channel(), None, write)
+        agent = Agent(config(), transport=transport)
         for route in ROUTES + OTHER:
             announce = Announce("10.0.0.2", route)
-            expected = inprocess.parse_command(command_for(announce))
-            got = agent._outgoing(announce)
+            expected = codec.parse_command(command_for(announce))
+            got = transport.change(agent._outgoing(announce))
             assert got == (expected if expected is not None else command_for(announce)), route
             withdraw = Withdraw("10.0.0.2", route.prefix)
-            expected = inprocess.parse_command(command_for(withdraw, route))
-            got = agent._outgoing(withdraw)  # carries the attributes just announced
+            expected = codec.parse_command(command_for(withdraw, route))
+            got = transport.change(agent._outgoing(withdraw))  # carries the attributes just announced
             assert got == (expected if expected is not None else command_for(withdraw, route)), route
             assert ("10.0.0.2", route.prefix) not in agent._announced
-            assert agent._outgoing(withdraw) == inprocess.parse_command(command_for(withdraw))
+            assert transport.change(agent._outgoing(withdraw)) == codec.parse_command(command_for(withdraw))
         assert agent.stats["announced_out"] == len(ROUTES + OTHER)
         assert agent.stats["withdrawn_out"] == 2 * len(ROUTES + OTHER)
     finally:
@@ -506,17 +509,17 @@ def test_the_last_change_queued_for_a_route_is_the_last_sent(exabgp_api, queue):
     from exabgp.rib.outgoing import OutgoingRIB
 
     def change(path, announce=True, prefix="2001:db8:3a::/48"):
-        return inprocess.make_change("10.0.0.2", announce, prefix, "fd00::1", "igp", path, None, None)
+        return handover.make_change("10.0.0.2", announce, prefix, "fd00::1", "igp", path, None, None)
 
-    add = (lambda rib, c: rib.add_to_rib(c)) if queue == "exabgp" else inprocess.queue_change
+    add = (lambda rib, c: rib.add_to_rib(c)) if queue == "exabgp" else handover.queue_change
     rib = OutgoingRIB(False, [(AFI.ipv4, SAFI.unicast), (AFI.ipv6, SAFI.unicast)])
-    superseded, misordered = inprocess.superseded, inprocess.misordered
+    superseded, misordered = handover.superseded, handover.misordered
     for path in ((5, 53), (5, 1, 53), (5, 53)):
         add(rib, change(path))
     # Each change after the first replaced one queued under other attributes;
     # the third would have gone out first, before the second it replaced.
-    assert inprocess.superseded - superseded == (2 if queue == "ours" else 0)
-    assert inprocess.misordered - misordered == (1 if queue == "ours" else 0)
+    assert handover.superseded - superseded == (2 if queue == "ours" else 0)
+    assert handover.misordered - misordered == (1 if queue == "ours" else 0)
     add(rib, change((7, 9), prefix="2001:db8:7::/48"))
     sent = _sent(rib)
     last = [entry for entry in sent if entry[0] == "2001:db8:3a::/48"][-1]
@@ -532,4 +535,4 @@ def test_the_last_change_queued_for_a_route_is_the_last_sent(exabgp_api, queue):
     add(rib, change((5, 53)))
     add(rib, change((5, 1, 53), announce=False))
     assert [(p, a) for p, a, _ in _sent(rib)] == [("2001:db8:3a::/48", "withdraw")]
-    assert inprocess.superseded - superseded == 4 and inprocess.misordered - misordered == 2
+    assert handover.superseded - superseded == 4 and handover.misordered - misordered == 2

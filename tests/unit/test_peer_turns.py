@@ -1,5 +1,5 @@
 """Which ExaBGP peers get a turn of the loop within a second
-(``testbed.speaker.zygote._needs_turn``): only those with something to do."""
+(``testbed.speaker.reactor.needs_turn``): only those with something to do."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from exabgp.bgp.fsm import FSM
 from exabgp.reactor.peer import ACTION
 
-from testbed.speaker.zygote import _needs_turn
+from testbed.speaker.reactor import needs_turn as _needs_turn
 
 FD = 7
 

@@ -18,7 +18,7 @@ import pytest
 
 from testbed import Topology
 from testbed.model.addressing import PAID_PEERING_LOCAL_PREF, plan
-from testbed.agent.agent import engine_from_config
+from testbed.bgp.configure import engine_from_config
 from testbed.bgp import RouteServerEngine
 from testbed.model.prediction import Expectation
 from testbed.routers.exabgp_config import agent_config

@@ -1,0 +1,158 @@
+"""How a zygote speaker's ExaBGP reactor waits, whom it gives turns, and
+what it does when it loses its agent.
+
+ExaBGP's loop (``Reactor.run``) waits for I/O in ``Reactor._wait_for_io``,
+then gives every peer a turn (``Reactor.active_peers``, ``Peer.run``).
+``install`` wraps ``_wait_for_io`` once, with what each part of the
+speaker needs of it:
+
+- idle sleep (always): an idle speaker sleeps until the next second
+  instead of waking every ``exabgp_reactor_speed / 100`` seconds, and
+  signals wake it through a wake-up pipe;
+- ``no_wait_when_queued`` (the in-process transport,
+  ``testbed.speaker.handover``): no wait while ExaBGP's async queue holds
+  work (its API runs 50 steps per turn, then waited for its idle timeout:
+  ~1,000 commands a second at most);
+- ``turns`` (with the speed-ups): the descriptors each wait returned, so
+  that within a second only the peers with something to do get a turn
+  (``needs_turn``).
+
+``watch_helpers`` wraps ``Processes._handle_problem``: a speaker that loses
+its API process while not shutting down shuts down and reports it. Every
+patch goes through ``testbed.speaker.compat``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+from testbed.speaker import compat
+
+IDLE_MARGIN = 0.005  # seconds after a second boundary an idle speaker wakes up
+
+
+def install(reactor_class, peer_class, no_wait_when_queued: bool, turns: bool) -> None:
+    """Wrap the reactor's wait (and, with ``turns``, its choice of peers)."""
+    import select
+
+    from exabgp.bgp.fsm import FSM
+    from exabgp.reactor.peer import ACTION
+
+    established, later = FSM.ESTABLISHED, ACTION.LATER
+    state = {}
+
+    def _wait_for_io(self, sleeptime):
+        # Idle sleep: ExaBGP's loop waits in poll() on its sessions and API
+        # pipe, and between events wakes every 50 ms (at the lab's speed 5)
+        # to give every peer a turn, which is what an idle speaker spends
+        # its CPU on. Its keepalive and hold timers count whole seconds
+        # (int(time.time()), exabgp.bgp.timer), so once every session is
+        # Established and no API work is queued, a turn just after each
+        # second boundary sees every timer when the 50 ms turns would.
+        # Messages, API commands and signals (through a wake-up pipe: poll()
+        # is otherwise resumed after a signal handler runs) still wake it at
+        # once; a session not Established keeps the short turns, which drive
+        # its connection attempts.
+        if no_wait_when_queued and sleeptime and self.asynchronous._async:
+            sleeptime = 0
+        ready = None
+        if turns:
+            self._testbed_ready = ready = set()
+        wake = state.get("wake")
+        if wake is None:
+            wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+            signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+            self._poller.register(wake_r, select.POLLIN)
+            state["wake"] = wake = wake_r
+        if sleeptime and self._peers and not self.asynchronous._async and not self.signal.received \
+                and all(peer.fsm.state == established for peer in self._peers.values()):
+            now = time.time()
+            sleeptime = max(sleeptime, int((1.0 - now % 1.0 + IDLE_MARGIN) * 1000))
+        for fd in wait_for_io(self, sleeptime):
+            if fd == wake:
+                try:
+                    while os.read(wake, 256):
+                        pass
+                except BlockingIOError:
+                    pass
+                continue
+            if ready is not None:
+                ready.add(fd)
+            yield fd
+
+    wait_for_io = compat.replace("reactor-wait", reactor_class, _wait_for_io)
+    if not turns:
+        return
+
+    # Turns: ExaBGP's loop gives every peer a turn whenever it wakes up,
+    # whatever woke it: a turn resumes the peer's generator, which tries to
+    # read, looks at its timers and its Adj-RIB-Out, and yields. A router
+    # with 200 sessions resumed 200 generators for every UPDATE one of them
+    # received. The timers count whole seconds, so a turn for every peer in
+    # each new second sees them whenever they can change; within a second
+    # an Established peer needs one only if ``needs_turn``.
+    def peer_run(self):
+        self._testbed_action = action = run(self)
+        return action
+
+    def reactor_active_peers(self):
+        peers = active_peers(self)
+        second = int(time.time())
+        if second != getattr(self, "_testbed_second", None):
+            self._testbed_second = second
+            return peers
+        ready = getattr(self, "_testbed_ready", ())
+        table = self._peers
+        return {key for key in peers if needs_turn(table[key], ready, established, later)}
+
+    run = compat.replace("peer-run", peer_class, peer_run)
+    active_peers = compat.replace("reactor-active-peers", reactor_class, reactor_active_peers)
+
+
+def needs_turn(peer, ready, established, later) -> bool:
+    """Whether an ExaBGP peer needs a turn of the loop before the next
+    second: it is not Established (its connection attempts and OPENs run
+    on turns), its last turn did not end with ``ACTION.LATER`` (nothing
+    more to do for now; ``ACTION.NOW``: more to read or write),
+    its socket is readable (``ready``: the file descriptors the last poll
+    returned), it is told to tear down or take a new configuration, or
+    something waits to be sent (Adj-RIB-Out changes, a resend, operational
+    messages, route refreshes, EORs)."""
+    if peer.fsm.state != established or getattr(peer, "_testbed_action", None) != later:
+        return True
+    if peer._teardown is not None or peer._neighbor is not None or peer.socket() in ready:
+        return True
+    neighbor = peer.neighbor
+    return bool(neighbor.rib.outgoing.pending() or neighbor.messages or neighbor.refresh
+                or neighbor.eor)
+
+
+class Lost:
+    """The API process this speaker lost while it ran, if any."""
+
+    process: str | None = None
+
+
+def watch_helpers(processes_class) -> None:
+    """If ExaBGP loses its API process while it is not shutting down, shut
+    the speaker down (SIGTERM: it closes its sessions cleanly) and make it
+    exit with status 1 (``Lost.process`` says which). ``Processes._handle_problem``
+    is where ExaBGP learns that a helper's pipe closed or that it exited;
+    ``silence`` is set once ExaBGP itself is terminating its helpers.
+    Setting it here too matters: ExaBGP forgets the lost helper but still
+    tells it about every session going down during the shutdown, and that
+    write raises KeyError (processes.py ``write``) and aborts the shutdown
+    half-way."""
+    def _handle_problem(self, process):
+        if process in self._process and not self.silence and Lost.process is None:
+            Lost.process = process
+            self.silence = True
+            sys.stderr.write(f"testbed.speaker.zygote: API process {process} ended on its own: "
+                             "shutting the speaker down\n")
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(self, process)
+
+    original = compat.replace("helper-lost", processes_class, _handle_problem)
