@@ -83,7 +83,7 @@ def kind_of(pid: int) -> str:
         return "agent"
     if comm.startswith(b"testbed-zygote"):
         return "zygote"
-    if any(arg == b"testbed.agent.agent" for arg in argv):
+    if any(arg == b"testbed.agent" for arg in argv):
         return "agent"
     if any(Path(arg.decode(errors="replace")).name == "exabgp" for arg in argv[:2]):
         return "speaker"
