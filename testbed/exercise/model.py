@@ -67,6 +67,16 @@ def criterion(description: str, hint: str) -> Callable:
     return wrap
 
 
+def assert_crosses(lab, src: str, dst: str, expected: list[str], family: int = 4) -> None:
+    """The packets from ``src`` to ``dst`` cross exactly the ASes
+    ``expected``: ``assert_traceroute`` asked once (it asks again for a
+    second while a link settles, which a criterion checked after
+    convergence does not need, and which makes a failing check slow)."""
+    actual = lab.as_traceroute(src, dst, family=family)
+    if actual != list(expected):
+        raise AssertionError(f"traffic {src} -> {dst} crossed ASes {actual}, expected {list(expected)}")
+
+
 @dataclass
 class WrongAnswer:
     """A typical mistake: its file, what is wrong with it, the criteria it
