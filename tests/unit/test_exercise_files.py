@@ -142,3 +142,29 @@ def test_html_is_self_contained_and_escaped():
     assert page.count('class="fail"') == 1 and page.count('class="none"') == 3
     assert "2/3" in page and "3/3" in page
     assert render_junit(load_exercise("no_transit"), _grades()).startswith("<?xml")
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def test_html_summary_renders_in_chromium(tmp_path):
+    import shutil
+    import subprocess
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed")
+    page = tmp_path / "grades.html"
+    page.write_text(render_html(load_exercise("no_transit"), _grades()))
+    flags = [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([chromium, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                         timeout=60).stdout
+    assert dom.count("<tr>") == 4 and "bob &lt;b&gt;" in dom and "2/3" in dom
+    artifacts = Path(__file__).resolve().parents[2] / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    shot = artifacts / "exercise-grades.png"
+    shot.unlink(missing_ok=True)
+    subprocess.run([chromium, *flags, "--window-size=900,700", f"--screenshot={shot}", page.as_uri()],
+                   capture_output=True, timeout=60)
+    assert shot.is_file() and shot.stat().st_size > 5000
