@@ -305,7 +305,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("pytest_args", nargs=argparse.REMAINDER,
                    help="--report FILE.html writes the run's HTML report; the rest goes to pytest")
     p.set_defaults(func=cmd_run)
-    from .exercise.cli import add_parser as add_exercise_parser
+    from testbed.exercise.cli import add_parser as add_exercise_parser
 
     add_exercise_parser(sub)
     p = sub.add_parser("clean", help="remove what killed labs left behind")

@@ -9,4 +9,4 @@ rest is in ``model`` (the file layout), ``answer`` (answer files),
 answers) and ``cli`` (the ``testbed exercise`` commands).
 """
 
-from .model import assert_crosses, criterion  # noqa: F401
+from testbed.exercise.model import assert_crosses, criterion  # noqa: F401

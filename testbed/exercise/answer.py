@@ -22,11 +22,11 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..bgp.community import community_set, large_set
-from ..bgp.rules import PolicyError, parse_policy
-from ..errors import TestbedError
-from ..model.yaml_loader import locate, plain, policy_path, read
-from ..topology import Where
+from testbed.bgp.community import community_set, large_set
+from testbed.bgp.rules import PolicyError, parse_policy
+from testbed.errors import TestbedError
+from testbed.model.yaml_loader import locate, plain, policy_path, read
+from testbed.model.topology import Where
 
 KEYS = {"policy", "announce", "depeer"}
 ANNOUNCE_KEYS = {"prefix", "communities", "large_communities"}

@@ -21,9 +21,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import LabError
-from . import harness
-from .model import available, load_exercise
+from testbed.errors import LabError
+from testbed.exercise import harness
+from testbed.exercise.model import available, load_exercise
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -73,7 +73,7 @@ def cmd_start(args) -> int:
         console.print(f"[red]exercise {info['exercise']} is already running here[/red] (lab {info['lab']}); "
                       "'testbed exercise stop' first")
         return 2
-    from ..lab import Lab  # noqa: F401  (fail here, not in the harness, if the lab cannot import)
+    from testbed.lab import Lab  # noqa: F401  (fail here, not in the harness, if the lab cannot import)
 
     log = open(workspace / harness.LOG_FILE, "a")
     process = subprocess.Popen([sys.executable, "-m", "testbed.exercise.harness", str(exercise.directory),
@@ -103,7 +103,7 @@ def cmd_start(args) -> int:
     (workspace / "instructions.md").write_text(f"# {exercise.title}\n\n{instructions}")
     answer = workspace / "answer.yaml"
     if not answer.exists():
-        from ..lab import Lab as _  # noqa: F401
+        from testbed.lab import Lab as _  # noqa: F401
 
         neighbors = ", ".join(_neighbors(exercise))
         answer.write_text(ANSWER_TEMPLATE.format(name=exercise.name, title=exercise.title,
@@ -115,8 +115,8 @@ def cmd_start(args) -> int:
 
 
 def _neighbors(exercise) -> list[str]:
-    from ..addressing import plan
-    from ..topology import load
+    from testbed.model.addressing import plan
+    from testbed.model.loader import load
 
     return [n.name for n in plan(load(exercise.topology_file)).routers[exercise.router].neighbors]
 
@@ -204,8 +204,8 @@ def cmd_stop(args) -> int:
 
 
 def cmd_grade(args) -> int:
-    from .grade import grade
-    from .report import write_reports
+    from testbed.exercise.grade import grade
+    from testbed.exercise.report import write_reports
 
     exercise = load_exercise(args.name)
     answers = [Path(a) for a in args.answers]
@@ -229,7 +229,7 @@ def cmd_grade(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from .verify import verify
+    from testbed.exercise.verify import verify
 
     bad = 0
     total = time.monotonic()

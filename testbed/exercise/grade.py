@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .model import Exercise, Result
+from testbed.exercise.model import Exercise, Result
 
 
 @dataclass
@@ -83,10 +83,10 @@ def grade(exercise: Exercise, answers: list[Path], jobs: int | None = None,
 
 
 def _worker(exercise_ref: str, answer: str) -> int:
-    from ..errors import TestbedError
-    from .answer import AnswerError
-    from .model import load_exercise, run_criteria
-    from .workbench import Workbench
+    from testbed.errors import TestbedError
+    from testbed.exercise.answer import AnswerError
+    from testbed.exercise.model import load_exercise, run_criteria
+    from testbed.exercise.workbench import Workbench
 
     try:
         exercise = load_exercise(exercise_ref)

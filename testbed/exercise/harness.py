@@ -44,7 +44,7 @@ def alive(info: dict) -> bool:
 
 def request(workspace: Path, op: str, timeout: float = 300.0, **fields) -> dict:
     """Send one request to the harness of ``workspace`` and return its answer."""
-    from ..errors import LabError
+    from testbed.errors import LabError
 
     info = state(workspace)
     if info is None or not alive(info):
@@ -72,8 +72,8 @@ def _say(out, **fields) -> None:
 
 
 def _handle(bench, message: dict) -> dict:
-    from ..errors import TestbedError
-    from .answer import AnswerError
+    from testbed.errors import TestbedError
+    from testbed.exercise.answer import AnswerError
 
     op = message.get("op")
     try:
@@ -97,9 +97,9 @@ def _handle(bench, message: dict) -> dict:
 
 
 def serve(exercise_ref: str, workspace: Path) -> int:
-    from ..errors import TestbedError
-    from .model import load_exercise
-    from .workbench import Workbench
+    from testbed.errors import TestbedError
+    from testbed.exercise.model import load_exercise
+    from testbed.exercise.workbench import Workbench
 
     out = sys.stdout
     def terminate(signum, frame):

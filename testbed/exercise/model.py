@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..errors import TestbedError
-from ..model.yaml_loader import plain, read
-from ..topology import Where
+from testbed.errors import TestbedError
+from testbed.model.yaml_loader import plain, read
+from testbed.model.topology import Where
 
 EXERCISE_DIR = Path(__file__).resolve().parents[2] / "exercises"
 TOPICS = ("peering", "depeering", "IXPs", "agreements", "security")

@@ -16,8 +16,8 @@ import html
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from .grade import Grade
-from .model import Exercise
+from testbed.exercise.grade import Grade
+from testbed.exercise.model import Exercise
 
 
 def criteria_names(exercise: Exercise, grades: list[Grade]) -> list[tuple[str, str]]:

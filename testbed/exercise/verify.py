@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .model import Exercise
-from .workbench import Workbench
+from testbed.exercise.model import Exercise
+from testbed.exercise.workbench import Workbench
 
 
 def verify(exercise: Exercise, **lab_options) -> tuple[list[str], float, dict]:

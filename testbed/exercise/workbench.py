@@ -12,9 +12,9 @@ the criteria. The harness process and the grader both drive one of these.
 
 from __future__ import annotations
 
-from ..lab import Lab
-from .answer import Answer, parse_answer
-from .model import Exercise, Result, run_criteria
+from testbed.lab import Lab
+from testbed.exercise.answer import Answer, parse_answer
+from testbed.exercise.model import Exercise, Result, run_criteria
 
 
 class Workbench:
@@ -25,7 +25,7 @@ class Workbench:
         self.lab = Lab(exercise.topology_file, **lab_options)
         self.router = exercise.router
         if self.router not in self.lab.plan.routers:
-            from .model import ExerciseError
+            from testbed.exercise.model import ExerciseError
 
             raise ExerciseError(f"exercise {exercise.name}: its router {self.router!r} is not in its topology")
         self.baseline = {n.name: self.lab.policy(self.router, n.name)

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from testbed import cleanup
+from testbed.lab import cleanup
+from testbed.linux.processes import tagged_processes
 from testbed.exercise import harness
 from testbed.exercise.model import load_exercise
 
@@ -38,7 +39,7 @@ def run(*args, cwd, timeout=120):
 
 
 def lab_processes(lab_id: str) -> list[int]:
-    return cleanup.tagged_processes().get(lab_id, [])
+    return tagged_processes().get(lab_id, [])
 
 
 @pytest.fixture()

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from testbed.addressing import plan
+from testbed.model.addressing import plan
 from testbed.exercise.answer import AnswerError, parse_answer
 from testbed.exercise.grade import Grade
 from testbed.exercise.model import ExerciseError, Result, available, load_exercise
 from testbed.exercise.report import render_html, render_junit, write_reports
-from testbed.topology import load
+from testbed.model.loader import load
 
 EXERCISES = available()
 
