@@ -97,14 +97,13 @@ def cmd_start(args) -> int:
     if ready is None or "error" in ready:
         process.wait(timeout=60)
         reason = ready["error"] if ready else f"the harness exited (see {workspace / harness.LOG_FILE})"
-        console.print(f"[red]the exercise lab did not start[/red]: {reason}")
-        return 1
+        console.print("[red]the exercise lab did not start[/red]:", end=" ")
+        console.print(reason, markup=False)
+        return 3 if ready and ready.get("missing") else 1
     instructions = exercise.instructions.read_text()
     (workspace / "instructions.md").write_text(f"# {exercise.title}\n\n{instructions}")
     answer = workspace / "answer.yaml"
     if not answer.exists():
-        from testbed.lab import Lab as _  # noqa: F401
-
         neighbors = ", ".join(_neighbors(exercise))
         answer.write_text(ANSWER_TEMPLATE.format(name=exercise.name, title=exercise.title,
                                                  router=exercise.router, neighbors=neighbors))

@@ -116,7 +116,9 @@ def serve(exercise_ref: str, workspace: Path) -> int:
             bench.lab.progress = lambda stage: _say(out, stage=stage)
             bench.start()
         except TestbedError as exc:
-            _say(out, error=str(exc))
+            from testbed.errors import MissingDependency
+
+            _say(out, error=str(exc), missing=isinstance(exc, MissingDependency))
             return 1
         path = bench.lab.workdir / "exercise.sock"
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

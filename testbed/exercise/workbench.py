@@ -12,9 +12,19 @@ the criteria. The harness process and the grader both drive one of these.
 
 from __future__ import annotations
 
+import time
+
+from testbed.bgp.rules import parse_policy
 from testbed.lab import Lab
 from testbed.exercise.answer import Answer, parse_answer
 from testbed.exercise.model import Exercise, Result, run_criteria
+
+
+def _import_side(data) -> tuple:
+    """What of a session policy applies to received routes: a change of it
+    resets the session (``RouterEngine.set_policy``)."""
+    p = parse_policy(data)
+    return (p.import_terms, p.local_pref, p.max_prefix, p.blackhole, p.rov, p.otc)
 
 
 class Workbench:
@@ -86,14 +96,38 @@ class Workbench:
         self.reset()
         lab, me = self.lab, self.router
         self.applied = answer
+        resets = {}
         for neighbor, policy in answer.policy.items():
+            session = lab.sessions(me)[neighbor]
+            if _import_side(lab.policy(me, neighbor)) != _import_side(policy) \
+                    and session["state"] == "established":
+                resets[neighbor] = session["flaps"]
             lab.set_policy(me, neighbor, policy, wait=False)
+        self._settle(resets)
         for item in answer.announce:
             lab.announce(me, item["prefix"], wait=False, communities=item["communities"],
                          large_communities=item["large_communities"])
         for neighbor in answer.depeer:
             lab.depeer(me, neighbor, wait=False)
         lab.wait_converged()
+
+    def _settle(self, flaps: dict[str, int], timeout: float = 10.0) -> None:
+        """Wait until each session whose import policy changed has been
+        reset (its flap count moved) and is up again or held shut by a
+        maximum-prefix limit. Without this, convergence could be declared
+        during the reset itself, while the session is briefly down, which
+        is also what a limit that will trip expects."""
+        lab, me = self.lab, self.router
+        deadline = time.monotonic() + timeout
+        while flaps and time.monotonic() < deadline:
+            sessions = lab.sessions(me)
+            flaps = {n: f for n, f in flaps.items()
+                     if not (sessions[n]["flaps"] > f and (sessions[n]["state"] == "established"
+                                                          or n in lab.disabled[me]
+                                                          or sessions[n].get("shut")))}
+            if flaps:
+                lab.wait_converged()  # follows the agents' state changes; returns when settled
+                time.sleep(0.05)
 
     def check(self, path) -> list[Result]:
         """Parse (refusing an invalid answer untouched), apply, run the criteria."""
