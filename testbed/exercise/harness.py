@@ -87,8 +87,11 @@ def _handle(bench, message: dict) -> dict:
             bench.reset()
             return {"ok": True}
         if op == "status":
-            return {"exercise": bench.exercise.name, "lab": bench.lab.id,
-                    "applied": bench.applied.source if bench.applied else None}
+            reply = {"exercise": bench.exercise.name, "lab": bench.lab.id,
+                     "applied": bench.applied.source if bench.applied else None}
+            if message.get("policy_of"):  # the policy the router applies towards that neighbor
+                reply["policy"] = bench.lab.policy(bench.router, message["policy_of"])
+            return reply
         if op == "stop":
             return {"ok": True}
         return {"error": f"unknown request {op!r}"}

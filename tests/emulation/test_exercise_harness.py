@@ -42,6 +42,11 @@ def lab_processes(lab_id: str) -> list[int]:
     return tagged_processes().get(lab_id, [])
 
 
+def lab_policy(workspace: Path, neighbor: str):
+    """The policy the running lab's router You applies towards ``neighbor``."""
+    return harness.request(workspace, "status", policy_of=neighbor)["policy"]
+
+
 @pytest.fixture()
 def workspace(tmp_path):
     if os.geteuid() != 0:
@@ -82,15 +87,13 @@ def test_start_check_reset_stop(workspace):
     assert "bad.yaml:4: policy.P9: You has no session with 'P9'" in refused.stdout
     status = harness.request(workspace, "status")
     assert status["applied"] == str(workspace / "answer.yaml")
-    again = run("check", cwd=workspace)
-    assert again.returncode == 0
+    assert lab_policy(workspace, "P1") == {"export": [{"match": {"learned_from": ["provider"]},
+                                                       "action": "reject"}]}
 
     reset = run("reset", cwd=workspace)
     assert reset.returncode == 0, reset.stdout + reset.stderr
     assert harness.request(workspace, "status")["applied"] is None
-
-    assert "learned_from" in run("solution", cwd=workspace).stdout
-    assert run("hint", cwd=workspace).returncode == 0
+    assert lab_policy(workspace, "P1") == {"export": [{"action": "accept"}]}  # the gap is back
 
     stopped = run("stop", cwd=workspace)
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr

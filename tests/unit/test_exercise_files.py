@@ -168,3 +168,15 @@ def test_html_summary_renders_in_chromium(tmp_path):
     subprocess.run([chromium, *flags, "--window-size=900,700", f"--screenshot={shot}", page.as_uri()],
                    capture_output=True, timeout=60)
     assert shot.is_file() and shot.stat().st_size > 5000
+
+
+def test_hint_and_solution_need_no_lab(capsys):
+    from testbed.cli import main
+
+    assert main(["exercise", "hint", "no_transit"]) == 0
+    assert "learned_from" in capsys.readouterr().out
+    assert main(["exercise", "solution", "no_transit"]) == 0
+    assert capsys.readouterr().out.startswith("# Export to a provider only what is yours")
+    assert main(["exercise", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in EXERCISES) and "intermediate" in listed
