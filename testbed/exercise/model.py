@@ -5,7 +5,8 @@ by path) holding ``exercise.yaml`` (title, level, topic, story, the router
 the participant configures, set-up events, typical wrong answers with the
 criteria each must fail), ``instructions.md``, a topology (``topology.yaml``
 or ``.py``), ``criteria.py`` (functions decorated with ``@criterion``,
-written with ``testbed.assertions``), ``solution.yaml`` and ``wrong/*.yaml``.
+written with ``testbed.assertions``), ``solution.yaml``, ``wrong/*.yaml``
+and, optionally, other correct answers in ``alternatives/*.yaml``.
 ``load_exercise`` reads and checks the layout without starting anything;
 ``run_criteria`` runs the criteria against a lab and returns one
 ``Result`` per criterion, with what was seen (the assertion's message) and
@@ -112,6 +113,11 @@ class Exercise:
     @property
     def solution(self) -> Path:
         return self.directory / "solution.yaml"
+
+    @property
+    def alternatives(self) -> list[Path]:
+        """Other correct answers (``alternatives/*.yaml``): they must pass too."""
+        return sorted((self.directory / "alternatives").glob("*.yaml"))
 
     @property
     def hint_file(self) -> Path:

@@ -2,7 +2,7 @@
 
 ``verify(exercise)`` starts the exercise's lab once and checks: the lab as
 started (the gap) fails at least one criterion with an empty answer; the
-reference solution passes every criterion; each typical wrong answer fails
+reference solution and each alternative answer pass every criterion; each typical wrong answer fails
 exactly the criteria it names, with their hints (a reset between answers,
 as ``testbed exercise reset`` does). It returns the problems found (empty
 when the exercise is sound) and the seconds it took. CI runs it for every
@@ -38,11 +38,13 @@ def verify(exercise: Exercise, **lab_options) -> tuple[list[str], float, dict]:
             seen["(empty answer)"] = results
             if all(r.passed for r in results):
                 problems.append("the empty answer passes every criterion: the lab has no gap")
-        results = bench.check(exercise.solution)
-        seen["solution"] = results
-        for r in results:
-            if not r.passed:
-                problems.append(f"the solution fails {r.name}: {r.seen}")
+        for label, path in [*((f"alternative {p.stem}", p) for p in exercise.alternatives),
+                            ("solution", exercise.solution)]:
+            results = bench.check(path)
+            seen[label] = results
+            for r in results:
+                if not r.passed:
+                    problems.append(f"the {label} fails {r.name}: {r.seen}")
         for wrong in exercise.wrong_answers:
             results = bench.check(wrong.path)
             seen[wrong.name] = results

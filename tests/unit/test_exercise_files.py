@@ -40,7 +40,8 @@ def test_each_exercise_is_complete_and_its_answers_valid(name):
     assert all(c.hint and c.description for c in criteria)
     p = plan(load(exercise.topology_file))
     assert exercise.router in p.routers
-    parse_answer(exercise.solution, p, exercise.router, exercise.answer_keys)
+    for answer in [exercise.solution, *exercise.alternatives]:
+        parse_answer(answer, p, exercise.router, exercise.answer_keys)
     assert exercise.wrong_answers
     names = {c.name for c in criteria}
     for wrong in exercise.wrong_answers:
