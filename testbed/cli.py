@@ -23,7 +23,7 @@ from rich.table import Table
 
 from testbed.lab import cleanup
 from testbed.errors import MissingDependency, TestbedError, TopologyError
-from testbed.model.loader import TOPOLOGY_DIR, available, load
+from testbed.model.loader import TOPOLOGY_DIR, available, load, resolve
 
 SCENARIO_DIR = TOPOLOGY_DIR.parent / "scenarios"
 console = Console(highlight=False)
@@ -33,6 +33,16 @@ def _doc(path: Path) -> str:
     try:
         return ast.get_docstring(ast.parse(path.read_text())) or ""
     except (OSError, SyntaxError):
+        return ""
+
+
+def _yaml_description(path: Path) -> str:
+    try:
+        from testbed.model.yaml_loader import plain, read
+
+        data = read(path)
+        return str(plain(data.get("description", ""))) if isinstance(data, dict) else ""
+    except TestbedError:
         return ""
 
 
@@ -48,7 +58,9 @@ def cmd_list(args) -> int:
     table.add_column("name", style="bold")
     table.add_column("what it is")
     for name in available():
-        table.add_row(name, _doc(TOPOLOGY_DIR / f"{name}.py").split("\n")[0])
+        path = resolve(name)
+        doc = _doc(path) if path.suffix == ".py" else _yaml_description(path)
+        table.add_row(name, doc.split("\n")[0])
     console.print(table)
     table = Table(title="Scenarios (scenarios/)", title_justify="left")
     table.add_column("name", style="bold")
@@ -293,6 +305,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("pytest_args", nargs=argparse.REMAINDER,
                    help="--report FILE.html writes the run's HTML report; the rest goes to pytest")
     p.set_defaults(func=cmd_run)
+    from testbed.exercise.cli import add_parser as add_exercise_parser
+
+    add_exercise_parser(sub)
     p = sub.add_parser("clean", help="remove what killed labs left behind")
     p.add_argument("--lab", help="remove this lab even if its owner is alive")
     p.set_defaults(func=cmd_clean)

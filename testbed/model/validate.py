@@ -46,6 +46,16 @@ def _at(where) -> str:
     return f"{where}: " if where else ""
 
 
+def _locate(where, exc: Exception):
+    """The place of the field a policy error names, where the declaration
+    can tell it (a YAML topology knows the line of each field)."""
+    if hasattr(where, "locate"):
+        from testbed.model.yaml_loader import policy_path
+
+        return where.locate("policy." + policy_path(str(exc)))
+    return where
+
+
 def _asn_problem(asn: object) -> str | None:
     if isinstance(asn, bool) or not isinstance(asn, int):
         return f"ASN {asn!r} is not a whole number"
@@ -303,7 +313,7 @@ def problems(topo: Topology) -> list[str]:
                     try:
                         parse_policy(data, f"policy of {end}")
                     except PolicyError as exc:
-                        out.append(f"{at}{what}: {exc}")
+                        out.append(f"{_at(_locate(rel.where, exc))}{what}: {exc}")
         if rel.via is not None:
             if not isinstance(rel.via, str) or rel.via not in ixps:
                 out.append(f"{at}{what}: no IXP named {rel.via!r}")

@@ -1,0 +1,185 @@
+"""The background process that keeps an exercise's lab running.
+
+``testbed exercise start`` runs ``python -m testbed.exercise.harness
+EXERCISE WORKSPACE`` in a new session. The harness owns the ``Workbench``
+(and so the lab: its manifest names the harness as owner, so ``testbed
+clean`` removes what a killed harness left). It reports its start on
+stdout, one JSON object a line (``{"stage": ...}``, then ``{"ready": ...}``
+or ``{"error": ...}``), writes ``.testbed-exercise.json`` in the workspace
+and answers requests on a Unix socket in the lab's 0700 work directory,
+one JSON object a line each way: ``check`` (an answer file's path),
+``reset``, ``status``, ``stop``. SIGTERM and ``stop`` stop the lab.
+``request()`` is the client side.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import traceback
+from pathlib import Path
+
+STATE_FILE = ".testbed-exercise.json"
+LOG_FILE = ".testbed-exercise.log"
+
+
+def state(workspace: Path) -> dict | None:
+    """The running exercise of ``workspace``, or None."""
+    try:
+        return json.loads((Path(workspace) / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def alive(info: dict) -> bool:
+    try:
+        os.kill(int(info["pid"]), 0)
+    except (OSError, KeyError, ValueError):
+        return False
+    return Path(info.get("socket", "")).exists()
+
+
+def request(workspace: Path, op: str, timeout: float = 300.0, **fields) -> dict:
+    """Send one request to the harness of ``workspace`` and return its answer."""
+    from testbed.errors import LabError
+
+    info = state(workspace)
+    if info is None or not alive(info):
+        raise LabError(f"no exercise is running for {Path(workspace).resolve()} "
+                       "('testbed exercise start NAME' starts one)")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(timeout)
+        conn.connect(info["socket"])
+        conn.sendall((json.dumps({"op": op, **fields}) + "\n").encode())
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    if not data:
+        raise LabError("the exercise harness closed the connection without answering "
+                       f"(its log: {Path(workspace) / LOG_FILE})")
+    return json.loads(data)
+
+
+def _say(out, **fields) -> None:
+    out.write(json.dumps(fields) + "\n")
+    out.flush()
+
+
+def _handle(bench, message: dict) -> dict:
+    from testbed.errors import TestbedError
+    from testbed.exercise.answer import AnswerError
+
+    op = message.get("op")
+    try:
+        if op == "check":
+            try:
+                results = bench.check(message["answer"])
+            except AnswerError as exc:
+                return {"invalid": exc.problems}
+            return {"results": [r.as_dict() for r in results]}
+        if op == "reset":
+            bench.reset()
+            return {"ok": True}
+        if op == "status":
+            reply = {"exercise": bench.exercise.name, "lab": bench.lab.id,
+                     "applied": bench.applied.source if bench.applied else None}
+            if message.get("policy_of"):  # the policy the router applies towards that neighbor
+                reply["policy"] = bench.lab.policy(bench.router, message["policy_of"])
+            return reply
+        if op == "stop":
+            return {"ok": True}
+        return {"error": f"unknown request {op!r}"}
+    except TestbedError as exc:
+        return {"error": str(exc)}
+
+
+def serve(exercise_ref: str, workspace: Path) -> int:
+    from testbed.errors import TestbedError
+    from testbed.exercise.model import load_exercise
+    from testbed.exercise.workbench import Workbench
+
+    out = sys.stdout
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    bench = None
+    state_path = workspace / STATE_FILE
+    try:
+        try:
+            exercise = load_exercise(exercise_ref)
+            bench = Workbench(exercise)
+            bench.lab.progress = lambda stage: _say(out, stage=stage)
+            bench.start()
+        except TestbedError as exc:
+            from testbed.errors import MissingDependency
+
+            _say(out, error=str(exc), missing=isinstance(exc, MissingDependency))
+            return 1
+        path = bench.lab.workdir / "exercise.sock"
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(str(path))
+        os.chmod(path, 0o600)
+        server.listen(4)
+        info = {"exercise": exercise.name, "directory": str(exercise.directory), "socket": str(path),
+                "lab": bench.lab.id, "pid": os.getpid(), "router": exercise.router}
+        tmp = state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(info, indent=1) + "\n")
+        tmp.replace(state_path)
+        _say(out, ready=True, **info, seconds=round(bench.lab.timings.get("start", 0.0), 2))
+        # Nobody reads stdout any more: from here on it goes to the log.
+        log = os.open(workspace / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        bench.lab.progress = lambda stage: None
+        while True:
+            conn, _ = server.accept()
+            with conn:
+                data = b""
+                while not data.endswith(b"\n"):
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                try:
+                    message = json.loads(data or b"{}")
+                except ValueError:
+                    message = {}
+                try:
+                    reply = _handle(bench, message)
+                except Exception as exc:  # keep the lab alive; say what broke
+                    traceback.print_exc()
+                    reply = {"error": f"{type(exc).__name__}: {exc}"}
+                try:
+                    conn.sendall((json.dumps(reply) + "\n").encode())
+                except OSError:
+                    pass
+            if message.get("op") == "stop":
+                return 0
+    finally:
+        if bench is not None:
+            bench.stop()
+        try:
+            if state(workspace) and state(workspace).get("pid") == os.getpid():
+                state_path.unlink()
+        except OSError:
+            pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m testbed.exercise.harness EXERCISE WORKSPACE", file=sys.stderr)
+        return 2
+    return serve(args[0], Path(args[1]).resolve())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
