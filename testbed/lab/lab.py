@@ -47,7 +47,13 @@ from testbed.routers.startup import Listeners as _Listeners  # noqa: F401 - test
 
 
 class Lab:
-    """One emulated Internet; see the module docstring."""
+    """One emulated Internet; see the module docstring.
+
+    ``backend`` runs the routers (a ``testbed.routers.base.RouterBackend``);
+    by default ExaBGP with the route agent, configured by ``process_model``,
+    ``mrai``, ``update_delay`` and ``merge_pages``. The lab's parts are
+    ``backend``, ``convergence``, ``events``, ``queries`` and ``probes``;
+    its methods are the stable names users call."""
 
     UPDATE_DELAY_PATIENCE = 5.0
     """Seconds without a session coming up after which the start-up update

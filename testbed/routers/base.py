@@ -28,6 +28,14 @@ A router's *state* is a dict with at least:
 ``shut``        neighbor address -> reason, for sessions the router closed
                 for exceeding a maximum-prefix limit (may be empty).
 
+A backend whose daemon has no change feed (BIRD's and FRR's control
+sockets answer queries only) polls in ``changes`` and bumps ``generation``
+when a router's answer differs from the last; the Loc-RIB and Adj-RIB-In
+it reads are converted to the JSON form of ``testbed.bgp.route.Route``
+before the digest, so that "converged" keeps meaning "equal to the model".
+Where a daemon cannot apply the lab's policy language, the backend says so
+(``LabError`` from ``write_configs`` or ``set_policy``), never silently.
+
 Contract common to every method that takes ``router``: an unknown router
 raises ``LabError`` naming it; a router whose daemon died raises
 ``LabError`` (``check_alive`` then says which one). Methods block until the

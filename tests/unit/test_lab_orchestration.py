@@ -164,8 +164,8 @@ class FakeBackend(RouterBackend):
         return []
 
 
-@pytest.fixture
-def lab():
+@pytest.fixture(name="fake_lab")
+def fake_lab_fixture():
     """A started triangle whose routers are a fake backend's."""
     fake = FakeBackend()
     made = Lab("triangle", backend=fake, process_model="exec")
@@ -179,23 +179,23 @@ def mutations(fake: FakeBackend) -> list[tuple]:
 
 
 # -- waits -------------------------------------------------------------------------
-def test_a_wait_returns_once_every_router_reports_the_prediction(lab):
-    fake = lab.backend
+def test_a_wait_returns_once_every_router_reports_the_prediction(fake_lab):
+    fake = fake_lab.backend
     fake.script += [lambda: None, lambda: fake.report(routers=["T", "A"]), lambda: None,
                     lambda: fake.report(routers=["B"])]
-    elapsed = lab.wait_converged(timeout=5)
+    elapsed = fake_lab.wait_converged(timeout=5)
     assert elapsed < 2
     assert not fake.script, "returned before the last router reported the prediction"
-    assert lab.summaries["B"]["state_digest"] == lab.expect.digests()["B"]
+    assert fake_lab.summaries["B"]["state_digest"] == fake_lab.expect.digests()["B"]
 
 
-def test_a_timeout_names_the_session_and_the_tables_awaited(lab):
-    fake = lab.backend
+def test_a_timeout_names_the_session_and_the_tables_awaited(fake_lab):
+    fake = fake_lab.backend
     fake.report(down={frozenset(("A", "B"))}, routers=["A"])
     fake.report(routers=["T", "B"])
     fake.truth["T"]["state_digest"] = "stale"
     with pytest.raises(ConvergenceTimeout) as info:
-        lab.wait_converged(timeout=0.3)
+        fake_lab.wait_converged(timeout=0.3)
     message = str(info.value)
     assert message.startswith("routing did not converge within 0.3 s:")
     assert "router A: session to B (" in message and "is idle, expected established" in message
@@ -203,126 +203,126 @@ def test_a_timeout_names_the_session_and_the_tables_awaited(lab):
     assert "router T: 198.51.100.0/24: expected local origin, got no route" in message, message
 
 
-def test_a_router_that_dies_during_a_wait_is_named(lab):
-    fake = lab.backend
+def test_a_router_that_dies_during_a_wait_is_named(fake_lab):
+    fake = fake_lab.backend
     fake.script += [lambda: None, lambda: fake.dead.add("B")]
     with pytest.raises(SpeakerCrashed, match="router B"):
-        lab.wait_converged(timeout=5)
+        fake_lab.wait_converged(timeout=5)
 
 
-def test_a_router_that_dies_is_named_even_if_the_rest_converged(lab):
-    fake = lab.backend
+def test_a_router_that_dies_is_named_even_if_the_rest_converged(fake_lab):
+    fake = fake_lab.backend
     fake.report()
     fake.dead.add("T")
     fake._alive_checked = time.monotonic()  # a periodic check just ran: the last one must see it
     with pytest.raises(SpeakerCrashed, match="router T"):
-        lab.wait_converged(timeout=5)
+        fake_lab.wait_converged(timeout=5)
 
 
-def test_a_wait_only_waits(lab):
-    fake = lab.backend
+def test_a_wait_only_waits(fake_lab):
+    fake = fake_lab.backend
     fake.report(routers=["A"])
     fake.script += [lambda: None] * 3 + [lambda: fake.report()]
-    lab.wait_converged(timeout=5)
+    fake_lab.wait_converged(timeout=5)
     assert mutations(fake) == [], "a wait changed the lab"
 
 
-def test_the_update_delay_ends_when_the_sessions_are_up_or_nothing_moves(lab, monkeypatch):
-    fake = lab.backend
+def test_the_update_delay_ends_when_the_sessions_are_up_or_nothing_moves(fake_lab, monkeypatch):
+    fake = fake_lab.backend
     fake.report(down={frozenset(("A", "B"))})
     fake.script += [lambda: None, lambda: fake.report()]
-    lab.convergence.end_update_delay(time.monotonic() + 5, patience=5)
+    fake_lab.convergence.end_update_delay(time.monotonic() + 5, patience=5)
     assert mutations(fake) == [("release_routes",)]
     assert not fake.script, "routes released before every session was up"
     # A session that never comes up: released after the patience, and said.
     stages = []
-    monkeypatch.setattr(lab, "progress", stages.append)
+    monkeypatch.setattr(fake_lab, "progress", stages.append)
     fake.calls.clear()
     fake.report(down={frozenset(("A", "B"))})
-    lab.convergence.end_update_delay(time.monotonic() + 5, patience=0.2)
+    fake_lab.convergence.end_update_delay(time.monotonic() + 5, patience=0.2)
     assert mutations(fake) == [("release_routes",)]
     assert stages == ["sending routes with sessions of 2 router(s) still down (A, B)"]
 
 
 # -- events ------------------------------------------------------------------------
-def test_an_admin_depeer_is_one_backend_operation_and_updates_the_prediction(lab):
-    fake = lab.backend
+def test_an_admin_depeer_is_one_backend_operation_and_updates_the_prediction(fake_lab):
+    fake = fake_lab.backend
     fake.report()
-    lab.depeer("A", "B")
+    fake_lab.depeer("A", "B")
     assert mutations(fake) == [("admin_down", "A", "B")]
-    assert not lab.expect.session_up("A", "B")
-    assert lab.disabled["A"] == {"B"} and lab.disabled["B"] == set()
+    assert not fake_lab.expect.session_up("A", "B")
+    assert fake_lab.disabled["A"] == {"B"} and fake_lab.disabled["B"] == set()
     # The wait awaited the new prediction: B's session down at A.
-    state = lab.summaries["A"]["sessions"][lab.plan.routers["A"].neighbor("B").address]
+    state = fake_lab.summaries["A"]["sessions"][fake_lab.plan.routers["A"].neighbor("B").address]
     assert state["state"] != "established"
     fake.calls.clear()
-    lab.repeer("A", "B")
+    fake_lab.repeer("A", "B")
     assert mutations(fake) == [("admin_up", "A", "B")]  # only the end that was down
-    assert lab.expect.session_up("A", "B") and lab.disabled["A"] == set()
+    assert fake_lab.expect.session_up("A", "B") and fake_lab.disabled["A"] == set()
 
 
-def test_an_unknown_way_to_depeer_changes_nothing(lab):
+def test_an_unknown_way_to_depeer_changes_nothing(fake_lab):
     with pytest.raises(LabError, match="unknown way to depeer 'cable'"):
-        lab.depeer("A", "B", how="cable")
-    assert mutations(lab.backend) == [] and lab.expect.session_up("A", "B")
+        fake_lab.depeer("A", "B", how="cable")
+    assert mutations(fake_lab.backend) == [] and fake_lab.expect.session_up("A", "B")
 
 
-def test_a_depeer_without_waiting_does_not_wait(lab):
-    assert lab.depeer("A", "B", wait=False) is None
-    assert not [c for c in lab.backend.calls if c[0] in ("refresh", "changes")]
+def test_a_depeer_without_waiting_does_not_wait(fake_lab):
+    assert fake_lab.depeer("A", "B", wait=False) is None
+    assert not [c for c in fake_lab.backend.calls if c[0] in ("refresh", "changes")]
 
 
-def test_announce_and_withdraw_reach_the_backend_and_the_prediction(lab):
-    fake = lab.backend
-    lab.announce("A", "203.0.113.0/24", communities=["65000:1"], large_communities=["64501:0:1"])
+def test_announce_and_withdraw_reach_the_backend_and_the_prediction(fake_lab):
+    fake = fake_lab.backend
+    fake_lab.announce("A", "203.0.113.0/24", communities=["65000:1"], large_communities=["64501:0:1"])
     assert mutations(fake) == [("originate", "A", "203.0.113.0/24", ["65000:1"], ["64501:0:1"])]
-    assert "203.0.113.0/24" in lab.expect.originated["A"]
-    assert lab.expect.loc_ribs()["B"]["203.0.113.0/24"]["as_path"] == [64501]
+    assert "203.0.113.0/24" in fake_lab.expect.originated["A"]
+    assert fake_lab.expect.loc_ribs()["B"]["203.0.113.0/24"]["as_path"] == [64501]
     fake.calls.clear()
-    lab.withdraw("A", "203.0.113.0/24")
+    fake_lab.withdraw("A", "203.0.113.0/24")
     assert mutations(fake) == [("withdraw", "A", "203.0.113.0/24")]
-    assert "203.0.113.0/24" not in lab.expect.loc_ribs()["B"]
+    assert "203.0.113.0/24" not in fake_lab.expect.loc_ribs()["B"]
     with pytest.raises(LabError, match="announce 203.0.113.0/24 from A"):
-        lab.announce("A", "203.0.113.0/24", communities=["not a community"])
+        fake_lab.announce("A", "203.0.113.0/24", communities=["not a community"])
 
 
-def test_set_policy_is_checked_then_applied_to_router_and_prediction(lab):
-    fake = lab.backend
+def test_set_policy_is_checked_then_applied_to_router_and_prediction(fake_lab):
+    fake = fake_lab.backend
     policy = {"export": [{"match": {"prefix": ["192.0.2.0/25"]}, "action": "reject"}]}
     with pytest.raises(LabError, match="has no session with 'Z'"):
-        lab.set_policy("A", "Z", policy)
+        fake_lab.set_policy("A", "Z", policy)
     with pytest.raises(LabError):
-        lab.set_policy("A", "B", {"export": "everything"})
+        fake_lab.set_policy("A", "B", {"export": "everything"})
     assert mutations(fake) == []
-    lab.set_policy("A", "B", policy)
+    fake_lab.set_policy("A", "B", policy)
     assert mutations(fake) == [("set_policy", "A", "B", policy)]
-    assert lab.policy("A", "B") == policy
-    assert lab.expect.loc_ribs()["B"]["192.0.2.0/25"]["as_path"] == [64500, 64501]
+    assert fake_lab.policy("A", "B") == policy
+    assert fake_lab.expect.loc_ribs()["B"]["192.0.2.0/25"]["as_path"] == [64500, 64501]
 
 
-def test_a_crash_is_expected_and_the_rest_converges(lab):
-    fake = lab.backend
+def test_a_crash_is_expected_and_the_rest_converges(fake_lab):
+    fake = fake_lab.backend
     fake.report()
-    lab.crash("B")
+    fake_lab.crash("B")
     assert mutations(fake) == [("crash", "B")]
-    assert not lab.expect.session_up("A", "B") and not lab.expect.session_up("T", "B")
-    assert "192.0.2.128/25" not in lab.expect.loc_ribs()["A"]
-    lab.check_alive()  # an expected death is no failure
+    assert not fake_lab.expect.session_up("A", "B") and not fake_lab.expect.session_up("T", "B")
+    assert "192.0.2.128/25" not in fake_lab.expect.loc_ribs()["A"]
+    fake_lab.check_alive()  # an expected death is no failure
 
 
 # -- the maximum-prefix hold ---------------------------------------------------------
-def test_a_session_a_router_holds_at_its_limit_is_down_in_the_prediction_until_a_repeer(lab):
-    fake = lab.backend
+def test_a_session_a_router_holds_at_its_limit_is_down_in_the_prediction_until_a_repeer(fake_lab):
+    fake = fake_lab.backend
     fake.follow_prediction = False
-    address_b = lab.plan.routers["A"].neighbor("B").address
+    address_b = fake_lab.plan.routers["A"].neighbor("B").address
     fake.script += [lambda: fake.report(routers=["A"], shut={address_b: "maximum prefixes"}),
                     lambda: fake.report()]
-    lab.wait_converged(timeout=5)
-    assert not lab.expect.session_up("A", "B")
-    assert lab.disabled["A"] == {"B"}
+    fake_lab.wait_converged(timeout=5)
+    assert not fake_lab.expect.session_up("A", "B")
+    assert fake_lab.disabled["A"] == {"B"}
     fake.follow_prediction = True
-    lab.repeer("A", "B")
-    assert ("admin_up", "A", "B") in fake.calls and lab.expect.session_up("A", "B")
+    fake_lab.repeer("A", "B")
+    assert ("admin_up", "A", "B") in fake.calls and fake_lab.expect.session_up("A", "B")
 
 
 # -- the ExaBGP backend's own operations, with fake processes ----------------------------
