@@ -39,7 +39,10 @@ from testbed.routers.startup import start_in_order
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 PROCESS_MODELS = ("zygote", "exec")
-RELOAD_MARK = b"performing reload of exabgp"  # ExaBGP's log line when it reloads
+# ExaBGP 5.0's log lines of a reload (exabgp.reactor.loop.Reactor.reload)
+RELOAD_BEGUN = b"performing reload of exabgp"
+RELOAD_DONE = b"loaded new configuration successfully"
+RELOAD_FAILED = b"could not load/reload configuration"
 
 
 def exabgp_command() -> str:
@@ -406,24 +409,43 @@ class ExaBGPBackend(RouterBackend):
         self.reload(router)
 
     def reload(self, router: str, timeout: float = 5.0) -> None:
-        """Make the router's ExaBGP reload its configuration (SIGUSR1), and
-        make sure it did: ExaBGP 5.0 drops a reload signal that arrives while
-        it still has updates queued for a peer, which is exactly the moment
-        after a depeering. So watch its log for the reload and signal again
-        (every 0.2 s) until it shows up; ``LabError`` after ``timeout``."""
+        """Make the router's ExaBGP reload its configuration (SIGUSR1) and
+        return once the reload is complete, as its log says.
+
+        ExaBGP 5.0 drops a reload signal that arrives while it still has
+        updates queued for a peer, which is exactly the moment after a
+        depeering: so the signal is sent again every 0.2 s until the log
+        shows the reload began. It is not sent again once it began (a
+        second reload would be a different one). And it returns only when
+        the log says the reload ended: a removed neighbor stays in ExaBGP's
+        peer table until its next turn, after the reload, so a reload
+        that re-adds it before that turn (a re-peer signalled while the
+        depeering's reload still ran) keeps the dying peer and the session
+        never comes back. ``LabError`` naming the router if ExaBGP could
+        not load the file or did not finish within ``timeout``."""
         if router not in self.speakers:
             raise LabError(f"no router named {router!r}")
         log = self.router_dir(router) / "exabgp.log"
-        seen = log.read_bytes().count(RELOAD_MARK)
+
+        def counts() -> tuple[int, int, int]:
+            text = log.read_bytes()
+            return text.count(RELOAD_BEGUN), text.count(RELOAD_DONE), text.count(RELOAD_FAILED)
+
+        begun, done, failed = counts()
         deadline = time.monotonic() + timeout
+        signalled = None
         while time.monotonic() < deadline:
-            self.check_alive()
-            self.speakers[router].send_signal(signal.SIGUSR1)
-            resend = time.monotonic() + 0.2
-            while time.monotonic() < resend:
-                if log.read_bytes().count(RELOAD_MARK) > seen:
-                    return
-                time.sleep(0.005)  # polling a log file: there is no event to wait on
+            now_begun, now_done, now_failed = counts()
+            if now_done > done:
+                return
+            if now_failed > failed:
+                raise LabError(f"router {router}: ExaBGP could not load its configuration on reload"
+                               f"{self.log_tail(router)}")
+            if now_begun == begun and (signalled is None or time.monotonic() - signalled >= 0.2):
+                self.check_alive()
+                self.speakers[router].send_signal(signal.SIGUSR1)
+                signalled = time.monotonic()
+            time.sleep(0.005)  # polling a log file: there is no event to wait on
         raise LabError(f"router {router}: ExaBGP did not reload its configuration within {timeout:.0f} s"
                        f"{self.log_tail(router)}")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 
 import pytest
@@ -21,7 +22,7 @@ from testbed.errors import ConvergenceTimeout, LabError, SpeakerCrashed
 from testbed.lab import Lab
 from testbed.lab.control import AgentClient
 from testbed.routers.base import RouterBackend
-from testbed.routers.exabgp import RELOAD_MARK, ExaBGPBackend
+from testbed.routers.exabgp import RELOAD_BEGUN, RELOAD_DONE, RELOAD_FAILED, ExaBGPBackend
 
 MUTATIONS = {"admin_down", "admin_up", "reload", "set_policy", "originate", "withdraw", "crash",
              "release_routes", "start", "stop"}
@@ -327,20 +328,31 @@ def test_a_session_a_router_holds_at_its_limit_is_down_in_the_prediction_until_a
 
 # -- the ExaBGP backend's own operations, with fake processes ----------------------------
 class FakeSpeaker:
-    """ExaBGP as far as a reload goes: it logs the reload mark on SIGUSR1,
-    except for the first ``drop`` signals (as ExaBGP 5.0 drops one that
-    arrives while updates are queued)."""
+    """ExaBGP as far as a reload goes: on SIGUSR1 it logs that a reload
+    began and, ``takes`` seconds later, how it ended (``fails``: it could
+    not load the file); it ignores the first ``drop`` signals (as ExaBGP
+    5.0 drops one that arrives while updates are queued)."""
 
     pid = 0
 
     def __init__(self, log, drop=0):
         self.log, self.drop, self.signals = log, drop, 0
+        self.takes, self.fails = 0.0, False
 
     def send_signal(self, signum):
         self.signals += 1
-        if self.signals > self.drop:
-            with open(self.log, "ab") as log:
-                log.write(RELOAD_MARK + b"\n")
+        if self.signals <= self.drop:
+            return
+        self._write(RELOAD_BEGUN + b" 5.0.15\n")
+        end = (RELOAD_FAILED if self.fails else RELOAD_DONE) + b"\n"
+        if self.takes:
+            threading.Timer(self.takes, self._write, (end,)).start()
+        else:
+            self._write(end)
+
+    def _write(self, line):
+        with open(self.log, "ab") as log:
+            log.write(line)
 
     def poll(self):
         return None
@@ -395,6 +407,19 @@ def test_a_reload_exabgp_never_does_is_an_error_naming_the_router(exabgp):
         backend.reload("B", timeout=0.5)
     assert time.monotonic() - t0 < 2
     assert backend.speakers["B"].signals >= 2  # signalled again, every 0.2 s
+
+
+def test_a_reload_returns_when_it_ended_and_is_not_signalled_again_once_begun(exabgp):
+    lab, backend = exabgp
+    speaker = backend.speakers["T"]
+    speaker.takes = 0.5  # longer than the 0.2 s after which a signal is sent again
+    t0 = time.monotonic()
+    backend.reload("T")
+    assert time.monotonic() - t0 >= 0.45, "returned when the reload began, not when it ended"
+    assert speaker.signals == 1
+    speaker.takes, speaker.fails = 0.0, True
+    with pytest.raises(LabError, match="router T: ExaBGP could not load its configuration on reload"):
+        backend.reload("T")
 
 
 def test_the_exabgp_backend_holds_a_session_its_agent_closed_at_the_limit(exabgp):
