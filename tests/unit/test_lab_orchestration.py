@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+from testbed import jsonlines
 from testbed.errors import ConvergenceTimeout, LabError, SpeakerCrashed
 from testbed.lab import Lab
 from testbed.lab.control import AgentClient
@@ -427,7 +428,7 @@ def test_the_exabgp_backend_holds_a_session_its_agent_closed_at_the_limit(exabgp
     # Watch answers come over a socket, as from an agent.
     ours, theirs = socket.socketpair()
     watcher = AgentClient("unused", "A")
-    watcher.sock = ours
+    watcher.connection = jsonlines.Connection(ours)
     backend.watchers = {"A": watcher}
     backend._watch_pending = {"A": True}
     import selectors
