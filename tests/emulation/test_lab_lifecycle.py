@@ -351,7 +351,9 @@ def test_a_session_that_never_opens_ends_the_update_delay_and_is_named(monkeypat
     # B expects A to be another AS, so that session never opens: the lab
     # must not wait for it forever before letting routes out, and the
     # timeout must name it.
-    render = Lab._render
+    from testbed.routers.exabgp import ExaBGPBackend
+
+    render = ExaBGPBackend.render
 
     def broken(self, router):
         text = render(self, router)
@@ -359,7 +361,7 @@ def test_a_session_that_never_opens_ends_the_update_delay_and_is_named(monkeypat
             text = text.replace(f"peer-as {self.plan.routers['A'].asn};", "peer-as 65999;")
         return text
 
-    monkeypatch.setattr(Lab, "_render", broken)
+    monkeypatch.setattr(ExaBGPBackend, "render", broken)
     # A shorter patience than a large lab's, so that the test does not wait
     # for it: still longer than a triangle takes to open its sessions.
     monkeypatch.setattr(Lab, "UPDATE_DELAY_PATIENCE", 2.0)
@@ -386,7 +388,7 @@ def test_a_configuration_exabgp_refuses_fails_the_start_and_leaves_nothing(monke
     # The configurations are rendered and validated while the namespaces
     # are built: the refusal must still stop the start, before any speaker.
     lab = Lab("triangle")
-    monkeypatch.setattr(lab, "_render", lambda router: "neighbor 10.0.0.1 {\n    bogus-option 1;\n}\n")
+    monkeypatch.setattr(lab.backend, "render", lambda router: "neighbor 10.0.0.1 {\n    bogus-option 1;\n}\n")
     with pytest.raises(LabError, match="ExaBGP refused a generated configuration"):
         lab.start()
     assert not lab.speakers
