@@ -162,6 +162,7 @@ def _session(router: RouterPlan, n: NeighborPlan, hold_time: int) -> list[str]:
                   f"  neighbor {n.address} as {n.asn};"]
     lines.append(f"  hold time {hold_time};")
     lines.append(f"  keepalive time {max(1, hold_time // 3)};")
+    lines.append("  connect delay time 0;")
     lines.append("  connect retry time 1;")
     lines.append("  error wait time 1, 5;")
     if n.passive:
