@@ -175,7 +175,7 @@ def _session(router: RouterPlan, n: NeighborPlan, hold_time: int) -> list[str]:
     for family in (4, 6):
         options = [f"import filter import_{short};", f"export filter export_{short};"]
         if internal:
-            options.append("next hop self;" if family == 4 else f"next hop address {n.local_address6};")
+            options.append("next hop self;" if family == 4 else f"next hop self; next hop address {n.local_address6};")
             options.append("gateway recursive;")
             options.append(f"igp table igptab{family};")
         elif family == 6:
