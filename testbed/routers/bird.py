@@ -181,16 +181,19 @@ class BirdRouter:
         by_address = {p["neighbor"]: (name, p) for name, p in protocols.items() if p.get("neighbor")}
         out = {}
         for n in self.router.neighbors:
+            shut = None
             name, proto = by_address.get(n.address, (None, None))
             if proto is None:
                 state, reason = "unconfigured", "no BIRD protocol has this neighbour address"
             elif proto["state"] == "down":
                 state, reason = "down", proto.get("last_error") or proto.get("info")
+                if "limit" in (reason or "").lower():
+                    shut = reason
             else:
                 bgp = (proto.get("bgp_state") or proto.get("info") or "").lower()
                 state, reason = ("established" if bgp.startswith("established") else bgp or "idle"), None
             out[n.address] = {"name": n.name, "state": state, "reason": reason, "asn": n.asn,
-                              "relationship": n.relationship, "protocol": name, "shut": None}
+                              "relationship": n.relationship, "protocol": name, "shut": shut}
         return out
 
     def _route_json(self, route: dict, neighbors: dict) -> dict:

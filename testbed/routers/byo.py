@@ -139,6 +139,10 @@ class ForeignRouters:
         sessions.update({name: summary["sessions"] for name, summary in summaries.items()})
         for router, table in sessions.items():
             for address, state in table.items():
+                if state.get("shut") and router in self.choices and state["name"] not in lab.disabled[router]:
+                    # The daemon shut it (a prefix limit): down until repeer, as the agents do.
+                    lab.disabled[router].add(state["name"])
+                    lab.expect.set_session(router, state["name"], up=False)
                 want = lab.expect.session_up(router, state["name"])
                 have = state["state"] == "established"
                 if want != have:

@@ -49,12 +49,15 @@ def template_values(plan: Plan, router: RouterPlan) -> dict:
     (a list of dicts: ``name``, ``as_name``, ``asn``, ``relationship``
     (what the neighbour is to this router), ``address``, ``address6``,
     ``local_address``, ``local_address6``, ``interface``, ``ixp``,
-    ``passive``, ``password``) and ``neighbor`` (the same by name)."""
+    ``passive``, ``password``, ``router_id``, ``prefixes4``/``prefixes6``:
+    what its AS originates) and ``neighbor`` (the same by router or AS name)."""
     neighbors = [{
         "name": n.name, "as_name": n.peer_system, "asn": n.asn, "relationship": n.relationship,
         "address": n.address, "address6": n.address6, "local_address": n.local_address,
         "local_address6": n.local_address6, "interface": n.ifname, "ixp": n.via,
         "passive": n.passive, "password": n.password, "router_id": n.router_id,
+        "prefixes4": [p for p in plan.prefixes_of(n.peer_system) if ":" not in p],
+        "prefixes6": [p for p in plan.prefixes_of(n.peer_system) if ":" in p],
     } for n in router.neighbors]
     return {
         "name": router.name, "as_name": router.as_name, "asn": router.asn, "router_id": router.router_id,
