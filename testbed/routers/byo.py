@@ -171,6 +171,15 @@ class ForeignRouters:
                                "which no longer sends them")
         return out
 
+    def _each(self, read) -> dict:
+        """``read(adapter)`` for every running BYO router, a few at a time
+        (each is a birdc or vtysh process, mostly waiting)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        names = [name for name in self.choices if name not in self.lab.crashed]
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            return dict(zip(names, pool.map(lambda name: read(self.adapter(name)), names)))
+
     def wait_converged(self, timeout: float) -> float:
         """Wait until ``problems`` is empty and nothing changed for ``QUIET``
         seconds; returns the seconds waited or raises ConvergenceTimeout."""
@@ -185,7 +194,7 @@ class ForeignRouters:
         while True:
             lab.check_alive()
             summaries = self._agents()
-            digests = {name: self.adapter(name).digest() for name in self.choices if name not in lab.crashed}
+            digests = self._each(lambda router: router.digest())
             fingerprint = (tuple(sorted((n, s["state_digest"], s["generation"]) for n, s in summaries.items())),
                            tuple(sorted(digests.items())))
             now = time.monotonic()
@@ -195,15 +204,12 @@ class ForeignRouters:
                 problems = None
             elif now - stable_since >= self.QUIET and (problems is None or now - checked >= 0.5):
                 checked = now
-                states = {name: self.adapter(name).state() for name in self.choices if name not in lab.crashed}
-                problems = self.problems(states, summaries)
+                problems = self.problems(self._each(lambda router: router.state()), summaries)
                 if not problems:
                     return time.monotonic() - t0
             if now >= deadline:
                 if problems is None:
-                    states = {name: self.adapter(name).state() for name in self.choices
-                              if name not in lab.crashed}
-                    problems = self.problems(states, summaries) or [
+                    problems = self.problems(self._each(lambda router: router.state()), summaries) or [
                         "routes and sessions were still changing"]
                 raise ConvergenceTimeout(f"routing did not converge within {timeout:.1f} s:\n  "
                                          + "\n  ".join(problems))

@@ -1,10 +1,10 @@
 """The differential check: the same topology run with ExaBGP routers and with BIRD (or FRR) routers.
 
-``run(topology, kind)`` starts the topology twice, once as it is declared
-(ExaBGP routers unless it says otherwise) and once with every router
-switched to ``kind`` with the generated configuration (``bird_config`` /
+``run(topology, kinds)`` starts the topology once as it is declared
+(ExaBGP routers unless it says otherwise) and once per kind with every
+router switched to that kind (``"bird"``, ``"frr"``) with the generated configuration (``bird_config`` /
 ``frr_config``: the same relationship policy and RFC 4271 decision), and
-returns a ``Comparison`` of every router's best path and next hop for
+returns, per kind, a ``Comparison`` of every router's best path and next hop for
 every prefix. Next hops are compared as the router they belong to (the
 address plan's owner of the address, else the neighbour the route came
 from): BIRD and FRR send an IPv6 next hop with its link-local address,
@@ -13,7 +13,7 @@ not. No difference is explained away: the generated configurations set
 ``deterministic med`` (BIRD) and ``bgp bestpath compare-routerid`` plus
 ``bgp deterministic-med`` (FRR), which make both follow RFC 4271
 9.1.2.2 exactly as ``testbed.bgp.decision`` does, so any difference is a
-failure. ``python -m testbed.routers.differential [n] [seed] [kind]``
+failure. ``python -m testbed.routers.differential [n] [seed] [bird,frr]``
 prints the agreement for a generated topology.
 """
 
@@ -98,20 +98,24 @@ def compare(reference: dict, other: dict, kind: str) -> Comparison:
     return result
 
 
-def run(topology, kind: str = "bird", progress=None) -> Comparison:
-    """Start ``topology`` as declared, then switched to ``kind``; compare."""
+def run(topology, kinds=("bird",), progress=None) -> list[Comparison]:
+    """Start ``topology`` as declared, then switched to each of ``kinds``;
+    one ``Comparison`` per kind against the first run."""
     from testbed.lab import Lab
 
-    seconds = {}
-    results = []
-    for label, topo in (("exabgp", topology), (kind, switched(topology, kind))):
+    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    t0 = time.monotonic()
+    with Lab(topology, progress=progress) as lab:
+        reference = best_paths(lab)
+    reference_seconds = time.monotonic() - t0
+    out = []
+    for kind in kinds:
         t0 = time.monotonic()
-        with Lab(topo, progress=progress) as lab:
-            results.append(best_paths(lab))
-        seconds[label] = time.monotonic() - t0
-    comparison = compare(results[0], results[1], kind)
-    comparison.seconds = seconds
-    return comparison
+        with Lab(switched(topology, kind), progress=progress) as lab:
+            comparison = compare(reference, best_paths(lab), kind)
+        comparison.seconds = {"exabgp": reference_seconds, kind: time.monotonic() - t0}
+        out.append(comparison)
+    return out
 
 
 def main(argv: list[str]) -> int:
@@ -119,12 +123,14 @@ def main(argv: list[str]) -> int:
 
     n = int(argv[0]) if argv else 10
     seed = int(argv[1]) if len(argv) > 1 else 1
-    kind = argv[2] if len(argv) > 2 else "bird"
-    comparison = run(internet(n, seed).validate(), kind)
-    print(comparison.summary())
-    for line in comparison.differences:
-        print("  " + line)
-    return 1 if comparison.differences else 0
+    kinds = argv[2].split(",") if len(argv) > 2 else ["bird", "frr"]
+    failed = False
+    for comparison in run(internet(n, seed).validate(), kinds):
+        print(comparison.summary())
+        for line in comparison.differences:
+            print("  " + line)
+        failed = failed or bool(comparison.differences)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
