@@ -79,12 +79,17 @@ class ForeignRouters:
     """The lab's BIRD and FRR routers (see the module docstring)."""
 
     QUIET = 0.6  # seconds without any change before a lab with BYO routers counts as converged
+    # FRR waits this long (its default coalesce-time) before its first
+    # updates; the generated FRR configuration sets 20 ms, a user's may not.
+    FRR_COALESCE = 1.0
     POLL = 0.1
 
     def __init__(self, lab):
         self.lab = lab
         self.choices = {name: c for name, c in choices(lab.topology).items() if c.kind != "exabgp"}
         self.routers: dict = {}  # name -> adapter, once the work directory exists
+        self.quiet = self.QUIET + (self.FRR_COALESCE if any(
+            c.kind == "frr" and c.config is not None for c in self.choices.values()) else 0.0)
 
     def __contains__(self, name: str) -> bool:
         return name in self.choices
@@ -202,7 +207,7 @@ class ForeignRouters:
                 last = fingerprint
                 stable_since = now
                 problems = None
-            elif now - stable_since >= self.QUIET and (problems is None or now - checked >= 0.5):
+            elif now - stable_since >= self.quiet and (problems is None or now - checked >= 0.5):
                 checked = now
                 problems = self.problems(self._each(lambda router: router.state()), summaries)
                 if not problems:

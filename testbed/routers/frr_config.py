@@ -97,6 +97,9 @@ def render(router: RouterPlan, hold_time: int) -> str:
             " no bgp network import-check",
             " bgp bestpath compare-routerid",
             " bgp deterministic-med",
+            # Send at once: the default waits 1 s to group the first updates,
+            # longer than the lab's quiet period.
+            " coalesce-time 20",
             " timers bgp {} {}".format(keepalive, hold_time)]
     for n in router.neighbors:
         out.append(f" neighbor {n.address} remote-as {n.asn}")
