@@ -50,7 +50,9 @@ def template_values(plan: Plan, router: RouterPlan) -> dict:
     (what the neighbour is to this router), ``address``, ``address6``,
     ``local_address``, ``local_address6``, ``interface``, ``ixp``,
     ``passive``, ``password``, ``router_id``, ``prefixes4``/``prefixes6``:
-    what its AS originates) and ``neighbor`` (the same by router or AS name)."""
+    what its AS originates), ``neighbor`` (the same by router or AS name),
+    ``route_server`` and ``roas`` (the topology's ROAs: prefix, asn,
+    max_length)."""
     neighbors = [{
         "name": n.name, "as_name": n.peer_system, "asn": n.asn, "relationship": n.relationship,
         "address": n.address, "address6": n.address6, "local_address": n.local_address,
@@ -72,6 +74,8 @@ def template_values(plan: Plan, router: RouterPlan) -> dict:
         "neighbors": neighbors,
         "neighbor": {n["name"]: n for n in neighbors} | {n["as_name"]: n for n in neighbors},
         "route_server": router.route_server,
+        "roas": [{"prefix": r["prefix"], "asn": r["asn"],
+                  "max_length": r.get("max_length") or int(r["prefix"].split("/")[1])} for r in plan.roas],
     }
 
 
