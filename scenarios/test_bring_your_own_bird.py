@@ -9,7 +9,7 @@ around it is the testbed's own: T1 and T2 (Tier-1s), P (R's peer, T2's
 customer) and C (R's customer) run ExaBGP with the relationship policy,
 and the same relationship assertions read R through birdc.
 
-The same lab runs twice: with the team's file, and with that file changed
+The lab runs with the team's file, and a second one with that file changed
 in one line, the kind of copy-and-paste slip that reaches production
 (``regional-leak.bird.j2``: the filter for routes from the peer adds the
 customer tag). With the slip, R announces P's routes to its upstreams;
@@ -30,11 +30,7 @@ _spec = importlib.util.spec_from_file_location("bird_regional_topology", _path)
 regional = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(regional)
 
-TOPOLOGY = [regional.build(), regional.build(regional.LEAKY_CONFIG, name="bird_regional_leak")]
-
-
-def _leaky(lab) -> bool:
-    return lab.topology.name == "bird_regional_leak"
+TOPOLOGY = regional.build()
 
 
 def test_the_two_configurations_differ_in_one_line():
@@ -44,22 +40,27 @@ def test_the_two_configurations_differ_in_one_line():
     assert sum(1 for a, b in zip(ours, slip) if a != b) == 1
 
 
-def test_relationship_assertions_catch_the_leak(lab, report):
-    if not _leaky(lab):
-        assert_valley_free(lab)
-        assert_no_leak(lab)
-        assert_as_path(lab, "T1", "P", ["T2", "P"])
-        assert_forwarding_follows_bgp(lab, "T1", "P")
-        return
-    with pytest.raises(AssertionError, match=r"R sent 192\.0\.2\.0/24 .*learned from its peer.* to its "
-                                             r"provider T1") as leak:
-        assert_no_leak(lab)
-    with pytest.raises(AssertionError, match=r"at T1: 192\.0\.2\.0/24 via R P: R gave T1 \(its provider\) "
-                                             r"a route it learned from a peer"):
-        assert_valley_free(lab)
-    # T1 now sends P's traffic through R, a customer network.
-    assert_as_path(lab, "T1", "P", ["R", "P"])
-    assert assert_forwarding_follows_bgp(lab, "T1", "P") == ["T1", "R", "P"]
+def test_the_teams_configuration_passes_the_relationship_assertions(lab):
+    assert_valley_free(lab)
+    assert_no_leak(lab)
+    assert_as_path(lab, "T1", "P", ["T2", "P"])
+    assert_forwarding_follows_bgp(lab, "T1", "P")
+
+
+@pytest.mark.emulation
+def test_the_one_line_slip_is_caught_as_a_leak(report):
+    from testbed.lab import Lab
+
+    with Lab(regional.build(regional.LEAKY_CONFIG, name="bird_regional_leak")) as lab:
+        with pytest.raises(AssertionError, match=r"R sent 192\.0\.2\.0/24 .*learned from its peer.* to its "
+                                                 r"provider T1") as leak:
+            assert_no_leak(lab)
+        with pytest.raises(AssertionError, match=r"at T1: 192\.0\.2\.0/24 via R P: R gave T1 \(its "
+                                                 r"provider\) a route it learned from a peer"):
+            assert_valley_free(lab)
+        # T1 now sends P's traffic through R, a customer network.
+        assert_as_path(lab, "T1", "P", ["R", "P"])
+        assert assert_forwarding_follows_bgp(lab, "T1", "P") == ["T1", "R", "P"]
     report("leak caught", str(leak.value).splitlines()[1].strip())
 
 
