@@ -77,7 +77,10 @@ def render(router: RouterPlan, hold_time: int) -> str:
         out.append(f"route-map IN-{tag} permit 10")
         if n.relationship != "route-server":
             out.append(f" match as-path FIRST-{tag}")
-        out += [f" set local-preference {pref}",
+        # Forward to the global next hop, as the other routers do, not the
+        # link-local one an IPv6 UPDATE also carries.
+        out += [" set ipv6 next-hop prefer-global",
+                f" set local-preference {pref}",
                 f" set large-community {asn}:1:{MARKER[n.relationship]} additive", "!"]
         # Export.
         sets = [" set large-comm-list MARKERS delete"]
