@@ -68,15 +68,6 @@ def _check_policy(router: RouterPlan, neighbor: NeighborPlan) -> dict:
     return policy
 
 
-def _prefix_set(ranges) -> str:
-    items = []
-    for text in ranges:
-        text = str(text)
-        network, _, rest = text.partition(" ")
-        items.append(network if not rest else f"{network}{{{rest}}}")
-    return "[ " + ", ".join(items) + " ]"
-
-
 def _announce_set(announce) -> str:
     # rules' text form: "P", "P le N", "P ge N le M"; BIRD's: P{ge,le}.
     out = []

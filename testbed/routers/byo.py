@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from pathlib import Path
 
-from testbed.errors import LabError
 from testbed.model.router_kinds import choices
 from testbed.routers.configs import check, config_text
 
