@@ -24,7 +24,7 @@ if [ "${#need[@]}" -gt 0 ]; then
         chmod 755 /usr/sbin/policy-rc.d
         made_policy=1
     fi
-    trap '[ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d' EXIT
+    trap 'if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi' EXIT
     export DEBIAN_FRONTEND=noninteractive
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
         || { apt-get update -qq; apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }
