@@ -67,3 +67,29 @@ def test_bird_and_frr_beside_exabgp(report):
         assert_as_path(lab, "A", "B", ["B"])
     assert lab.id not in cleanup.tagged_processes()
     assert not lab.workdir.exists()
+
+
+def test_router_setup_is_idempotent_and_leaves_no_service():
+    import glob
+    import os
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).parent.parent.parent / "scripts" / "setup-routers.sh"
+    result = subprocess.run([str(script)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "installing" not in result.stdout  # already installed: it does nothing
+    assert not glob.glob("/etc/rc[2-5].d/S*bird*") and not glob.glob("/etc/rc[2-5].d/S*frr*")
+    if Path("/run/systemd/system").is_dir():
+        for unit in ("bird", "frr"):
+            state = subprocess.run(["systemctl", "is-enabled", unit], capture_output=True, text=True).stdout
+            assert state.strip() not in ("enabled", "enabled-runtime"), (unit, state)
+    # No bird, zebra or bgpd runs that a lab did not start (labs tag theirs).
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        if comm in ("bird", "zebra", "bgpd", "watchfrr"):
+            assert b"TESTBED_LAB=" in environ, f"{comm} (pid {pid}) runs outside any lab"
