@@ -69,6 +69,9 @@ def test_bird_filters_what_the_customer_may_send(lab):
     lab.announce("C", "198.18.7.0/24")
     assert lab.route("R", "198.18.7.0/24") is None
     assert lab.route("T1", "198.18.7.0/24") is None
+    # R keeps what it filtered (import keep filtered), and says so.
+    held = lab.snapshot("R")["adj_rib_in"][lab.plan.routers["R"].neighbor("C").address]
+    assert held["198.18.7.0/24"]["rejected"] == "rejected by the import filter"
     # C's own prefix still goes everywhere, with the path R's AS-path filter allows.
     assert_as_path(lab, "T1", "C", ["R", "C"])
     lab.withdraw("C", "198.18.7.0/24")

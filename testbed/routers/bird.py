@@ -9,8 +9,8 @@ master6), plus ``show route export`` per session, and returns the shapes a
 route agent answers for an ExaBGP router: ``sessions`` (neighbour address
 -> name, state, asn, relationship), ``loc_rib`` (prefix -> best route as
 ``Route.to_json`` gives it), ``adj_rib_in`` (neighbour address -> prefix
--> route: what its import filter accepted; BIRD keeps no rejected routes
-unless the channel has ``import table``), ``adj_rib_out`` (what its export
+-> route: what its import filter accepted, and, where the channel has
+``import keep filtered``, what it rejected, marked ``rejected``), ``adj_rib_out`` (what its export
 filter lets out, as BIRD holds it before its own path prepending), so
 the lab's queries and assertions read a BIRD router as any other.
 ``set_admin`` is ``birdc disable``/``enable``. The parsers are pure
@@ -247,6 +247,14 @@ class BirdRouter:
                 continue  # device or kernel routes: not BGP's
             if route["best"] and (route["proto"] in neighbors or route.get("type") == "static"):
                 loc_rib[prefix] = data
+        # Routes an import filter rejected, where the channel keeps them
+        # (``import keep filtered``): in the Adj-RIB-In, marked rejected.
+        for route in self._tables("filtered") if with_exports else ():
+            if route["proto"] in neighbors:
+                data = self._route_json(route, neighbors)
+                prefix = str(ipaddress.ip_network(route["prefix"], strict=False))
+                data.update(prefix=prefix, rejected="rejected by the import filter")
+                adj_in[neighbors[route["proto"]].address].setdefault(prefix, data)
         adj_out: dict[str, dict] = {n.address: {} for n in self.router.neighbors}
         if with_exports:
             for name, neighbor in neighbors.items():

@@ -168,7 +168,7 @@ class ForeignRouters:
                     out.append(f"router {name} exports {sorted(sent - received)} to {peer}, which has not "
                                f"received them; {peer} still holds {sorted(received - sent)} from it")
                 offered = {p for p, r in snapshots[peer]["adj_rib_out"].get(back, {}).items()}
-                held = set(state["adj_rib_in"].get(n.address, {}))
+                held = {p for p, r in state["adj_rib_in"].get(n.address, {}).items() if not r.get("rejected")}
                 if not held <= offered:
                     out.append(f"router {name} still holds {sorted(held - offered)} from {peer}, "
                                "which no longer sends them")
