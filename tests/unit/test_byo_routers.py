@@ -173,3 +173,21 @@ def test_frr_json_becomes_routes():
     assert best["2001:db8:b::/48"]["as_path"] == [64502] and best["2001:db8:b::/48"]["local_pref"] == 100
     assert best["2001:db8:b::/48"]["next_hop"] == "fd00:0:0:2::2"
     assert len([r for r in routes if r["prefix"] == "2001:db8:b::/48"]) == 2
+
+
+def test_yaml_topologies_name_router_kinds_too(tmp_path):
+
+    (tmp_path / "r.bird.j2").write_text("router id {{ router_id }};\n")
+    path = tmp_path / "t.yaml"
+    path.write_text("name: yaml-kinds\nases:\n"
+                    "  - {asn: 64500, name: T}\n"
+                    "  - {asn: 64501, name: R, router: bird, config: r.bird.j2}\n"
+                    "  - {asn: 64502, name: X, router: frr, config: missing.conf}\n"
+                    "relationships:\n  - transit: [T, R]\n  - transit: [T, X]\n")
+    with pytest.raises(TopologyError) as error:
+        load(path)
+    assert [p for p in error.value.problems if "config" in p] == [
+        f"{path}:5: AS 'X': config file 'missing.conf' not found ({tmp_path / 'missing.conf'})"]
+    path.write_text(path.read_text().replace("missing.conf", "r.bird.j2"))
+    kinds = choices(load(path))
+    assert kinds["R"] == Choice("bird", tmp_path / "r.bird.j2", kinds["R"].where) and kinds["T"].kind == "exabgp"
