@@ -32,6 +32,7 @@ __all__ = ["BirdRouter", "parse_protocols", "parse_routes"]
 
 _ROUTE = re.compile(r"^(?P<prefix>\S+)?\s+(?P<kind>unicast|unreachable|blackhole|prohibited)\s+"
                     r"\[(?P<proto>\S+) [^\]]*\]\s*(?P<best>\*)?")
+_TIME = re.compile(r"\d\d:\d\d:\d\d(\.\d+)?")
 _ORIGINS = {"IGP": "igp", "EGP": "egp", "Incomplete": "incomplete"}
 
 
@@ -267,9 +268,11 @@ class BirdRouter:
                 "adj_rib_in": adj_in, "adj_rib_out": adj_out}
 
     def digest(self) -> str:
-        """A text that changes whenever its routes or sessions do."""
-        return (self.birdc("show", "protocols") + self.birdc("show", "route", "table", "master4", "all")
+        """A text that changes whenever its routes or sessions do (times
+        left out: an identical route sent again is no change)."""
+        text = (self.birdc("show", "protocols") + self.birdc("show", "route", "table", "master4", "all")
                 + self.birdc("show", "route", "table", "master6", "all"))
+        return _TIME.sub("", text)
 
     # -- events ---------------------------------------------------------------
     def set_admin(self, address: str, down: bool) -> None:
