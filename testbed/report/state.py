@@ -58,12 +58,11 @@ def capture(lab, label: str, t: float) -> State:
     state = State(label, t)
     router_of = lab.plan.router_of
     asked = []
-    byo = getattr(lab, "byo", ())
     answers = {}
     for router in lab.plan.routers:
         try:
-            if router in byo:  # BIRD or FRR: read through its adapter (testbed.routers.byo)
-                answers[router] = byo.adapter(router).state(with_exports=False)
+            if router not in lab.clients:  # BIRD or FRR: its backend reads it (testbed.routers.foreign)
+                answers[router] = lab.backend.snapshot(router)
                 asked.append(router)
                 continue
             lab.clients[router].send({"op": "loc_rib"})  # no Adj-RIBs: a tenth of a snapshot
