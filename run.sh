@@ -2,7 +2,8 @@
 # The two commands of the quick start:
 #   sudo ./run.sh demo   peering and depeering demo, outcome printed
 #   sudo ./run.sh test   the whole test suite (unit + emulation + scenarios)
-# Each installs what it needs first (scripts/setup.sh, idempotent).
+# Each installs what it needs first (scripts/setup.sh, idempotent); the tests
+# also need BIRD and FRR (scripts/setup-routers.sh), which the demo does not.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$ROOT"
@@ -10,6 +11,6 @@ what="${1:-}"
 shift || true
 case "$what" in
     demo) "$ROOT/scripts/setup.sh"; exec "$ROOT/.venv/bin/testbed" run depeering_fallback --report "$ROOT/reports/demo.html" "$@" ;;
-    test) "$ROOT/scripts/setup.sh"; exec "$ROOT/.venv/bin/python" -m pytest "$@" ;;
+    test) "$ROOT/scripts/setup.sh"; "$ROOT/scripts/setup-routers.sh"; exec "$ROOT/.venv/bin/python" -m pytest "$@" ;;
     *) echo "usage: sudo ./run.sh demo|test [args]" >&2; exit 2 ;;
 esac

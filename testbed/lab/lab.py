@@ -42,6 +42,9 @@ from testbed.model.loader import load
 from testbed.model.topology import Topology
 from testbed.report.hooks import recorded
 from testbed.routers.base import RouterBackend
+from testbed.model.router_kinds import choices
+from testbed.lab.converge_foreign import ForeignConvergence
+from testbed.routers.foreign import MixedBackend
 from testbed.routers.exabgp import PROCESS_MODELS, ExaBGPBackend, SpeakerProcess  # noqa: F401 - public names
 from testbed.routers.startup import Listeners as _Listeners  # noqa: F401 - tests import it from here
 
@@ -98,9 +101,19 @@ class Lab:
             except ValueError as exc:
                 raise LabError(str(exc)) from None
         self.progress = progress or (lambda stage: None)
-        self.backend = backend or ExaBGPBackend(
-            self.plan, process_model=self.process_model, mrai=self.mrai, update_delay=self.update_delay,
-            merge_pages=self.merge_pages, progress=lambda stage: self.progress(stage))
+        def exabgp(plan: Plan) -> ExaBGPBackend:
+            return ExaBGPBackend(
+                plan, process_model=self.process_model, mrai=self.mrai, update_delay=self.update_delay,
+                merge_pages=self.merge_pages, progress=lambda stage: self.progress(stage))
+
+        # Routers that run BIRD or FRR (testbed.model.router_kinds) make a
+        # lab of several kinds (testbed.routers.foreign).
+        kinds = choices(self.topology)
+        mixed = backend is None and any(c.kind != "exabgp" for c in kinds.values())
+        if mixed:
+            self.update_delay = False
+            backend = MixedBackend(self.plan, kinds, exabgp)
+        self.backend = backend or exabgp(self.plan)
         self.id = ""
         self.workdir: Path | None = None
         self.net = None
@@ -108,8 +121,8 @@ class Lab:
         self.queries = Queries(self.plan, self.backend, self.nodes)
         self.probes = Probes(self.plan, self.nodes)
         self.events = Events(self.plan, self.expect, self.backend, self.nodes)
-        self.convergence = Convergence(self.plan, self.expect, self.backend, self.queries.names,
-                                       lambda stage: self.progress(stage))
+        self.convergence = (ForeignConvergence if mixed else Convergence)(
+            self.plan, self.expect, self.backend, self.queries.names, lambda stage: self.progress(stage))
         self.started = False
         self.stopped = False
         self.timings: dict[str, float] = {}

@@ -71,8 +71,10 @@ class Queries:
         """prefix -> next hop of the BGP routes in the router's kernel table."""
         from testbed.linux.routes import read_bgp_routes
 
+        # BIRD writes its routes with its own protocol number (its backend says).
+        proto = getattr(self.backend, "kernel_protocol", lambda r: None)(router)
         with netns.iproute(self.nodes[router].pid) as ipr:
-            return read_bgp_routes(ipr)
+            return read_bgp_routes(ipr) if proto is None else read_bgp_routes(ipr, proto)
 
     def counters(self, router: str, neighbor: str) -> dict[str, int]:
         """Interface counters of ``router``'s port towards AS ``neighbor``:

@@ -305,13 +305,14 @@ def parse_route(data: bytes, start: int, end: int,
     return f"{dst}/{dst_len}", BLACKHOLE if rtype == RTN_BLACKHOLE else gateway
 
 
-def read_bgp_routes(ipr) -> dict[str, str]:
+def read_bgp_routes(ipr, proto: int = RTPROT_BGP) -> dict[str, str]:
     """prefix -> next hop (or ``BLACKHOLE``) of the ``proto bgp`` routes
+    (or those of routing protocol number ``proto``: BIRD writes its own)
     visible through ``ipr`` (a pyroute2 IPRoute: the harness's own reader,
     independent of the agent's)."""
     found: dict[str, str] = {}
     for family in (socket.AF_INET, socket.AF_INET6):
-        for msg in ipr.get_routes(family=family, proto=RTPROT_BGP, table=RT_TABLE_MAIN):
+        for msg in ipr.get_routes(family=family, proto=proto, table=RT_TABLE_MAIN):
             dst = msg.get_attr("RTA_DST")
             length = msg["dst_len"]
             if dst is None:

@@ -81,6 +81,10 @@ class AutonomousSystem:
     # The IXP this AS is the route server of (``add_route_server``).
     route_server: object = None
     pops: object = None
+    # The router software ("exabgp", "bird", "frr") and the user's
+    # configuration file or template (testbed.model.router_kinds).
+    router: object = "exabgp"
+    config: object = None
 
     def __str__(self) -> str:
         return f"AS{self.asn} '{self.name}'"
@@ -205,14 +209,17 @@ class Topology:
     # -- declaring ---------------------------------------------------------
     def add_as(self, asn: int, name: str, prefixes: list[str] | None = None,
                hosts: int | list[str] = 1, description: str = "", *, rov: bool = False,
-               otc: bool = False, pops: list[str] | None = None) -> AutonomousSystem:
+               otc: bool = False, pops: list[str] | None = None, router: str = "exabgp",
+               config: str | Path | None = None) -> AutonomousSystem:
         """Declare an AS. ``hosts`` is a count or a list of host names.
         ``rov``: its routers drop routes whose origin is RPKI-invalid
         against the topology's ROAs; ``otc``: they apply RFC 9234's
         Only-to-Customer rules (roles from the relationships). ``pops``:
-        one router per point of presence (see ``AutonomousSystem``)."""
+        one router per point of presence (see ``AutonomousSystem``).
+        ``router``: "exabgp", "bird" or "frr", ``config`` the user's file or
+        Jinja2 template for it (``testbed.model.router_kinds``)."""
         system = AutonomousSystem(asn, name, prefixes, hosts, description, _caller(),
-                                  rov=rov, otc=otc, pops=pops)
+                                  rov=rov, otc=otc, pops=pops, router=router, config=config)
         self.systems.append(system)
         return system
 
@@ -225,12 +232,14 @@ class Topology:
         return link
 
     def add_route_server(self, asn: int, name: str, ixp: IXP | str, *,
-                         otc: bool = False) -> AutonomousSystem:
+                         otc: bool = False, router: str = "exabgp",
+                         config: str | Path | None = None) -> AutonomousSystem:
         """Declare the route server of ``ixp``: a router on its peering LAN,
         in its own AS, that originates nothing and forwards no traffic
         (RFC 7947). Members connect with ``route_server_client``."""
         system = AutonomousSystem(asn, name, [], 0, f"route server of {_ref_name(ixp)}",
-                                  _caller(), otc=otc, route_server=_ref_name(ixp))
+                                  _caller(), otc=otc, route_server=_ref_name(ixp),
+                                  router=router, config=config)
         self.systems.append(system)
         return system
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from testbed.bgp.rules import PolicyError, parse_policy, parse_roas
 from testbed.model import addressing
 from testbed.model.names import Kind, router_name
+from testbed.model.router_kinds import problems as router_problems
 
 if TYPE_CHECKING:
     from testbed.model.topology import IXP, AutonomousSystem, Relationship, Topology
@@ -454,4 +455,5 @@ def problems(topo: Topology) -> list[str]:
     if links > addressing.MAX_LINKS:
         out.append(f"{links} relationships and internal links: the address plan holds at most "
                    f"{addressing.MAX_LINKS} links")
+    out += router_problems(topo)
     return out

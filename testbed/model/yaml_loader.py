@@ -30,9 +30,9 @@ SUFFIXES = (".yaml", ".yml")
 
 TOP_KEYS = {"name", "description", "hold_time", "ases", "ixps", "route_servers",
             "relationships", "roas", "internal_links"}
-AS_KEYS = {"asn", "name", "prefixes", "hosts", "description", "rov", "otc", "pops"}
+AS_KEYS = {"asn", "name", "prefixes", "hosts", "description", "rov", "otc", "pops", "router", "config"}
 IXP_KEYS = {"name", "lan4", "lan6"}
-RS_KEYS = {"asn", "name", "ixp", "otc"}
+RS_KEYS = {"asn", "name", "ixp", "otc", "router", "config"}
 ROA_KEYS = {"prefix", "asn", "max_length"}
 LINK_KEYS = {"as", "between", "cost"}
 REL_OPTIONS = {"via", "bandwidth", "delay", "loss", "password", "policy", "at"}
@@ -171,7 +171,8 @@ class _Builder:
                 topo.add_as(plain(item.get("asn")), plain(item.get("name")), plain(item.get("prefixes")),
                             plain(item.get("hosts", 1)), plain(item.get("description", "")),
                             rov=plain(item.get("rov", False)), otc=plain(item.get("otc", False)),
-                            pops=plain(item.get("pops"))).where = self.where(item, line)
+                            pops=plain(item.get("pops")), router=plain(item.get("router", "exabgp")),
+                            config=plain(item.get("config"))).where = self.where(item, line)
         for line, item in self.items(root, "ixps"):
             if self.mapping(item, "an IXP", line, IXP_KEYS):
                 topo.add_ixp(plain(item.get("name")), plain(item.get("lan4")),
@@ -180,7 +181,9 @@ class _Builder:
             if self.mapping(item, "a route server", line, RS_KEYS):
                 topo.add_route_server(plain(item.get("asn")), plain(item.get("name")),
                                       plain(item.get("ixp")),
-                                      otc=plain(item.get("otc", False))).where = self.where(item, line)
+                                      otc=plain(item.get("otc", False)),
+                                      router=plain(item.get("router", "exabgp")),
+                                      config=plain(item.get("config"))).where = self.where(item, line)
         for line, item in self.items(root, "internal_links"):
             if self.mapping(item, "an internal link", line, LINK_KEYS):
                 between = plain(item.get("between"))
