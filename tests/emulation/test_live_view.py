@@ -150,6 +150,25 @@ def test_a_depeer_clicked_on_the_page_turns_the_session_down_and_moves_the_tree(
           budget, "session A-B drawn up")
 
 
+def test_the_agents_watch_alone_moves_the_page(live, browser):
+    """A withdrawal not waited for: the recorder reads the state at once,
+    often before every router heard of it; the follower of the agents'
+    watch answers tells the page the rest (without it the page would not
+    even show the state at start: checked by breaking it)."""
+    lab, view = live
+    rounds = view.follower.rounds
+    with view.lock:
+        lab.withdraw("B", B_PREFIX, wait=False)
+    try:
+        _wait(lambda: _tree(browser) == "", 10, "no tree once B withdrew its prefix")
+        assert "noroute" in browser.find_element("id", "as-A").get_attribute("class").split()
+        _wait(lambda: view.follower.rounds > rounds, 5, "the follower heard of it")
+    finally:
+        with view.lock:
+            lab.announce("B", B_PREFIX)
+    _wait(lambda: _tree(browser) == "session-A-B session-B-T", 10, "the tree back")
+
+
 def test_no_console_error_and_no_request_but_to_the_server(live, browser):
     errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
     assert errors == []
