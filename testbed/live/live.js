@@ -29,11 +29,14 @@
       st.ribs = m.ribs; st.sessions = m.sessions; st.errors = m.errors || {};
       document.querySelector("#log tbody").replaceChildren();
       for (const e of m.log) log(e, false);
+      criteria(m.criteria || []);
     } else if (m.type === "router") {
       st.ribs[m.router] = m.rib; st.sessions[m.router] = m.sessions;
       if (m.error) st.errors[m.router] = m.error; else delete st.errors[m.router];
     } else if (m.type === "batch") {
       for (const x of m.messages) apply(x);
+    } else if (m.type === "criteria") {
+      criteria(m.criteria);
     } else if (m.type === "log") {
       log(m, true);
     } else if (m.type === "stopped") {
@@ -51,6 +54,25 @@
               T.text("td", e.routers ? e.routers.length + ": " + e.routers.join(", ") : ""));
     const body = document.querySelector("#log tbody");
     body.insertBefore(tr, body.firstChild);
+  }
+
+  // An exercise's criteria, with their state at the last check.
+  function criteria(list) {
+    const body = document.querySelector("#criteria tbody");
+    if (!body) return;
+    body.replaceChildren();
+    let checked = false;
+    for (const c of list) {
+      const tr = document.createElement("tr");
+      const verdict = c.passed === true ? ["\u2713 passed", "ok"] : c.passed === false ? ["\u2717 failed", "bad"] :
+        ["not checked", ""];
+      if (c.passed !== null && c.passed !== undefined) checked = true;
+      tr.append(T.text("td", c.description || c.name), T.text("td", verdict[0], verdict[1]),
+                T.text("td", [c.seen, c.hint].filter(x => x).join(" \u2014 hint: ")));
+      body.appendChild(tr);
+    }
+    if (checked) document.getElementById("criteria-caption").textContent =
+      "as of the last 'testbed exercise check'";
   }
 
   function draw() {

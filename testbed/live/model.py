@@ -3,8 +3,9 @@
 ``LiveState`` holds every router's Loc-RIB and sessions in the report's
 compact form (``testbed.report.state.compact_route``) and the event log.
 It is fed two ways: ``router(name, reply)`` with an agent's ``loc_rib``
-answer (the follower's, after each ``watch`` answer) and ``record(kind,
-payload)`` with the recorder's records (``Recorder.subscribe``). Each
+answer (the follower's, after each ``watch`` answer), ``record(kind,
+payload)`` with the recorder's records (``Recorder.subscribe``) and, for
+an exercise's lab, ``set_criteria`` with its criteria's outcomes. Each
 returns the message the page needs (None when nothing changed);
 ``snapshot()`` is the whole state, the first message a page gets. The
 page's script applies the messages the same way (``live.js``). ``Access``
@@ -40,6 +41,7 @@ class LiveState:
         self.sessions: dict[str, dict[str, str]] = {}
         self.gone: dict[str, str] = {}
         self.log: list[dict] = []
+        self.criteria: list[dict] = []
         self.seq = 0
         self._lock = threading.Lock()
 
@@ -109,9 +111,18 @@ class LiveState:
             self.ribs[router], self.sessions[router] = rib, sessions
             return self._next({"type": "router", "router": router, "rib": rib, "sessions": sessions})
 
+    def set_criteria(self, results: list[dict], t: float | None = None) -> dict:
+        """An exercise's criteria (name, description) and, once checked,
+        each one's outcome (``passed``, ``seen``, ``hint``; ``passed`` None
+        before the first check): a ``criteria`` message."""
+        keep = ("name", "description", "passed", "seen", "hint")
+        with self._lock:
+            self.criteria = [{k: r.get(k) for k in keep} for r in results]
+            return self._next({"type": "criteria", "t": t, "criteria": list(self.criteria)})
+
     def snapshot(self) -> dict:
         with self._lock:
-            return {"type": "snapshot", "seq": self.seq,
+            return {"type": "snapshot", "seq": self.seq, "criteria": list(self.criteria),
                     "ribs": {r: dict(v) for r, v in self.ribs.items()},
                     "sessions": {r: dict(v) for r, v in self.sessions.items()},
                     "errors": dict(self.gone), "log": list(self.log)}
@@ -141,12 +152,19 @@ class Access:
     of another site can neither read it nor send that header without a
     preflight this server never grants)."""
 
-    def __init__(self, token: str | None = None, form: str | None = None):
+    def __init__(self, token: str | None = None, form: str | None = None, cookie: str = COOKIE):
         self.token = token or secrets.token_urlsafe(24)
         self.form = form or secrets.token_urlsafe(24)
+        # Browsers keep cookies per host, not per port: two views on one
+        # machine need two names.
+        self.cookie = cookie
 
     def presented(self, path: str, headers) -> str | None:
-        """The token a request carries, wherever it is."""
+        """The token a request carries, wherever it is (a link's token
+        first: it replaces an older cookie)."""
+        query = parse_qs(urlsplit(path).query)
+        if query.get("token"):
+            return query["token"][0]
         auth = headers.get("Authorization") or ""
         if auth.startswith("Bearer "):
             return auth[7:].strip()
@@ -155,10 +173,7 @@ class Access:
             cookie.load(headers.get("Cookie") or "")
         except Exception:
             pass
-        if COOKIE in cookie:
-            return cookie[COOKIE].value
-        query = parse_qs(urlsplit(path).query)
-        return (query.get("token") or [None])[0]
+        return cookie[self.cookie].value if self.cookie in cookie else None
 
     def allowed(self, path: str, headers) -> bool:
         given = self.presented(path, headers)
@@ -169,7 +184,7 @@ class Access:
         return hmac.compare_digest(given.encode(), self.form.encode())
 
     def cookie_header(self) -> str:
-        return f"{COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict"
+        return f"{self.cookie}={self.token}; Path=/; HttpOnly; SameSite=Strict"
 
 
 ACTIONS = {"depeer": ("a", "b"), "repeer": ("a", "b"), "announce": ("as", "prefix"),

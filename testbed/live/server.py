@@ -11,7 +11,8 @@ picture, style and drawing script ``tree.js`` inline, with ``live.js``;
 a Content-Security-Policy lets it reach this server only);
 ``/api/state`` the whole state; ``/api/router/NAME`` a looking glass
 (the agent's snapshot with the Adj-RIBs, over a connection of the view's
-own); ``POST /api/action`` (only with ``control``, and the page's form
+own); an exercise's lab shows its criteria and their state after each
+check (``criteria_checked``); ``POST /api/action`` (only with ``control``, and the page's form
 token) queues a depeer, repeer, announce or withdraw, run one at a time
 on a worker thread under ``lock``, which the CLI holds for its commands
 too, since a lab serves one caller at a time. ``stop()`` ends it all and
@@ -76,6 +77,10 @@ def page(title: str, svg: str, data: dict) -> str:
          '<label>AS <select id="origin"></select></label><label>prefix <input id="prefix" size="22">'
          '</label><button id="announce">announce</button> <button id="withdraw">withdraw</button></div>'
          if control else ""),
+        ('<h2>Exercise criteria</h2><p class="note" id="criteria-caption">not checked yet: '
+         "'testbed exercise check' grades the answer</p><table id=\"criteria\"><thead><tr><th>criterion</th>"
+         "<th>state</th><th>seen and hint</th></tr></thead><tbody></tbody></table>"
+         if data.get("exercise") else ""),
         "<h2>Reachability (control plane: a best route to the AS's first prefix)</h2>",
         '<div class="matrices"><div><b>IPv4</b><table class="matrix" id="matrix-4"></table></div>'
         '<div><b>IPv6</b><table class="matrix" id="matrix-6"></table></div></div>',
@@ -92,12 +97,14 @@ class LiveView:
     other than a loopback address is the caller's explicit choice."""
 
     def __init__(self, lab, recorder, port: int = 8080, bind: str = "127.0.0.1", control: bool = False,
-                 token: str | None = None):
+                 token: str | None = None, criteria: list[dict] | None = None):
         self.lab, self.recorder = lab, recorder
         self.control = control
         self.access = Access(token)
         self.lock = threading.RLock()       # one caller of the lab at a time
         self.state = LiveState(lab.names, lab.plan.router_of, lab.plan.routers)
+        if criteria:
+            self.state.set_criteria(criteria)
         self._clients: list[queue.Queue] = []
         self._clients_lock = threading.Lock()
         self._glass: dict[str, AgentClient] = {}
@@ -108,6 +115,7 @@ class LiveView:
         self.httpd = ThreadingHTTPServer((bind, port), _handler(self))
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
+        self.access.cookie = f"testbed_live_{self.port}"
         self.bind = bind
         self._threads: list[threading.Thread] = []
         self._stopped = False
@@ -179,6 +187,10 @@ class LiveView:
         self._from_recorder("note", {"t": round(self.recorder.now(), 4), "kind": kind, "text": text,
                                      "error": error})
 
+    def criteria_checked(self, results: list[dict]) -> None:
+        """An exercise's check ran: show each criterion's outcome."""
+        self.broadcast(self.state.set_criteria(results, round(self.recorder.now(), 4)))
+
     # -- what a request asks ----------------------------------------------------
     def data(self) -> dict:
         index = self.recorder.picture.get("index", {})
@@ -187,7 +199,8 @@ class LiveView:
                 "form": self.access.form if self.control else "", "title": self.lab.topology.name,
                 "sessions": sorted([min(s["a"], s["b"]), max(s["a"], s["b"])]
                                    for s in index.get("sessions", {}).values()),
-                "ases": sorted(name for name, a in index.get("ases", {}).items() if a.get("routers"))}
+                "ases": sorted(name for name, a in index.get("ases", {}).items() if a.get("routers")),
+                "exercise": bool(self.state.criteria)}
 
     def page(self) -> str:
         return page(self.lab.topology.name, self.recorder.picture.get("svg", ""), self.data())

@@ -8,6 +8,7 @@ A-B makes the session turn down in the picture and the tree go through T,
 within the lab's convergence time; a repeer brings both back. No console
 error, no request to anything but the server. Without the token every
 path is 401; stopping the view frees its port and leaves no thread.
+An exercise's criteria and their state after a check are shown.
 Screenshots: test-artifacts/live-*.png.
 """
 
@@ -103,7 +104,7 @@ def test_without_the_token_nothing_is_served(live):
             urllib.request.urlopen(base + path, timeout=5)
         assert caught.value.code == 401, path
     request = urllib.request.Request(base + "/api/action", data=b'{"op":"depeer","a":"A","b":"B"}',
-                                     method="POST", headers={"Cookie": f"testbed_live={view.access.token}"})
+                                     method="POST", headers={"Cookie": f"{view.access.cookie}={view.access.token}"})
     with pytest.raises(urllib.error.HTTPError) as caught:   # the token, but not the page's form token
         urllib.request.urlopen(request, timeout=5)
     assert caught.value.code == 403
@@ -187,14 +188,26 @@ def test_no_console_error_and_no_request_but_to_the_server(live, browser):
     browser.save_screenshot(str(ARTIFACTS / "live-full.png"))
 
 
-def test_stopping_the_view_frees_its_port_and_threads(live):
-    from testbed.lab.lab import Lab  # noqa: F401  (the lab stays up: the module's fixture stops it)
+def test_an_exercises_criteria_are_shown_and_the_view_stops_clean(live, browser):
+    """A second view of the same lab, as an exercise's harness starts it
+    (with criteria); its page shows each criterion's state after a check.
+    Stopping it frees its port and leaves none of its threads."""
     from testbed.live import LiveView
 
     lab, view = live
-    extra = LiveView(lab, view.recorder, port=0).start()
+    extra = LiveView(lab, view.recorder, port=0, criteria=[
+        {"name": "a_reaches_b", "description": "A reaches B over the peering"}]).start()
     port = extra.port
-    extra.stop()
+    try:
+        browser.get(extra.url)
+        table = lambda: browser.find_element("id", "criteria").text
+        _wait(lambda: "not checked" in table(), 5, "the criteria before a check")
+        extra.criteria_checked([{"name": "a_reaches_b", "description": "A reaches B over the peering",
+                                 "passed": False, "seen": "A reaches B through T", "hint": "peer with B"}])
+        _wait(lambda: "failed" in table() and "hint: peer with B" in table(), 5, "the criterion failed")
+        browser.save_screenshot(str(ARTIFACTS / "live-criteria.png"))
+    finally:
+        extra.stop()
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0
     assert not any(t.name.startswith("testbed-live") and t.is_alive() and t not in _threads_of(view)

@@ -91,6 +91,8 @@ def test_tokens():
     assert access.allowed("/?token=secret-token", {})
     assert access.allowed("/events", {"Cookie": "other=1; testbed_live=secret-token"})
     assert access.allowed("/", {"Authorization": "Bearer secret-token"})
+    assert access.allowed("/?token=secret-token", {"Cookie": "testbed_live=an-older-views"})  # the link wins
+    assert not access.allowed("/", {"Cookie": "testbed_live_8081=secret-token"})  # another view's cookie
     for path, headers in (("/", {}), ("/?token=wrong", {}), ("/", {"Cookie": "testbed_live=secret"}),
                           ("/", {"Authorization": "Basic secret-token"}), ("/?token=", {})):
         assert not access.allowed(path, headers), (path, headers)
@@ -142,3 +144,17 @@ def test_the_page_carries_everything_and_asks_only_its_server():
     assert "<\\/script>" in html                                        # data cannot close its element
     assert not re.search(r"(src|href)=\"(https?:)?//", html)
     assert 'id="depeer"' not in page("t", "", {"index": {}, "prefixes": {}, "control": False})
+
+
+def test_an_exercises_criteria_and_their_state():
+    s = state()
+    first = s.set_criteria([{"name": "c1", "description": "A reaches B"}])
+    assert first["criteria"] == [{"name": "c1", "description": "A reaches B", "passed": None, "seen": None,
+                                  "hint": None}]
+    checked = s.set_criteria([{"name": "c1", "description": "A reaches B", "passed": False, "seen": "no route",
+                               "hint": "peer", "extra": 1}], t=3.0)
+    assert checked["type"] == "criteria" and checked["t"] == 3.0
+    assert s.snapshot()["criteria"][0]["passed"] is False and "extra" not in s.snapshot()["criteria"][0]
+    html = page("t", "", {"index": {}, "prefixes": {}, "control": False, "exercise": True})
+    assert 'id="criteria"' in html
+    assert 'id="criteria"' not in page("t", "", {"index": {}, "prefixes": {}, "control": False})
