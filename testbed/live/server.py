@@ -110,9 +110,13 @@ class LiveView:
         self._glass: dict[str, AgentClient] = {}
         self._glass_lock = threading.Lock()
         self._actions: queue.Queue = queue.Queue()
+        try:
+            self.httpd = ThreadingHTTPServer((bind, port), _handler(self))
+        except OSError as exc:
+            raise LabError(f"the live view cannot listen on {bind}:{port}: {exc.strerror or exc} "
+                           "(another port: --web PORT, or 0 for any free one)") from None
         paths = {name: client.path for name, client in lab.clients.items() if name not in lab.crashed}
         self.follower = Follower(paths, self._from_agent, self._agent_gone)
-        self.httpd = ThreadingHTTPServer((bind, port), _handler(self))
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.access.cookie = f"testbed_live_{self.port}"

@@ -158,3 +158,13 @@ def test_an_exercises_criteria_and_their_state():
     html = page("t", "", {"index": {}, "prefixes": {}, "control": False, "exercise": True})
     assert 'id="criteria"' in html
     assert 'id="criteria"' not in page("t", "", {"index": {}, "prefixes": {}, "control": False})
+
+
+def test_a_port_in_use_is_a_clear_error():
+    from testbed.errors import LabError
+    from testbed.live.server import LiveView
+
+    lab = SimpleNamespace(names=None, plan=SimpleNamespace(router_of=None, routers={}), clients={}, crashed=set())
+    with ThreadingHTTPServer(("127.0.0.1", 0), _handler(SimpleNamespace(access=Access()))) as taken:
+        with pytest.raises(LabError, match=f"cannot listen on 127.0.0.1:{taken.server_address[1]}"):
+            LiveView(lab, recorder=None, port=taken.server_address[1])
