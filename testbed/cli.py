@@ -12,6 +12,7 @@ import argparse
 import ast
 import shutil
 import signal
+import threading
 import sys
 import tempfile
 import time
@@ -102,10 +103,10 @@ def cmd_graph(args) -> int:
     return 0
 
 
-def _start_lab(topology: str):
+def _start_lab(topology: str, recorder=None):
     from testbed.lab.lab import Lab
 
-    lab = Lab(topology)
+    lab = Lab(topology, recorder=recorder)
     t0 = time.monotonic()
     with console.status("starting lab") as status:
         lab.progress = lambda stage: status.update(f"{stage} ({time.monotonic() - t0:.1f} s)")
@@ -134,9 +135,28 @@ def routes_table(lab, router: str) -> Table:
 def cmd_up(args) -> int:
     from mininet.cli import CLI
 
-    lab = _start_lab(args.topology)
+    live = None
+    if args.web is None and (args.web_control or args.web_bind):
+        print("error: --web-control and --web-bind need --web", file=sys.stderr)
+        return 2
+    recorder = None
+    if args.web is not None:
+        from testbed.report.recorder import Recorder
+
+        recorder = Recorder(sample_interval=0)
+    lab = _start_lab(args.topology, recorder)
     try:
+        if args.web is not None:
+            from testbed.live import LiveView
+
+            live = LiveView(lab, recorder, port=args.web, bind=args.web_bind or "127.0.0.1",
+                            control=args.web_control).start()
+            console.print(f"live view: {live.url}" + (" (actions allowed)" if args.web_control else ""),
+                          soft_wrap=True)
         if args.no_cli:
+            if live is not None:
+                console.print("serving until Ctrl-C")
+                threading.Event().wait()
             return 0
 
         class LabCLI(CLI):
@@ -164,6 +184,12 @@ def cmd_up(args) -> int:
                 parts = line.split()
                 console.print(f"converged in {lab.repeer(parts[0], parts[1]):.3f} s")
 
+            def onecmd(self, line):
+                if live is None:
+                    return super().onecmd(line)
+                with live.lock:  # the page's actions wait for the command, and the other way round
+                    return super().onecmd(line)
+
             def do_astrace(self, line):
                 "astrace SRC DST: the ASes packets from SRC to DST cross."
                 src, dst = line.split()[:2]
@@ -174,6 +200,8 @@ def cmd_up(args) -> int:
         LabCLI(lab.net)
         return 0
     finally:
+        if live is not None:
+            live.stop()
         with console.status("stopping lab"):
             lab.stop()
         console.print(f"lab {lab.id} stopped in {lab.timings.get('stop', 0):.2f} s")
@@ -298,7 +326,14 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_graph)
     p = sub.add_parser("up", help="bring a lab up and open Mininet's CLI")
     p.add_argument("topology")
-    p.add_argument("--no-cli", action="store_true", help="start, report, stop (a smoke test)")
+    p.add_argument("--no-cli", action="store_true",
+                   help="start, report, stop (a smoke test); with --web: serve until Ctrl-C")
+    p.add_argument("--web", nargs="?", type=int, const=8080, default=None, metavar="PORT",
+                   help="serve a live view of the lab (default port 8080; 0: any free port)")
+    p.add_argument("--web-bind", metavar="ADDRESS",
+                   help="listen on ADDRESS instead of 127.0.0.1 (e.g. 0.0.0.0); the access token is needed")
+    p.add_argument("--web-control", action="store_true",
+                   help="let the page depeer, repeer, announce and withdraw")
     p.set_defaults(func=cmd_up)
     p = sub.add_parser("run", help="run a scenario and show its outcome")
     p.add_argument("scenario", help="a name from scenarios/ or a path")

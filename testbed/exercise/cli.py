@@ -76,8 +76,10 @@ def cmd_start(args) -> int:
     from testbed.lab import Lab  # noqa: F401  (fail here, not in the harness, if the lab cannot import)
 
     log = open(workspace / harness.LOG_FILE, "a")
+    web = [] if args.web is None else [json.dumps({"port": args.web, "bind": args.web_bind or "127.0.0.1",
+                                                  "control": args.web_control})]
     process = subprocess.Popen([sys.executable, "-m", "testbed.exercise.harness", str(exercise.directory),
-                                str(workspace)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                str(workspace), *web], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=log, start_new_session=True, text=True)
     log.close()
     t0 = time.monotonic()
@@ -110,6 +112,8 @@ def cmd_start(args) -> int:
     console.print(f"exercise [bold]{exercise.name}[/bold]: lab {ready['lab']} is running "
                   f"(harness pid {ready['pid']}, started in {ready['seconds']:.1f} s)")
     console.print(f"read {workspace / 'instructions.md'}, write {answer}, then 'testbed exercise check'")
+    if ready.get("web"):
+        console.print(f"live view (with the criteria): {ready['web']}", soft_wrap=True)
     return 0
 
 
@@ -251,6 +255,10 @@ def add_parser(sub) -> None:
     p = commands.add_parser("start", help="start an exercise's lab and write its workspace")
     p.add_argument("name")
     p.add_argument("directory", nargs="?", help="the workspace (default: here)")
+    p.add_argument("--web", nargs="?", type=int, const=8080, default=None, metavar="PORT",
+                   help="serve the live view of the lab with the exercise's criteria (see 'testbed up --web')")
+    p.add_argument("--web-bind", metavar="ADDRESS", help="listen on ADDRESS instead of 127.0.0.1")
+    p.add_argument("--web-control", action="store_true", help="let the page depeer, repeer, announce, withdraw")
     p.set_defaults(func=cmd_start)
     p = commands.add_parser("check", help="apply your answer to the running lab and check it")
     p.add_argument("answer", nargs="?", help="default: answer.yaml in the workspace")

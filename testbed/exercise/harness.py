@@ -9,6 +9,9 @@ or ``{"error": ...}``), writes ``.testbed-exercise.json`` in the workspace
 and answers requests on a Unix socket in the lab's 0700 work directory,
 one JSON object a line each way: ``check`` (an answer file's path),
 ``reset``, ``status``, ``stop``. SIGTERM and ``stop`` stop the lab.
+With a third argument (JSON: the live view's port, bind, control) it also
+serves the live view (``testbed.live``) with the exercise's criteria, their
+state updated at each check, and says its link in the ready message.
 ``request()`` is the client side.
 """
 
@@ -99,7 +102,7 @@ def _handle(bench, message: dict) -> dict:
         return {"error": str(exc)}
 
 
-def serve(exercise_ref: str, workspace: Path) -> int:
+def serve(exercise_ref: str, workspace: Path, web: dict | None = None) -> int:
     from testbed.errors import TestbedError
     from testbed.exercise.model import load_exercise
     from testbed.exercise.workbench import Workbench
@@ -110,14 +113,24 @@ def serve(exercise_ref: str, workspace: Path) -> int:
 
     signal.signal(signal.SIGTERM, terminate)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    bench = None
+    bench = view = None
     state_path = workspace / STATE_FILE
     try:
         try:
             exercise = load_exercise(exercise_ref)
-            bench = Workbench(exercise)
+            recorder = None
+            if web is not None:  # the live view (testbed.live), with the criteria
+                from testbed.report.recorder import Recorder
+
+                recorder = Recorder(sample_interval=0)
+            bench = Workbench(exercise, recorder=recorder)
             bench.lab.progress = lambda stage: _say(out, stage=stage)
             bench.start()
+            if web is not None:
+                from testbed.live import LiveView
+
+                view = LiveView(bench.lab, recorder, **web, criteria=[
+                    {"name": c.name, "description": c.description} for c in exercise.criteria()]).start()
         except TestbedError as exc:
             from testbed.errors import MissingDependency
 
@@ -130,6 +143,8 @@ def serve(exercise_ref: str, workspace: Path) -> int:
         server.listen(4)
         info = {"exercise": exercise.name, "directory": str(exercise.directory), "socket": str(path),
                 "lab": bench.lab.id, "pid": os.getpid(), "router": exercise.router}
+        if view is not None:
+            info["web"] = view.url
         tmp = state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(info, indent=1) + "\n")
         tmp.replace(state_path)
@@ -153,7 +168,13 @@ def serve(exercise_ref: str, workspace: Path) -> int:
                 except ValueError:
                     message = {}
                 try:
-                    reply = _handle(bench, message)
+                    if view is None:
+                        reply = _handle(bench, message)
+                    else:
+                        with view.lock:  # one caller of the lab at a time (the page's actions too)
+                            reply = _handle(bench, message)
+                        if "results" in reply:
+                            view.criteria_checked(reply["results"])
                 except Exception as exc:  # keep the lab alive; say what broke
                     traceback.print_exc()
                     reply = {"error": f"{type(exc).__name__}: {exc}"}
@@ -164,6 +185,8 @@ def serve(exercise_ref: str, workspace: Path) -> int:
             if message.get("op") == "stop":
                 return 0
     finally:
+        if view is not None:
+            view.stop()
         if bench is not None:
             bench.stop()
         try:
@@ -175,10 +198,11 @@ def serve(exercise_ref: str, workspace: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        print("usage: python -m testbed.exercise.harness EXERCISE WORKSPACE", file=sys.stderr)
+    if len(args) not in (2, 3):
+        print("usage: python -m testbed.exercise.harness EXERCISE WORKSPACE [WEB-JSON]", file=sys.stderr)
         return 2
-    return serve(args[0], Path(args[1]).resolve())
+    web = json.loads(args[2]) if len(args) == 3 else None  # LiveView's port, bind, control
+    return serve(args[0], Path(args[1]).resolve(), web)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 ``render(data)`` takes ``Recorder.data()`` (plain JSON-ready data) and
 returns the page as text: the topology picture inline (SVG), the style and
-script inline (``report.css``, ``report.js`` beside this module), the data
+script inline (``report.css``, ``tree.js`` (drawing shared with the live view) and
+``report.js`` beside this module), the data
 recorded (all but the picture) embedded as JSON in the element
 ``#report-data``, which the script reads and other programs can too
 (states after the first carry only the routes that changed:
@@ -328,7 +329,7 @@ def render(data: dict) -> str:
         "<h2>Traffic per link</h2>", _traffic(data),
         "<h2>Reproducibility</h2>", _environment(data),
         f'<script type="application/json" id="report-data">{embedded}</script>',
-        f"<script>{_asset('report.js')}</script>",
+        f"<script>{_asset('tree.js')}\n{_asset('report.js')}</script>",
         "</body></html>\n",
     ])
 
