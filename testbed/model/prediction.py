@@ -17,6 +17,7 @@ from testbed.model.addressing import Plan
 from testbed.bgp.configure import engine_from_config
 from testbed.bgp.simulate import Session, SessionEnd, converge
 from testbed.routers.exabgp_config import agent_config
+from testbed.internet import lab_model
 
 
 class Expectation:
@@ -30,6 +31,8 @@ class Expectation:
             r.name: {p: ((), ()) for p in r.prefixes} for r in plan.routers.values()}
         self.policies: dict[tuple[str, str], dict | None] = {}  # (router, peer name) -> policy
         self._cache: dict[str, dict] | None = None
+        self.model: str | None = None   # which model made the last prediction
+        self.fast = True                # may use the rank-order model where it applies
 
     def set_policy(self, router: str, peer: str, policy: dict | None) -> None:
         """``router`` now applies ``policy`` on its session with ``peer``."""
@@ -69,7 +72,12 @@ class Expectation:
 
     def loc_ribs(self) -> Mapping[str, dict[str, dict]]:
         """router -> prefix -> route (JSON form) once routing has converged."""
+        if self._cache is None and self.fast and lab_model.out_of_scope(self) is None:
+            self.model = lab_model.MODEL_FAST
+            self._cache, self._adj_in, self._digests = lab_model.predict(self)
+            self._shut = set()
         if self._cache is None:
+            self.model = lab_model.MODEL_EVENTS
             engines = {}
             for router in self.plan.routers.values():
                 config = agent_config(self.plan, router, "", "")
