@@ -15,11 +15,12 @@ and policies. Pure; no I/O.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from collections.abc import Mapping
 
 from ..agent import engine_from_config
-from ..bgp.fingerprint import MASK, line_hash, state_fingerprint
+from ..bgp.fingerprint import MASK, state_fingerprint
 from ..bgp.policy import import_route
 from ..bgp.route import Route
 from ..speaker_config import agent_config
@@ -197,6 +198,7 @@ class Prediction:
         def ancestor(a: int, b: int) -> bool:
             """Whether ``a`` is in ``b``'s AS path (a proper ancestor)."""
             return cls[a] != NONE and cls[b] != NONE and a != b and tin[a] < tin[b] and tout[b] <= tout[a]
+        ancestor.tin, ancestor.tout = tin, tout
         return text, ancestor
 
     def _exports(self, routing, ancestor):
@@ -223,37 +225,81 @@ class Prediction:
             yield sender, receiver, sender
 
     def digests(self) -> dict[str, str]:
-        """router -> the state digest the lab's agent must reach."""
+        """router -> the state digest the lab's agent must reach.
+
+        The hot loop of the model: one 64-bit hash per route of every
+        Loc-RIB and Adj-RIB-In (``testbed.bgp.fingerprint``), written out
+        flat because a 1,000-AS lab has about five million of them."""
         n = len(self.graph)
+        asns = self.graph.asns
         loc = [0] * n
         adj: list[dict[int, int]] = [dict() for _ in range(n)]
+        blake, from_bytes = hashlib.blake2b, int.from_bytes
+        address = {}
+        for receiver, seen in self.view.items():
+            for sender, neighbor in seen.items():
+                address[(receiver, sender)] = (neighbor.address, neighbor.address6)
+        partial = self.graph.partial
+        kinds = {"customer": 0, "peer": 1, "provider": 2, "route-server": 3, "rs-client": 4}
+        sessions = [(sender, receiver, kinds[what], receiver in partial.get(sender, ()),
+                     partial.get(sender, ()), address[(receiver, sender)])
+                    for sender, receiver, what in self.sessions]
+        servers = list(self.graph.route_servers)
         for origins, prefixes in self.by_origins.items():
             routing = self.routings[origins]
             text, ancestor = self._tables(routing)
-            fams = [(p, 6 if ":" in p else 4) for p in prefixes]
-            for rs in self.graph.route_servers:
+            tin, tout = ancestor.tin, ancestor.tout
+            cls, nh, via = routing.cls, routing.nh, routing.via
+            fams = [(p, 1 if ":" in p else 0) for p in prefixes]
+            sent = [f"{asns[x]} {text[x]}" if text[x] else str(asns[x]) for x in range(n)]
+            for rs in servers:
                 q = self._rs_choice(routing, rs, -1, ancestor)
                 if q >= 0:
-                    path = f"{self.graph.asns[q]} {text[q]}" if text[q] else str(self.graph.asns[q])
+                    hop = address[(rs, q)]
                     for p, fam in fams:
-                        loc[rs] += line_hash(f"{p} {path} {self._next_hop(q, q, rs, fam)} None")
+                        loc[rs] += from_bytes(blake(f"{p} {sent[q]} {hop[fam]} None".encode(),
+                                                    digest_size=8).digest(), "big")
             for x in range(n):
-                c = routing.cls[x]
+                c = cls[x]
                 if c == NONE:
                     continue
                 if c == SEED:
                     for p, _ in fams:
-                        loc[x] += line_hash(f"{p}  None None")
+                        loc[x] += from_bytes(blake(f"{p}  None None".encode(), digest_size=8).digest(), "big")
                     continue
-                q, heard = self._sender(routing, x)
-                path = f"{self.graph.asns[q]} {text[q]}" if text[q] else str(self.graph.asns[q])
+                q = nh[x]
+                rs = via[x]
+                hop = address[(x, q)] if rs < 0 else address[(rs, q)]
+                path = sent[q]
                 for p, fam in fams:
-                    loc[x] += line_hash(f"{p} {path} {self._next_hop(heard, q, x, fam)} None")
-            for sender, receiver, q in self._exports(routing, ancestor):
-                path = f"{self.graph.asns[q]} {text[q]}" if text[q] else str(self.graph.asns[q])
+                    loc[x] += from_bytes(blake(f"{p} {path} {hop[fam]} None".encode(),
+                                               digest_size=8).digest(), "big")
+            for sender, receiver, kind, narrow, blocked, hop in sessions:
+                c = cls[sender]
+                q = sender
+                if kind == 4:   # the route server gives its pick for this client
+                    q = self._rs_choice(routing, sender, receiver, ancestor)
+                    if q < 0:
+                        continue
+                    hop = address[(sender, q)]
+                else:
+                    if c == NONE:
+                        continue
+                    if (cls[receiver] != NONE and receiver != sender and tin[receiver] < tin[sender]
+                            and tout[sender] <= tout[receiver]):
+                        continue   # the receiver is in the path
+                    if kind == 0:
+                        if c == PROVIDER and narrow:
+                            continue
+                    elif c != SEED and c != CUSTOMER:
+                        continue
+                    elif kind == 2 and c == CUSTOMER and nh[sender] in blocked:
+                        continue
+                path = sent[q]
                 total = adj[receiver].get(sender, 0)
                 for p, fam in fams:
-                    total += line_hash(f"{p} {path} {self._next_hop(sender, q, receiver, fam)} None False")
+                    total += from_bytes(blake(f"{p} {path} {hop[fam]} None False".encode(),
+                                              digest_size=8).digest(), "big")
                 adj[receiver][sender] = total
         found = {}
         for name in self.names:
