@@ -112,7 +112,9 @@ class Prediction:
                 partial = policies[(s.b, s.a)] == _PARTIAL_TO_CUSTOMER
                 graph.add_transit(b, a, partial)
             elif relationship == "peer":
-                payer = (a if policies[(s.a, s.b)] else b if policies[(s.b, s.a)] else None)
+                pays = {end: (policies[(end, other)] or {}).get("local_pref") == 90
+                        for end, other in ((s.a, s.b), (s.b, s.a))}
+                payer = a if pays[s.a] else b if pays[s.b] else None
                 graph.add_peering(a, b, payer)
             elif relationship == "route-server":
                 graph.add_route_server_client(b, a)
