@@ -137,7 +137,8 @@ def _path(graph, nodes) -> str:
 def cmd_import_caida(args) -> int:
     graph, facts = caida.load(args.file)
     around = _node(graph, args.around, "--around")
-    _emit(graph, facts, around, [], args.output, args.max_ases, args.depth, args.file)
+    keep = [_node(graph, asn, "--keep") for asn in args.keep]
+    _emit(graph, facts, around, keep, args.output, args.max_ases, args.depth, args.file)
     return 0
 
 
@@ -165,6 +166,8 @@ def add_commands(sub) -> None:
     q = kinds.add_parser("caida", help="a topology file from a CAIDA as-rel file around one AS")
     q.add_argument("file")
     q.add_argument("--around", type=int, required=True, metavar="ASN")
+    q.add_argument("--keep", nargs="+", type=int, default=[], metavar="ASN",
+                   help="ASes to keep too (with their providers up to the clique)")
     q.add_argument("--depth", type=int, default=2)
     q.add_argument("--max-ases", type=int, default=30)
     q.add_argument("-o", "--output", required=True, help="the topology file to write (.py)")

@@ -3,7 +3,7 @@
 ``extract(graph, around, ...)`` keeps the chosen AS; all its providers, each
 with a chain of providers up to the provider-free clique (the provider with
 the shortest way up, then the largest cone, then the lowest ASN, at each
-step); the ASes it must keep (``keep``, e.g. the other end of a depeering)
+step, a provider already kept first); the ASes it must keep (``keep``, e.g. the other end of a depeering)
 with their chains; then its peers and customers, then their neighbours up
 to ``depth`` hops, busiest first, each with its chain, while ``max_ases``
 allows. Since every AS left has a provider chain to a clique member and the
@@ -65,6 +65,7 @@ def extract(graph: ASGraph, around: int, depth: int = 2, max_ases: int = 30, kee
     clique = set(clique_of(graph, facts))
     up = _up_depth(graph, clique)
     cone_size: dict[int, int] = {}
+    chosen: dict[int, None] = {}
 
     def size(x: int) -> int:
         if x not in cone_size:
@@ -77,11 +78,9 @@ def extract(graph: ASGraph, around: int, depth: int = 2, max_ases: int = 30, kee
             options = [p for p in graph.providers[x] if up[p] >= 0]
             if not options:
                 return []
-            x = min(options, key=lambda p: (up[p], -size(p), graph.rank[p]))
+            x = min(options, key=lambda p: (p not in chosen, up[p], -size(p), graph.rank[p]))
             found.append(x)
         return found
-
-    chosen: dict[int, None] = {}
 
     def add(x: int) -> bool:
         nodes = chain(x)
