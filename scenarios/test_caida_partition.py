@@ -24,7 +24,7 @@ from testbed.assertions import (assert_as_path, assert_no_route, assert_reachabl
                                 assert_session_down, assert_unreachable)
 from testbed.internet import caida, whatif
 from testbed.internet.synthetic import write_synthetic
-from testbed.topology import load
+from testbed.model.loader import load
 
 SEED, SIZE = 2, 600
 L3_CUSTOMER, COGENT_CUSTOMER, BOTH = 29819, 59511, 47453   # found in the seeded graph

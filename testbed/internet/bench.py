@@ -31,9 +31,9 @@ def _rss_mb(who=resource.RUSAGE_SELF) -> float:
 
 
 def lab_prediction(n: int, events: bool) -> None:
-    from ..addressing import plan
-    from ..expect import Expectation
-    from ..generate import internet
+    from testbed.model.addressing import plan
+    from testbed.model.prediction import Expectation
+    from testbed.model.generate import internet
     from .lab_model import Prediction
 
     the_plan = plan(internet(n, 1).validate())

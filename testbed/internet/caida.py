@@ -20,7 +20,7 @@ import bz2
 import gzip
 from pathlib import Path
 
-from ..errors import TestbedError
+from testbed.errors import TestbedError
 from .graph import ASGraph
 
 __all__ = ["CaidaError", "load", "parse_lines", "write", "clique_of"]

@@ -13,7 +13,7 @@ import argparse
 import time
 from pathlib import Path
 
-from ..errors import TestbedError
+from testbed.errors import TestbedError
 from . import caida, subgraph, whatif
 
 __all__ = ["add_commands"]

@@ -1,6 +1,6 @@
 """A lab's converged routing state from the rank-order model, when it applies.
 
-``testbed.expect.Expectation`` predicts a lab by running every router's BGP
+``testbed.model.prediction.Expectation`` predicts a lab by running every router's BGP
 engine event by event; for plain Gao-Rexford labs (transit, peering, paid
 peering, partial transit, route servers; one router per AS; no session
 policy of the user's, no communities, no ROV/OTC, no maximum prefixes) the
@@ -19,11 +19,11 @@ import hashlib
 import ipaddress
 from collections.abc import Mapping
 
-from ..agent import engine_from_config
-from ..bgp.fingerprint import MASK, state_fingerprint
-from ..bgp.policy import import_route
-from ..bgp.route import Route
-from ..speaker_config import agent_config
+from testbed.agent.agent import engine_from_config
+from testbed.bgp.fingerprint import MASK, state_fingerprint
+from testbed.bgp.policy import import_route
+from testbed.bgp.route import Route
+from testbed.routers.exabgp_config import agent_config
 from .graph import ASGraph
 from .propagate import CUSTOMER, NONE, PROVIDER, SEED, propagate
 

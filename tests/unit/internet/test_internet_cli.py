@@ -8,11 +8,11 @@ import re
 import pytest
 
 from testbed import cli
-from testbed.addressing import plan
-from testbed.expect import Expectation
+from testbed.model.addressing import plan
+from testbed.model.prediction import Expectation
 from testbed.internet import caida
 from testbed.internet.synthetic import write_synthetic
-from testbed.topology import load
+from testbed.model.loader import load
 
 
 @pytest.fixture(scope="module")

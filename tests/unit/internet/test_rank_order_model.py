@@ -1,5 +1,5 @@
 """The rank-order model (testbed.internet) against the event simulation
-(testbed.expect over testbed.bgp engines): the same Loc-RIBs, Adj-RIBs-In
+(testbed.model.prediction over testbed.bgp engines): the same Loc-RIBs, Adj-RIBs-In
 and state digests on generated Internets, also with paid peering, partial
 transit and a route server mixed in; and the choice between the two."""
 
@@ -7,11 +7,11 @@ import random
 
 from hypothesis import given, settings, strategies as st
 
-from testbed.addressing import plan
-from testbed.expect import Expectation
-from testbed.generate import internet
+from testbed.model.addressing import plan
+from testbed.model.prediction import Expectation
+from testbed.model.generate import internet
 from testbed.internet import lab_model
-from testbed.topology import Kind
+from testbed.model.topology import Kind
 
 
 def variant(n: int, seed: int):

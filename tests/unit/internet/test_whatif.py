@@ -6,13 +6,13 @@ import random
 
 from hypothesis import given, settings, strategies as st
 
-from testbed.addressing import plan
-from testbed.agent import engine_from_config
+from testbed.model.addressing import plan
+from testbed.agent.agent import engine_from_config
 from testbed.bgp.rules import parse_policy
 from testbed.bgp.simulate import Network, Session, SessionEnd
-from testbed.speaker_config import agent_config
-from testbed.expect import Expectation
-from testbed.generate import internet
+from testbed.routers.exabgp_config import agent_config
+from testbed.model.prediction import Expectation
+from testbed.model.generate import internet
 from testbed.internet import caida, whatif
 from testbed.internet.lab_model import Prediction
 from testbed.internet.propagate import propagate
