@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from testbed.errors import TestbedError
-from . import caida, subgraph, whatif
+from . import caida, peeringdb, subgraph, whatif
 
 __all__ = ["add_commands"]
 
@@ -29,7 +29,8 @@ def _node(graph, asn: int, where: str) -> int:
     return graph.index[asn]
 
 
-def _emit(graph, facts, around: int, keep, path: str, max_ases: int, depth: int, source: str) -> None:
+def _emit(graph, facts, around: int, keep, path: str, max_ases: int, depth: int, source: str,
+          peeringdb_dump: str | None = None) -> None:
     started = time.perf_counter()
     try:
         sub = subgraph.extract(graph, around, depth=depth, max_ases=max_ases, keep=keep, facts=facts)
@@ -38,7 +39,14 @@ def _emit(graph, facts, around: int, keep, path: str, max_ases: int, depth: int,
     report = _sub_report(sub)
     out = Path(path)
     name = out.stem if out.stem.replace("_", "").isalnum() else "imported"
-    out.write_text(subgraph.topology_source(sub, name, source, report))
+    found = []
+    if peeringdb_dump:
+        found = peeringdb.exchanges(peeringdb.load(peeringdb_dump), sub.graph.asns)
+        report += "\n" + (f"PeeringDB: {len(found)} exchanges with two or more of these ASes: "
+                          + ", ".join(f"{x.name} ({len(x.members)} members, {len(x.rs_clients)} on the "
+                                      f"route server)" for x in found) if found
+                          else "PeeringDB: no exchange with two or more of these ASes")
+    out.write_text(subgraph.topology_source(sub, name, source, report, found))
     print(report)
     print(f"wrote {out} ({len(sub.graph)} ASes, {sub.graph.links} links) in "
           f"{time.perf_counter() - started:.1f} s")
@@ -138,7 +146,7 @@ def cmd_import_caida(args) -> int:
     graph, facts = caida.load(args.file)
     around = _node(graph, args.around, "--around")
     keep = [_node(graph, asn, "--keep") for asn in args.keep]
-    _emit(graph, facts, around, keep, args.output, args.max_ases, args.depth, args.file)
+    _emit(graph, facts, around, keep, args.output, args.max_ases, args.depth, args.file, args.peeringdb)
     return 0
 
 
@@ -169,6 +177,9 @@ def add_commands(sub) -> None:
     q.add_argument("--keep", nargs="+", type=int, default=[], metavar="ASN",
                    help="ASes to keep too (with their providers up to the clique)")
     q.add_argument("--depth", type=int, default=2)
+    q.add_argument("--peeringdb", metavar="DUMP",
+                   help="a PeeringDB JSON dump (a file, or a directory of net.json, ix.json, ...): "
+                        "its exchanges, route servers and members for the ASes kept")
     q.add_argument("--max-ases", type=int, default=30)
     q.add_argument("-o", "--output", required=True, help="the topology file to write (.py)")
     q.set_defaults(func=cmd_import_caida)

@@ -174,8 +174,14 @@ def name_of(asn: int) -> str:
     return f"as{asn}"
 
 
-def topology_source(sub: SubGraph, name: str, source: str, report: str = "") -> str:
-    """A topology module for the sub-graph (see the module docstring)."""
+def topology_source(sub: SubGraph, name: str, source: str, report: str = "",
+                    exchanges=()) -> str:
+    """A topology module for the sub-graph (see the module docstring).
+    ``exchanges`` (``testbed.internet.peeringdb.Exchange``) become IXPs:
+    peerings between two members move onto the first exchange both are
+    at, and members that use the route server become its clients."""
+    from .peeringdb import ixp_name
+
     g = sub.graph
     lines = [f'"""Sub-graph of {source} around AS{sub.full.asns[sub.around]}: {len(g)} ASes, '
              f'{g.links} links.', "",
@@ -187,17 +193,40 @@ def topology_source(sub: SubGraph, name: str, source: str, report: str = "") -> 
               f"topology = Topology({name!r}, hold_time=9)"]
     for x in range(len(g)):
         lines.append(f"{name_of(g.asns[x])} = topology.add_as({g.asns[x]}, {name_of(g.asns[x])!r})")
+    peerings = [(g.asns[a], g.asns[b]) for a in range(len(g)) for b in g.peers[a] if g.asns[a] < g.asns[b]]
+    taken: set[str] = set()
+    via: dict[tuple[int, int], str] = {}
+    clients: list[str] = []
+    for exchange in exchanges:
+        members = set(exchange.members)
+        moved = [pair for pair in peerings if set(pair) <= members and pair not in via]
+        rs = exchange.rs_clients
+        if not moved and len(rs) < 2:
+            continue
+        ixp = ixp_name(exchange.name, taken)
+        variable = "ix_" + ixp.replace("-", "_")
+        options = "".join(f", {k}={v!r}" for k, v in (("lan4", exchange.lan4), ("lan6", exchange.lan6)) if v)
+        lines.append(f"{variable} = topology.add_ixp({ixp!r}{options})  # PeeringDB ix {exchange.id}: "
+                     f"{exchange.name}")
+        for pair in moved:
+            via[pair] = variable
+        if len(rs) >= 2:
+            server = f"rs_{variable[3:]}"
+            lines.append(f"{server} = topology.add_route_server({exchange.route_server_asn}, "
+                         f"{('rs-' + ixp)[:12]!r}, {variable})")
+            clients += [f"topology.route_server_client({name_of(a)}, {server})" for a in rs]
     for p in range(len(g)):
         for c in sorted(g.customers[p], key=lambda n: g.asns[n]):
             call = "partial_transit" if c in g.partial.get(p, ()) else "transit"
             lines.append(f"topology.{call}({name_of(g.asns[p])}, {name_of(g.asns[c])})")
-    for a in range(len(g)):
-        for b in sorted(g.peers[a], key=lambda n: g.asns[n]):
-            if g.asns[a] < g.asns[b]:
-                if (a, b) in g.peer_pref:
-                    lines.append(f"topology.paid_peering({name_of(g.asns[a])}, {name_of(g.asns[b])})")
-                elif (b, a) in g.peer_pref:
-                    lines.append(f"topology.paid_peering({name_of(g.asns[b])}, {name_of(g.asns[a])})")
-                else:
-                    lines.append(f"topology.peering({name_of(g.asns[a])}, {name_of(g.asns[b])})")
+    for a, b in peerings:
+        x, y = g.index[a], g.index[b]
+        at = f", via={via[(a, b)]}" if (a, b) in via else ""
+        if (x, y) in g.peer_pref:
+            lines.append(f"topology.paid_peering({name_of(a)}, {name_of(b)}{at})")
+        elif (y, x) in g.peer_pref:
+            lines.append(f"topology.paid_peering({name_of(b)}, {name_of(a)}{at})")
+        else:
+            lines.append(f"topology.peering({name_of(a)}, {name_of(b)}{at})")
+    lines += clients
     return "\n".join(lines) + "\n"
