@@ -75,6 +75,8 @@ def out_of_scope(expectation) -> str | None:
                 or (n.relationship == "rs-client" and policy == {"blackhole": True}))
             if not allowed:
                 return f"router {router.name}: a session policy towards {n.name} ({policy})"
+    for router, prefix in expectation.paths:
+        return f"router {router} originates {prefix} with an AS path (a replayed route)"
     for router, prefixes in expectation.originated.items():
         if prefixes and plan.routers[router].route_server:
             return f"route server {router} originates a prefix"
