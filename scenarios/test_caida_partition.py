@@ -55,6 +55,7 @@ def test_the_model_predicts_the_partition_on_the_whole_graph():
 
 def test_before_everyone_reaches_everyone(lab):
     assert {s.asn for s in TOPOLOGY.systems} == {3356, 174, L3_CUSTOMER, COGENT_CUSTOMER, BOTH}
+    assert lab.expect.model == "rank-order propagation"   # what wait_converged waited for
     assert_as_path(lab, L3C, COGC, [L3, COGENT, COGC])
     assert_reachable(lab, L3C, COGC)
     assert_reachable(lab, COGC, L3C, family=6)
