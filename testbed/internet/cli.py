@@ -46,7 +46,8 @@ def _emit(graph, facts, around: int, keep, path: str, max_ases: int, depth: int,
                           + ", ".join(f"{x.name} ({len(x.members)} members, {len(x.rs_clients)} on the "
                                       f"route server)" for x in found) if found
                           else "PeeringDB: no exchange with two or more of these ASes")
-    out.write_text(subgraph.topology_source(sub, name, source, report, found))
+    render = subgraph.topology_yaml if out.suffix in (".yaml", ".yml") else subgraph.topology_source
+    out.write_text(render(sub, name, source, report, found))
     print(report)
     print(f"wrote {out} ({len(sub.graph)} ASes, {sub.graph.links} links) in "
           f"{time.perf_counter() - started:.1f} s")
@@ -181,7 +182,8 @@ def add_commands(sub) -> None:
                    help="a PeeringDB JSON dump (a file, or a directory of net.json, ix.json, ...): "
                         "its exchanges, route servers and members for the ASes kept")
     q.add_argument("--max-ases", type=int, default=30)
-    q.add_argument("-o", "--output", required=True, help="the topology file to write (.py)")
+    q.add_argument("-o", "--output", required=True,
+                   help="the topology file to write: .py, or .yaml/.yml for the YAML form")
     q.set_defaults(func=cmd_import_caida)
 
 

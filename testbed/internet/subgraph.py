@@ -11,7 +11,8 @@ clique members kept all peer with each other, every AS reaches every other
 under valley-free routing; ``extract`` checks that with the model and drops
 any AS that does not. ``compare(sub, graph)`` says how the pruning changed
 paths: for each pair of ASes kept, the path on the sub-graph against the
-path on the whole graph. ``topology_source(sub)`` renders a topology module
+path on the whole graph. ``topology_source(sub)`` renders a topology module,
+``topology_yaml(sub)`` the same as YAML
 (``testbed.Topology``: one AS per node, transit and peering links). Pure;
 the CLI writes the file.
 """
@@ -174,29 +175,23 @@ def name_of(asn: int) -> str:
     return f"as{asn}"
 
 
-def topology_source(sub: SubGraph, name: str, source: str, report: str = "",
-                    exchanges=()) -> str:
-    """A topology module for the sub-graph (see the module docstring).
-    ``exchanges`` (``testbed.internet.peeringdb.Exchange``) become IXPs:
-    peerings between two members move onto the first exchange both are
-    at, and members that use the route server become its clients."""
+def declarations(sub: SubGraph, exchanges=()) -> dict:
+    """What the topology declares, as plain data: ``ases`` (ASN, name),
+    ``ixps`` (name, lan4, lan6, PeeringDB id and name), ``route_servers``
+    (ASN, name, IXP), ``relationships`` (kind, a, b, IXP or None) in the
+    topology API's order of ends. ``exchanges``
+    (``testbed.internet.peeringdb.Exchange``) become IXPs: peerings between
+    two members move onto the first exchange both are at, and members that
+    use the route server become its clients."""
     from .peeringdb import ixp_name
 
     g = sub.graph
-    lines = [f'"""Sub-graph of {source} around AS{sub.full.asns[sub.around]}: {len(g)} ASes, '
-             f'{g.links} links.', "",
-             "Written by `testbed import caida`; every AS reaches every other under",
-             "valley-free routing."]
-    if report:
-        lines += [""] + report.splitlines()
-    lines += ['"""', "", "from testbed import Topology", "",
-              f"topology = Topology({name!r}, hold_time=9)"]
-    for x in range(len(g)):
-        lines.append(f"{name_of(g.asns[x])} = topology.add_as({g.asns[x]}, {name_of(g.asns[x])!r})")
+    found: dict = {"ases": [(g.asns[x], name_of(g.asns[x])) for x in range(len(g))],
+                   "ixps": [], "route_servers": [], "relationships": []}
     peerings = [(g.asns[a], g.asns[b]) for a in range(len(g)) for b in g.peers[a] if g.asns[a] < g.asns[b]]
     taken: set[str] = set()
     via: dict[tuple[int, int], str] = {}
-    clients: list[str] = []
+    clients = []
     for exchange in exchanges:
         members = set(exchange.members)
         moved = [pair for pair in peerings if set(pair) <= members and pair not in via]
@@ -204,29 +199,75 @@ def topology_source(sub: SubGraph, name: str, source: str, report: str = "",
         if not moved and len(rs) < 2:
             continue
         ixp = ixp_name(exchange.name, taken)
-        variable = "ix_" + ixp.replace("-", "_")
-        options = "".join(f", {k}={v!r}" for k, v in (("lan4", exchange.lan4), ("lan6", exchange.lan6)) if v)
-        lines.append(f"{variable} = topology.add_ixp({ixp!r}{options})  # PeeringDB ix {exchange.id}: "
-                     f"{exchange.name}")
+        found["ixps"].append((ixp, exchange.lan4, exchange.lan6, exchange.id, exchange.name))
         for pair in moved:
-            via[pair] = variable
+            via[pair] = ixp
         if len(rs) >= 2:
-            server = f"rs_{variable[3:]}"
-            lines.append(f"{server} = topology.add_route_server({exchange.route_server_asn}, "
-                         f"{('rs-' + ixp)[:12]!r}, {variable})")
-            clients += [f"topology.route_server_client({name_of(a)}, {server})" for a in rs]
+            server = ("rs-" + ixp)[:12]
+            found["route_servers"].append((exchange.route_server_asn, server, ixp))
+            clients += [("route_server_client", name_of(a), server, None) for a in rs]
+    rels = found["relationships"]
     for p in range(len(g)):
         for c in sorted(g.customers[p], key=lambda n: g.asns[n]):
-            call = "partial_transit" if c in g.partial.get(p, ()) else "transit"
-            lines.append(f"topology.{call}({name_of(g.asns[p])}, {name_of(g.asns[c])})")
+            kind = "partial_transit" if c in g.partial.get(p, ()) else "transit"
+            rels.append((kind, name_of(g.asns[p]), name_of(g.asns[c]), None))
     for a, b in peerings:
         x, y = g.index[a], g.index[b]
-        at = f", via={via[(a, b)]}" if (a, b) in via else ""
         if (x, y) in g.peer_pref:
-            lines.append(f"topology.paid_peering({name_of(a)}, {name_of(b)}{at})")
+            rels.append(("paid_peering", name_of(a), name_of(b), via.get((a, b))))
         elif (y, x) in g.peer_pref:
-            lines.append(f"topology.paid_peering({name_of(b)}, {name_of(a)}{at})")
+            rels.append(("paid_peering", name_of(b), name_of(a), via.get((a, b))))
         else:
-            lines.append(f"topology.peering({name_of(a)}, {name_of(b)}{at})")
-    lines += clients
+            rels.append(("peering", name_of(a), name_of(b), via.get((a, b))))
+    rels += clients
+    return found
+
+
+def _header(sub: SubGraph, source: str, report: str) -> list[str]:
+    lines = [f"Sub-graph of {source} around AS{sub.full.asns[sub.around]}: {len(sub.graph)} ASes, "
+             f"{sub.graph.links} links.", "",
+             "Written by `testbed import caida`; every AS reaches every other under",
+             "valley-free routing."]
+    return lines + ([""] + report.splitlines() if report else [])
+
+
+def topology_source(sub: SubGraph, name: str, source: str, report: str = "",
+                    exchanges=()) -> str:
+    """A Python topology module for the sub-graph (``declarations``)."""
+    d = declarations(sub, exchanges)
+    var = {}
+    lines = ['"""' + "\n".join(_header(sub, source, report)), '"""', "",
+             "from testbed import Topology", "", f"topology = Topology({name!r}, hold_time=9)"]
+    for asn, as_name in d["ases"]:
+        lines.append(f"{as_name} = topology.add_as({asn}, {as_name!r})")
+        var[as_name] = as_name
+    for ixp, lan4, lan6, pdb_id, pdb_name in d["ixps"]:
+        var[ixp] = "ix_" + ixp.replace("-", "_")
+        options = "".join(f", {k}={v!r}" for k, v in (("lan4", lan4), ("lan6", lan6)) if v)
+        lines.append(f"{var[ixp]} = topology.add_ixp({ixp!r}{options})  # PeeringDB ix {pdb_id}: {pdb_name}")
+    for asn, server, ixp in d["route_servers"]:
+        var[server] = server.replace("-", "_")
+        lines.append(f"{var[server]} = topology.add_route_server({asn}, {server!r}, {var[ixp]})")
+    for kind, a, b, at in d["relationships"]:
+        lines.append(f"topology.{kind}({var[a]}, {var[b]}{f', via={var[at]}' if at else ''})")
+    return "\n".join(lines) + "\n"
+
+
+def topology_yaml(sub: SubGraph, name: str, source: str, report: str = "", exchanges=()) -> str:
+    """The same topology in the YAML form (``testbed.model.yaml_loader``)."""
+    d = declarations(sub, exchanges)
+    lines = [f"# {line}".rstrip() for line in _header(sub, source, report)]
+    lines += [f"name: {name}", "hold_time: 9", "ases:"]
+    lines += [f"  - {{asn: {asn}, name: {as_name}}}" for asn, as_name in d["ases"]]
+    if d["ixps"]:
+        lines.append("ixps:")
+        for ixp, lan4, lan6, pdb_id, pdb_name in d["ixps"]:
+            options = "".join(f", {k}: {v!r}" for k, v in (("lan4", lan4), ("lan6", lan6)) if v)
+            lines.append(f"  - {{name: {ixp}{options}}}   # PeeringDB ix {pdb_id}: {pdb_name}")
+    if d["route_servers"]:
+        lines.append("route_servers:")
+        lines += [f"  - {{asn: {asn}, name: {server}, ixp: {ixp}}}" for asn, server, ixp in d["route_servers"]]
+    lines.append("relationships:")
+    for kind, a, b, at in d["relationships"]:
+        lines.append(f"  - {{{kind}: [{a}, {b}]{f', via: {at}' if at else ''}}}")
     return "\n".join(lines) + "\n"

@@ -97,3 +97,19 @@ def test_directory_form_and_errors(tmp_path, imported):
     broken.write_text('{"net": []}')
     with pytest.raises(peeringdb.PeeringDBError, match=r"one.json: no 'ix' objects"):
         peeringdb.load(broken)
+
+
+def test_the_yaml_form_declares_the_same(imported, tmp_path):
+    topology, members, rs, peers, dump = imported
+    graph_file = dump.parent / "as-rel2.txt.bz2"
+    out = tmp_path / "with_ixps.yaml"
+    assert cli.main(["import", "caida", str(graph_file), "--around", "3356", "--max-ases", "10",
+                     "--peeringdb", str(dump), "-o", str(out)]) == 0
+    from_yaml = load(out)
+
+    def shape(t):
+        return (sorted((s.asn, s.name, s.route_server) for s in t.systems),
+                sorted((x.name, x.lan4, x.lan6) for x in t.ixps),
+                sorted((r.kind.value, r.a, r.b, r.via) for r in t.relationships))
+    assert shape(from_yaml) == shape(topology)
+    assert out.read_text().startswith("# Sub-graph of")
