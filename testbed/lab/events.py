@@ -75,7 +75,7 @@ class Events:
             raise LabError(f"announce {prefix} from {system}: {exc}") from None
         path = [int(a) for a in as_path]
         self.backend.originate(system, prefix, [community_text(c) for c in tags],
-                               [large_text(c) for c in large], path)
+                               [large_text(c) for c in large], **({"as_path": path} if path else {}))
         self.expect.set_origin(system, normal(prefix), True, tags, large, as_path=path)
 
     def withdraw(self, system: str, prefix: str) -> None:
