@@ -19,7 +19,7 @@ import hashlib
 import ipaddress
 from collections.abc import Mapping
 
-from testbed.agent.agent import engine_from_config
+from testbed.bgp.configure import engine_from_config
 from testbed.bgp.fingerprint import MASK, state_fingerprint
 from testbed.bgp.policy import import_route
 from testbed.bgp.route import Route

@@ -7,7 +7,7 @@ import random
 from hypothesis import given, settings, strategies as st
 
 from testbed.model.addressing import plan
-from testbed.agent.agent import engine_from_config
+from testbed.bgp.configure import engine_from_config
 from testbed.bgp.rules import parse_policy
 from testbed.bgp.simulate import Network, Session, SessionEnd
 from testbed.routers.exabgp_config import agent_config
