@@ -22,12 +22,24 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import signal
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import mrtparse
+# mrtparse's import sets SIGPIPE back to the default action (for its own
+# command line): in a Python program that kills the whole process, pytest
+# and the lab harness included, at the first write to a closed pipe or
+# socket (a dead speaker's). Put back what was there.
+_SIGPIPE = signal.getsignal(signal.SIGPIPE)
+import mrtparse  # noqa: E402
+
+if signal.getsignal(signal.SIGPIPE) != _SIGPIPE:
+    try:
+        signal.signal(signal.SIGPIPE, _SIGPIPE)
+    except ValueError:  # imported outside the main thread: nothing can be done there
+        pass
 
 from testbed.bgp.rules import PolicyError, parse_roas, rpki_state
 from testbed.errors import TestbedError

@@ -2,6 +2,9 @@
 validator's ROA export: what a replay would send, and its ROV counts."""
 
 import json
+import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -63,3 +66,12 @@ def test_not_an_mrt_file(tmp_path):
         mrt.read_table(path)
     with pytest.raises(mrt.MrtError, match="no such file"):
         mrt.read_table(tmp_path / "missing")
+
+
+def test_importing_it_leaves_sigpipe_ignored():
+    # mrtparse sets SIGPIPE to its default action when imported, which made
+    # the test run die (exit 141) when a test killed a speaker.
+    assert signal.getsignal(signal.SIGPIPE) == signal.SIG_IGN
+    code = "import signal, testbed.internet.mrt; print(signal.getsignal(signal.SIGPIPE) == signal.SIG_IGN)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "True"
