@@ -54,13 +54,13 @@ def assert_same(fast, events):
         assert fast_in[router] == events_in[router], router
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(n=st.integers(2, 60), seed=st.integers(0, 10**6))
 def test_generated_internets_agree(n, seed):
     assert_same(*both(internet(n, seed)))
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(n=st.integers(10, 60), seed=st.integers(0, 10**6))
 def test_paid_partial_and_route_server_agree(n, seed):
     topology = variant(n, seed)
