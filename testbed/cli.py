@@ -24,6 +24,7 @@ from rich.table import Table
 
 from testbed.lab import cleanup
 from testbed.errors import MissingDependency, TestbedError, TopologyError
+from testbed.internet import cli as internet_cli
 from testbed.model.loader import TOPOLOGY_DIR, available, load, resolve
 
 SCENARIO_DIR = TOPOLOGY_DIR.parent / "scenarios"
@@ -346,6 +347,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("clean", help="remove what killed labs left behind")
     p.add_argument("--lab", help="remove this lab even if its owner is alive")
     p.set_defaults(func=cmd_clean)
+    internet_cli.add_commands(sub)
     return top
 
 

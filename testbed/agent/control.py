@@ -68,7 +68,8 @@ def handle(agent, request: dict) -> dict | None:
     if op == "originate":
         agent.apply(agent.engine.originate(request["prefix"],
                                            communities=request.get("communities") or (),
-                                           large_communities=request.get("large_communities") or ()))
+                                           large_communities=request.get("large_communities") or (),
+                                           as_path=request.get("as_path") or ()))
         return summary(agent)
     if op == "withdraw":
         agent.apply(agent.engine.stop_originating(request["prefix"]))

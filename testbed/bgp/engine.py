@@ -128,12 +128,15 @@ class RouterEngine:
 
     # -- events --------------------------------------------------------------
     def originate(self, prefix: str, origin: Origin = Origin.IGP, communities=(),
-                  large_communities=()) -> list[Action]:
+                  large_communities=(), as_path=()) -> list[Action]:
         """Originate ``prefix`` from this router, tagged with ``communities``
         and ``large_communities`` (raises ``ValueError`` for a bad prefix or
-        community). Originating it again with other attributes replaces it."""
+        community). Originating it again with other attributes replaces it.
+        ``as_path``: the path the route carries behind this AS's own ASN (a
+        route replayed from a real table, as if learned from customers)."""
         prefix = normalise_prefix(prefix)
         route = Route(prefix=prefix, next_hop=None, origin=Origin.parse(origin),
+                      as_path=tuple(int(a) for a in as_path),
                       communities=tuple(communities), large_communities=tuple(large_communities))
         self._local[prefix] = route
         self._candidates.setdefault(prefix, {})[None] = route

@@ -64,7 +64,8 @@ class Events:
         for neighbor in self.plan.routers[router].neighbors:
             self.expect.set_session(router, neighbor.name, up=False)
 
-    def announce(self, system: str, prefix: str, communities=(), large_communities=()) -> None:
+    def announce(self, system: str, prefix: str, communities=(), large_communities=(),
+                 as_path=()) -> None:
         from testbed.bgp.community import community_set, community_text, large_set, large_text
 
         try:
@@ -72,9 +73,10 @@ class Events:
             large = large_set(large_communities)
         except ValueError as exc:
             raise LabError(f"announce {prefix} from {system}: {exc}") from None
+        path = [int(a) for a in as_path]
         self.backend.originate(system, prefix, [community_text(c) for c in tags],
-                               [large_text(c) for c in large])
-        self.expect.set_origin(system, normal(prefix), True, tags, large)
+                               [large_text(c) for c in large], **({"as_path": path} if path else {}))
+        self.expect.set_origin(system, normal(prefix), True, tags, large, as_path=path)
 
     def withdraw(self, system: str, prefix: str) -> None:
         self.backend.withdraw(system, prefix)

@@ -347,12 +347,14 @@ class Lab:
 
     @recorded("announce")
     def announce(self, system: str, prefix: str, wait: bool = True, timeout: float = 30.0, *,
-                 communities=(), large_communities=()) -> float | None:
+                 communities=(), large_communities=(), as_path=()) -> float | None:
         """AS ``system`` starts originating ``prefix``, tagged with
         ``communities`` (``"65000:1"``, ``"blackhole"``, ...) and
         ``large_communities`` (``"64500:0:64502"``). Any prefix may be
-        announced, also another AS's (a hijack)."""
-        self.events.announce(system, prefix, communities, large_communities)
+        announced, also another AS's (a hijack). ``as_path``: ASNs the route
+        carries behind ``system``'s own (a route replayed from a real table,
+        ``testbed.internet.mrt``)."""
+        self.events.announce(system, prefix, communities, large_communities, as_path)
         return self._settle(wait, timeout)
 
     @recorded("withdraw")

@@ -17,6 +17,7 @@ from testbed.model.addressing import Plan
 from testbed.bgp.configure import engine_from_config
 from testbed.bgp.simulate import Session, SessionEnd, converge
 from testbed.routers.exabgp_config import agent_config
+from testbed.internet import lab_model
 
 
 class Expectation:
@@ -29,7 +30,10 @@ class Expectation:
         self.originated: dict[str, dict[str, tuple]] = {
             r.name: {p: ((), ()) for p in r.prefixes} for r in plan.routers.values()}
         self.policies: dict[tuple[str, str], dict | None] = {}  # (router, peer name) -> policy
+        self.paths: dict[tuple[str, str], tuple] = {}  # (router, prefix) -> AS path it carries (replays)
         self._cache: dict[str, dict] | None = None
+        self.model: str | None = None   # which model made the last prediction
+        self.fast = True                # may use the rank-order model where it applies
 
     def set_policy(self, router: str, peer: str, policy: dict | None) -> None:
         """``router`` now applies ``policy`` on its session with ``peer``."""
@@ -42,11 +46,15 @@ class Expectation:
         self._cache = None
 
     def set_origin(self, router: str, prefix: str, on: bool, communities=(),
-                   large_communities=()) -> None:
+                   large_communities=(), as_path=()) -> None:
         if on:
             self.originated[router][prefix] = (tuple(communities), tuple(large_communities))
         else:
             self.originated[router].pop(prefix, None)
+        if on and as_path:
+            self.paths[(router, prefix)] = tuple(as_path)
+        else:
+            self.paths.pop((router, prefix), None)
         self._cache = None
 
     def max_messages(self) -> int:
@@ -69,7 +77,12 @@ class Expectation:
 
     def loc_ribs(self) -> Mapping[str, dict[str, dict]]:
         """router -> prefix -> route (JSON form) once routing has converged."""
+        if self._cache is None and self.fast and lab_model.out_of_scope(self) is None:
+            self.model = lab_model.MODEL_FAST
+            self._cache, self._adj_in, self._digests = lab_model.predict(self)
+            self._shut = set()
         if self._cache is None:
+            self.model = lab_model.MODEL_EVENTS
             engines = {}
             for router in self.plan.routers.values():
                 config = agent_config(self.plan, router, "", "")
@@ -78,7 +91,8 @@ class Expectation:
                         neighbor["policy"] = self.policies[(router.name, neighbor["name"])]
                 engine = engine_from_config(config)
                 for prefix, (communities, large) in sorted(self.originated[router.name].items()):
-                    engine.originate(prefix, communities=communities, large_communities=large)
+                    engine.originate(prefix, communities=communities, large_communities=large,
+                                     as_path=self.paths.get((router.name, prefix), ()))
                 engines[router.name] = engine
             sessions = [Session(SessionEnd(s.a, s.address_b), SessionEnd(s.b, s.address_a))
                         for s in self.plan.sessions]

@@ -227,9 +227,10 @@ class RouterBackend(ABC):
 
     @abstractmethod
     def originate(self, router: str, prefix: str, communities: Iterable[str] = (),
-                  large_communities: Iterable[str] = ()) -> None:
+                  large_communities: Iterable[str] = (), as_path: Iterable[int] = ()) -> None:
         """``router`` starts originating ``prefix`` (a normalised network),
-        tagged with communities in text form (``"65000:1"``)."""
+        tagged with communities in text form (``"65000:1"``), carrying
+        ``as_path`` behind its own ASN (a replayed route; usually empty)."""
 
     @abstractmethod
     def withdraw(self, router: str, prefix: str) -> None:

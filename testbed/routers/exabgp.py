@@ -455,9 +455,12 @@ class ExaBGPBackend(RouterBackend):
         if "error" in reply:
             raise LabError(f"router {router}: {reply['error']}")
 
-    def originate(self, router: str, prefix: str, communities=(), large_communities=()) -> None:
+    def originate(self, router: str, prefix: str, communities=(), large_communities=(),
+                  as_path=()) -> None:
+        path = list(as_path)
         self.client(router).request("originate", prefix=prefix, communities=list(communities),
-                                    large_communities=list(large_communities))
+                                    large_communities=list(large_communities),
+                                    **({"as_path": path} if path else {}))
 
     def withdraw(self, router: str, prefix: str) -> None:
         self.client(router).request("withdraw", prefix=prefix)
