@@ -15,6 +15,7 @@ import pytest
 from testbed.agent.codec import command_for
 from testbed.bgp import Announce, Route, Withdraw
 from testbed.lab.lab import Lab
+from testbed.testing.wait import wait_until
 
 pytestmark = pytest.mark.emulation
 
