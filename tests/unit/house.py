@@ -12,9 +12,10 @@ topology files ``Topology``) counts as ``model``; ``testbed/assertions.py``
 An import of ``a.b.c`` runs ``a.b/__init__.py`` first, so it counts as an
 import of each package on the way too (but the root package, and the
 packages the importing module is itself inside, which Python has already
-started): that is how ``x -> lab.cleanup`` closes a cycle through
-``lab/__init__.py``. Modules named as strings (``importlib.import_module``)
-are not seen.
+started): that is how ``x -> lab.cleanup`` closed a cycle through
+``lab/__init__.py``. Imports under ``if TYPE_CHECKING:`` never run and do
+not count; modules named as strings (``importlib.import_module``) are not
+seen.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def imports(name: str, path: Path, known: dict[str, Path]) -> dict[str, int]:
             if step in known and not (name == step or name.startswith(step + ".")):
                 found.setdefault(step, line)
 
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in _runtime_nodes(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name == root or alias.name.startswith(root + "."):
@@ -77,6 +78,24 @@ def imports(name: str, path: Path, known: dict[str, Path]) -> dict[str, int]:
                 for alias in node.names:
                     add(f"{module}.{alias.name}", node.lineno)
     return found
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node of ``tree`` but those under ``if TYPE_CHECKING:``
+    (imports for annotations only, never run)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            todo.extend(node.orelse)
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def graph(root: Path) -> tuple[dict[str, Path], dict[str, dict[str, int]]]:

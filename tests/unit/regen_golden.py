@@ -31,9 +31,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: import this checkout's testbed
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import testbed.lab  # noqa: E402,F401  (first, until main breaks the cycle routers -> lab.cleanup -> lab)
 from testbed.model.addressing import Plan, plan  # noqa: E402
-from testbed.model.topology import available, load  # noqa: E402
+from testbed.model.loader import available, load  # noqa: E402
 from testbed.routers.exabgp_config import agent_config, config_tree, render  # noqa: E402
 
 GOLDEN = Path(__file__).resolve().parent / "golden"

@@ -11,7 +11,7 @@ import difflib
 import pytest
 
 from regen_golden import GOLDEN, rendered, stored
-from testbed.model.topology import available
+from testbed.model.loader import available
 
 MAX_DIFF_LINES = 60  # per file: enough to see what changed, not a whole plan
 

@@ -12,10 +12,14 @@ import pytest
 import house
 
 PACKAGE = Path(__file__).resolve().parents[2] / "testbed"
-# Until the branches of issue 16 that split the large modules and break the
-# cycles have landed on main; remove at that merge.
-NOT_YET = pytest.mark.xfail(strict=False, reason="issue 16: main still has the cycles, upward imports "
-                                                 "and large modules the other branches remove")
+# Only until issue 16's remaining branches land on main (r-lab, r-speaker);
+# remove both marks at that merge.
+UPWARD_IMPORTS_ON_MAIN = pytest.mark.xfail(strict=False, reason=(
+    "issue 16, until r-speaker lands: model.prediction imports agent.agent (engine_from_config) and "
+    "routers.exabgp_config (agent_config); lab.lab imports traffic"))
+LARGE_MODULES_ON_MAIN = pytest.mark.xfail(strict=False, reason=(
+    "issue 16, until r-lab and r-speaker land: lab/lab.py, speaker/zygote.py, agent/agent.py, "
+    "speaker/inprocess.py are over 500 lines"))
 
 
 def make(tmp_path: Path, files: dict[str, str]) -> Path:
@@ -34,7 +38,8 @@ def test_the_checks_see_function_level_relative_and_package_imports(tmp_path):
         "bgp/engine.py": "def f():\n    from ..lab import cleanup\n",      # upward, in a function
         "lab/__init__.py": "from testbed.lab.lab import Lab\n",
         "lab/lab.py": "import testbed.model.prediction\nfrom .cleanup import x\n",
-        "lab/cleanup.py": "from testbed.errors import LabError\n",
+        "lab/cleanup.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from testbed.cli import main\n"
+                          "from testbed.errors import LabError\n",
         "model/__init__.py": "",
         "model/prediction.py": "from testbed.routers.config import agent_config\n",  # upward
         "routers/__init__.py": "",
@@ -72,19 +77,18 @@ def test_the_size_check_lists_each_large_module(tmp_path):
     assert house.oversized(root) == [f"{root / 'big.py'} has 501 lines (limit 500)"]
 
 
-@NOT_YET
 def test_no_import_cycle_in_testbed():
     found = house.cycles(PACKAGE)
     assert not found, "import cycles in testbed/:\n" + "\n".join(found)
 
 
-@NOT_YET
+@UPWARD_IMPORTS_ON_MAIN
 def test_imports_follow_the_layer_order():
     found = house.layering_violations(PACKAGE)
     assert not found, (f"imports against the layer order {' < '.join(house.LAYERS)}:\n" + "\n".join(found))
 
 
-@NOT_YET
+@LARGE_MODULES_ON_MAIN
 def test_no_module_over_500_lines():
     found = house.oversized(PACKAGE)
     assert not found, "modules over 500 lines (split them by responsibility):\n" + "\n".join(found)
