@@ -7,6 +7,7 @@ up here as a diff per file, to be checked and then regenerated."""
 from __future__ import annotations
 
 import difflib
+import sys
 
 import pytest
 
@@ -49,8 +50,6 @@ def test_every_golden_folder_is_a_shipped_topology():
 
 def test_golden_files_name_no_machine_path():
     """The stand-ins replaced the interpreter and the work directory."""
-    import sys
-
     for name in available():
         for relative, text in stored(name).items():
             assert sys.executable not in text, f"golden/{name}/{relative} names {sys.executable}"
