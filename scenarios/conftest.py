@@ -4,7 +4,3 @@ tests before it did or failed to do: see ``testbed.testing.baseline``."""
 
 from testbed.testing.baseline import lab_state  # noqa: F401  (an autouse fixture)
 
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "lab_state(down=, policies=, announced=): the lab state a "
-                                       "scenario test starts from (testbed.testing.baseline.bring_to)")
