@@ -23,8 +23,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-LAYERS = ("errors", "bgp", "model", "linux", "routers", "agent", "speaker", "lab", "traffic",
-          "testing", "bench", "cli")
+# (traffic sits below lab, not above it: Lab sends its probes through
+# Traffic, and traffic needs only linux and errors)
+LAYERS = ("errors", "bgp", "model", "view", "linux", "traffic", "routers", "agent", "speaker", "report",
+          "lab", "testing", "bench", "cli")
 ALIASES = {"": "model", "assertions": "testing"}
 MAX_LINES = 500
 

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "testbed"
 # remove both marks at that merge.
 UPWARD_IMPORTS_ON_MAIN = pytest.mark.xfail(strict=False, reason=(
     "issue 16, until r-speaker lands: model.prediction imports agent.agent (engine_from_config) and "
-    "routers.exabgp_config (agent_config); lab.lab imports traffic"))
+    "routers.exabgp_config (agent_config)"))
 LARGE_MODULES_ON_MAIN = pytest.mark.xfail(strict=False, reason=(
     "issue 16, until r-lab and r-speaker land: lab/lab.py, speaker/zygote.py, agent/agent.py, "
     "speaker/inprocess.py are over 500 lines"))
