@@ -12,14 +12,12 @@ import pytest
 import house
 
 PACKAGE = Path(__file__).resolve().parents[2] / "testbed"
-# Only until issue 16's remaining branches land on main (r-lab, r-speaker);
-# remove both marks at that merge.
+# Only until what issue 16 left on main is settled; remove both marks then.
 UPWARD_IMPORTS_ON_MAIN = pytest.mark.xfail(strict=False, reason=(
-    "issue 16, until r-speaker lands: model.prediction imports agent.agent (engine_from_config) and "
-    "routers.exabgp_config (agent_config)"))
+    "issue 16, to settle at merge: model/prediction.py imports routers.exabgp_config.agent_config "
+    "(to build its engines from the configuration each agent gets)"))
 LARGE_MODULES_ON_MAIN = pytest.mark.xfail(strict=False, reason=(
-    "issue 16, until r-lab and r-speaker land: lab/lab.py, speaker/zygote.py, agent/agent.py, "
-    "speaker/inprocess.py are over 500 lines"))
+    "issue 16, until r-lab lands: lab/lab.py is over 500 lines"))
 
 
 def make(tmp_path: Path, files: dict[str, str]) -> Path:
