@@ -76,13 +76,14 @@ def bring_to(lab, *, down: Iterable[Down] = (), policies: Mapping[tuple[str, str
         a, b, how = (*entry, "admin") if len(entry) == 2 else entry
         wanted_down[plan.session(a, b).key] = (a, b, how)
     slow = False
+    disabled, cut = lab.disabled, set(lab.cut_links)  # router -> peers it holds down; cut links
     for session in plan.sessions:
         key = session.key
         is_down = key not in lab.expect.up
-        residue = key in lab.cut_links or session.b in lab.disabled[session.a] or session.a in lab.disabled[session.b]
+        residue = key in cut or session.b in disabled[session.a] or session.a in disabled[session.b]
         if key in wanted_down:
             a, b, how = wanted_down[key]
-            if is_down and (b in lab.disabled[a] if how == "admin" else key in lab.cut_links):
+            if is_down and (b in disabled[a] if how == "admin" else key in cut):
                 continue
             if is_down or residue:
                 lab.repeer(a, b, wait=False)
