@@ -3,10 +3,12 @@ that writes them again.
 
 For each topology in ``topologies/``, ``tests/unit/golden/<topology>/``
 holds its address plan (``plan.json``: ``testbed.model.addressing.plan``
-as JSON, every field in declaration order) and, per router,
-``<router>/exabgp.conf`` (``render(config_tree(...))``) and
-``<router>/agent.json`` (``agent_config``), the files a lab writes into
-that router's work directory. What varies by machine is fixed to stand-ins:
+as JSON, every field in declaration order) and, per router, the files a
+lab writes into that router's work directory: ``<router>/exabgp.conf``
+(``render(config_tree(...))``) and ``<router>/agent.json``
+(``agent_config``) for an ExaBGP router, ``<router>/bird.conf`` or
+``frr.conf`` (``testbed.routers.configs.config_text``: generated, a
+user's template rendered, or a user's file) for a BIRD or FRR router. What varies by machine is fixed to stand-ins:
 the Python executable is ``/venv/bin/python`` and the lab's work directory
 ``/run/testbed/LAB``. ``test_golden.py`` compares every file with what the
 code renders now.
@@ -33,6 +35,8 @@ if __package__ in (None, ""):  # run as a script: import this checkout's testbed
 
 from testbed.model.addressing import Plan, plan  # noqa: E402
 from testbed.model.loader import available, load  # noqa: E402
+from testbed.model.router_kinds import choices  # noqa: E402
+from testbed.routers.configs import config_text  # noqa: E402
 from testbed.routers.exabgp_config import agent_config, config_tree, render  # noqa: E402
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -48,9 +52,15 @@ def plan_json(p: Plan) -> str:
 
 def rendered(name: str) -> dict[str, str]:
     """Relative path -> text of every golden file of topology ``name``."""
-    p = plan(load(name))
+    topology = load(name)
+    p = plan(topology)
+    kinds = choices(topology)
     files = {"plan.json": plan_json(p)}
     for router in p.routers.values():
+        choice = kinds[router.name]
+        if choice.kind != "exabgp":  # a BIRD or FRR router: the configuration its daemon gets
+            files[f"{router.name}/{choice.kind}.conf"] = config_text(choice, p, router)
+            continue
         folder = f"{WORKDIR}/{router.name}"
         argv = [PYTHON, "-m", "testbed.agent", f"{folder}/agent.json"]
         files[f"{router.name}/exabgp.conf"] = render(config_tree(router, p.hold_time, argv))
