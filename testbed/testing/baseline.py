@@ -105,13 +105,14 @@ def bring_to(lab, *, down: Iterable[Down] = (), policies: Mapping[tuple[str, str
         prefix = str(ipaddress.ip_network(prefix, strict=True))
         wanted_origin[router][prefix] = (community_set(communities), large_set(large))
         given[(router, prefix)] = (communities, large)
+    replayed = getattr(lab.expect, "paths", {})  # (router, prefix) -> a replayed AS path
     for router, wanted in wanted_origin.items():
         now = lab.expect.originated[router]
         for prefix in sorted(set(now) - set(wanted)):
             lab.withdraw(router, prefix, wait=False)
             done.append(f"{router} withdrew {prefix}")
         for prefix, tags in wanted.items():
-            if now.get(prefix) != tags:
+            if now.get(prefix) != tags or (router, prefix) in replayed:
                 communities, large = given.get((router, prefix), ((), ()))
                 lab.announce(router, prefix, wait=False, communities=communities, large_communities=large)
                 done.append(f"{router} announced {prefix}")
