@@ -19,6 +19,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from testbed import cli
 from testbed.assertions import (assert_as_path, assert_no_route, assert_reachable,
                                 assert_session_down, assert_unreachable)
@@ -39,6 +41,7 @@ assert cli.main(["import", "caida", str(GRAPH_FILE), "--around", str(L3_CUSTOMER
                  "--keep", str(COGENT_CUSTOMER), str(BOTH), "--max-ases", "5",
                  "-o", str(_work / "caida_partition.py")]) == 0
 TOPOLOGY = load(_work / "caida_partition.py")
+DEPEERED = pytest.mark.lab_state(down=[(L3, COGENT)])
 
 
 def test_the_model_predicts_the_partition_on_the_whole_graph():
@@ -71,6 +74,7 @@ def test_depeering_partitions_single_homed_customers(lab, report):
         assert_unreachable(lab, L3C, COGC, family=family)
 
 
+@DEPEERED
 def test_multihomed_customer_still_reaches_both_sides(lab):
     assert_as_path(lab, MULTI, L3C, [L3, L3C])
     assert_as_path(lab, MULTI, COGC, [COGENT, COGC])
@@ -78,6 +82,7 @@ def test_multihomed_customer_still_reaches_both_sides(lab):
     assert_reachable(lab, COGC, MULTI)
 
 
+@DEPEERED
 def test_repeering_heals_the_partition(lab):
     lab.repeer(L3, COGENT)
     assert_as_path(lab, L3C, COGC, [L3, COGENT, COGC])

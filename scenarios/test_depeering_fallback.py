@@ -22,6 +22,8 @@ traffic just takes the longer, paid path through T. Re-peering brings the
 direct path back.
 """
 
+import pytest
+
 from testbed.assertions import (assert_as_path, assert_established, assert_reachable,
                                 assert_session_down, assert_traceroute)
 
@@ -56,6 +58,7 @@ def test_administrative_depeering_falls_back_to_transit(lab, report):
     assert result.longest_outage < 1.0, f"admin depeering interrupted traffic for {result.longest_outage:.2f} s"
 
 
+@pytest.mark.lab_state(down=[("A", "B", "admin")])
 def test_repeering_restores_the_direct_path(lab, report):
     elapsed = lab.repeer("A", "B")
     report("re-peering convergence", f"{elapsed:.3f}", " s")

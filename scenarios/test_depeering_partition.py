@@ -13,10 +13,13 @@ a customer never gives transit to its providers (its routes from one
 provider are announced to its customers only, and it has none).
 """
 
+import pytest
+
 from testbed.assertions import (assert_as_path, assert_no_route, assert_reachable,
                                 assert_session_down, assert_unreachable)
 
 TOPOLOGY = "tier1_partition"
+DEPEERED = pytest.mark.lab_state(down=[("Level3", "Cogent")])
 
 
 def test_before_everyone_reaches_everyone(lab):
@@ -37,6 +40,7 @@ def test_depeering_partitions_single_homed_customers(lab, report):
         assert_unreachable(lab, "CogentCust", "L3Cust", family=family)
 
 
+@DEPEERED
 def test_multihomed_customer_still_reaches_both_sides(lab):
     assert_as_path(lab, "Multi", "L3Cust", ["Level3", "L3Cust"])
     assert_as_path(lab, "Multi", "CogentCust", ["Cogent", "CogentCust"])
@@ -46,12 +50,14 @@ def test_multihomed_customer_still_reaches_both_sides(lab):
         assert_reachable(lab, "Multi", dst, family=6)
 
 
+@DEPEERED
 def test_multihomed_customer_gives_no_transit(lab):
     # Multi hears CogentCust's prefix from Cogent but must not offer it to Level3.
     towards_level3 = lab.snapshot("Multi")["adj_rib_out"][lab.plan.routers["Multi"].neighbor("Level3").address]
     assert lab.prefix_of("CogentCust") not in towards_level3
 
 
+@DEPEERED
 def test_repeering_heals_the_partition(lab):
     lab.repeer("Level3", "Cogent")
     assert_as_path(lab, "L3Cust", "CogentCust", ["Level3", "Cogent", "CogentCust"])

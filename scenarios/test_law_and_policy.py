@@ -78,6 +78,14 @@ def carry(lab) -> dict[tuple[str, str], int]:
     return {link: count if count >= NOISE else 0 for link, count in carried.items()}
 
 
+def domestic(lab) -> dict[tuple[str, str], int]:
+    """The bytes of the first test's transfer (C -> K2 through K1 and the
+    domestic peering), measured here when that test did not run first."""
+    if "domestic" not in MEASURED:
+        MEASURED["domestic"] = carry(lab)
+    return MEASURED["domestic"]
+
+
 def show(report, label: str, owed: dict) -> None:
     for (payer, payee), amount in sorted(owed.items()):
         report(f"{label}: {payer} pays {payee}", f"{amount:.2f}", " units")
@@ -95,13 +103,14 @@ def test_sender_keeps_all(lab, report):
 
 
 def test_sending_party_pays_for_the_same_bytes(lab, report):
-    owed = bill(lab, MEASURED["domestic"], "sending-party-pays")
+    owed = bill(lab, domestic(lab), "sending-party-pays")
     show(report, "sending party pays", owed)
     assert owed[("K1", "K2")] > owed[("C", "K1")], owed   # K1 now loses money on C's cache
     assert balance(owed, "K1") < 0 < balance(owed, "K2")
 
 
 def test_content_network_reroutes_to_avoid_the_fee(lab, report):
+    domestic(lab)  # the bytes before rerouting, compared with at the end
     # C ranks routes through its domestic cache provider below its overseas transit.
     lab.set_policy("C", "K1", {"local_pref": 40})
     assert_as_path(lab, "C", "K2", ["G", "K2"])

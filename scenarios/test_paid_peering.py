@@ -17,6 +17,8 @@ through P, and only CB's traffic, which has no other way, uses the paid
 link.
 """
 
+import pytest
+
 from testbed.assertions import assert_as_path, assert_reachable, assert_unreachable
 
 TOPOLOGY = "paid_peering"
@@ -36,6 +38,7 @@ def test_depeering_partitions_the_single_homed_customers(lab):
     assert_as_path(lab, "A", "X", ["P", "X"])
 
 
+@pytest.mark.lab_state(down=[("B", "A")])
 def test_paid_peering_restores_reachability_at_a_price(lab, report):
     lab.set_policy("A", "B", PAID, wait=False)
     elapsed = lab.repeer("B", "A")

@@ -21,6 +21,8 @@ video site.
   provider H does not validate, is still misled.
 """
 
+import pytest
+
 from testbed.assertions import assert_reachable, assert_unreachable
 
 TOPOLOGY = "hijack"
@@ -51,6 +53,7 @@ def test_exact_prefix_hijack_splits_the_internet(lab, report):
     report("routers whose best route to V's /24 leads to H", ", ".join(hijacked))
 
 
+@pytest.mark.lab_state(announced=[("H", V4), ("H", V6)])
 def test_more_specific_hijack_captures_everyone(lab, report):
     for half in HALVES:
         lab.announce("H", half)
@@ -60,6 +63,7 @@ def test_more_specific_hijack_captures_everyone(lab, report):
     assert "H" in lab.as_traceroute("W", "V")
 
 
+@pytest.mark.lab_state(announced=[("H", p) for p in (V4, V6, *HALVES)])
 def test_route_origin_validation_stops_the_hijack(lab, report):
     for tier1 in ("T1", "T2"):
         for neighbor in lab.plan.routers[tier1].neighbors:

@@ -16,6 +16,8 @@ to the IXP's route server. The route server passes it to every member.
   reachable from everyone. Withdrawing the /32 ends the blackholing.
 """
 
+import pytest
+
 from testbed.assertions import assert_reachable, assert_unreachable
 
 TOPOLOGY = "ixp_blackholing"
@@ -23,6 +25,11 @@ TOPOLOGY = "ixp_blackholing"
 
 def _victim(lab) -> str:
     return lab.address("V-h1") + "/32"
+
+
+def blackholed(lab) -> dict:
+    """The state after V asked for its attacked address to be blackholed."""
+    return {"announced": [("V", _victim(lab), ["blackhole"])]}
 
 
 def test_before_the_attack_everyone_reaches_the_victim(lab):
@@ -44,6 +51,7 @@ def test_blackhole_announcement_is_honoured_only_where_agreed(lab, report):
     assert lab.route("T", target) is None
 
 
+@pytest.mark.lab_state(state=blackholed)
 def test_attack_traffic_is_dropped_at_the_ingress_member(lab, report):
     before = lab.counters("A", "RS")["tx_bytes"]
     lab.send("A", "V-h1", packets=500, size=1000)
@@ -55,6 +63,7 @@ def test_attack_traffic_is_dropped_at_the_ingress_member(lab, report):
     assert_reachable(lab, "A", "V-h2")       # only the attacked address is dark
 
 
+@pytest.mark.lab_state(state=blackholed)
 def test_withdrawing_the_request_restores_the_victim(lab):
     lab.withdraw("V", _victim(lab))
     assert _victim(lab) not in lab.kernel_routes("A")

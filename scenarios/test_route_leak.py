@@ -24,6 +24,8 @@ Two defences, each shown here against the leak, which stays configured:
   provider should for its customers.
 """
 
+import pytest
+
 from testbed.assertions import (assert_as_path, assert_forwarding_follows_bgp, assert_no_leak,
                                 assert_valley_free, leaks)
 
@@ -34,6 +36,13 @@ TOPOLOGY = "route_leak"
 # lands in depends on timing; this leak has one outcome.)
 LEAK_ALL = {"export": [{"match": {"from_asn": [64601], "as_path": "^64601 [0-9]+$"},
                         "action": "accept"}]}
+
+
+def filtered(lab) -> dict:
+    """The state after P2 filtered C's routes by prefix (C still leaking)."""
+    only_c = [lab.prefix_of("C", 4), lab.prefix_of("C", 6)]
+    return {"policies": {("C", "P2"): LEAK_ALL, ("P2", "C"): {"import": [
+        {"match": {"prefix": only_c}, "action": "accept"}, {"action": "reject"}]}}}
 
 
 def test_without_the_leak_traffic_goes_through_the_tier1s(lab):
@@ -60,6 +69,7 @@ def test_the_leak_detours_traffic_through_the_customer(lab, report):
         raise AssertionError("the leaked path at P2 was not reported as a valley")
 
 
+@pytest.mark.lab_state(policies={("C", "P2"): LEAK_ALL})
 def test_rfc9234_only_to_customer_stops_the_leak(lab, report):
     lab.set_policy("P1", "C", {"otc": True})
     lab.set_policy("P2", "C", {"otc": True})
@@ -79,6 +89,7 @@ def test_rfc9234_only_to_customer_stops_the_leak(lab, report):
     assert_as_path(lab, "P2", "C", ["C"])
 
 
+@pytest.mark.lab_state(policies={("C", "P2"): LEAK_ALL, ("P1", "C"): {"otc": True}, ("P2", "C"): {"otc": True}})
 def test_customer_prefix_filter_stops_the_leak(lab):
     lab.set_policy("P1", "C", None)
     only_c = [lab.prefix_of("C", 4), lab.prefix_of("C", 6)]
@@ -90,6 +101,7 @@ def test_customer_prefix_filter_stops_the_leak(lab):
     assert from_c[lab.prefix_of("X")]["rejected"] == "rejected by an import term"
 
 
+@pytest.mark.lab_state(state=filtered)
 def test_fixing_the_export_policy_ends_the_leak(lab):
     lab.set_policy("P2", "C", None)
     lab.set_policy("C", "P2", None)

@@ -16,6 +16,7 @@ import pytest
 
 from testbed import Topology
 from testbed.errors import NoConvergence
+from testbed.testing.wait import wait_until
 
 pytestmark = pytest.mark.emulation
 
@@ -47,10 +48,13 @@ def test_a_dispute_wheel_is_reported_not_waited_on(lab):
     def bests():
         return tuple(lab.route(node, prefix)["neighbor"] for node in CLOCKWISE)
     seen = {bests()}
-    deadline = time.monotonic() + 5
-    while len(seen) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+
+    def oscillating():
         seen.add(bests())
+        return len(seen) >= 2
+
+    wait_until(oscillating, 5, "the best routes to O of X, Y and Z to change", interval=0.05,
+               explain=lambda: f"best routes seen: {seen}")
     assert len(seen) >= 2, f"the routers settled on {seen}: no oscillation"
     # Undo one of the preferences: the wheel is broken and routing settles.
     lab.set_policy("X", "Y", None, wait=False)

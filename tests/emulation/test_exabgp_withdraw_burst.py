@@ -15,6 +15,7 @@ import pytest
 from testbed.agent.codec import command_for
 from testbed.bgp import Announce, Route, Withdraw
 from testbed.lab.lab import Lab
+from testbed.testing.wait import wait_until
 
 pytestmark = pytest.mark.emulation
 
@@ -42,15 +43,18 @@ def still_announced(lab, sent: tuple[list[str], str], quiet: float = 0.4, timeou
     has not changed for ``quiet`` seconds."""
     prefixes, kept = sent
     address = lab.plan.routers["T"].neighbor("A").address
-    deadline = time.monotonic() + timeout
     held, since = None, time.monotonic()
-    while time.monotonic() < deadline:
-        time.sleep(0.1)  # polling the agent: the test has no event to wait on
+
+    def drained() -> bool:
+        nonlocal held, since
         now = lab.snapshot("T")["adj_rib_in"][address]
         if now != held:
             held, since = now, time.monotonic()
-        elif kept in held and time.monotonic() - since >= quiet:
-            break
+            return False
+        return kept in held and time.monotonic() - since >= quiet
+
+    wait_until(drained, timeout, f"T to hold {kept} from A, its Adj-RIB-In from A unchanged for {quiet} s",
+               interval=0.1, explain=lambda: f"T's Adj-RIB-In from A holds {len(held or ())} prefixes")
     assert kept in held, f"T never received the burst's {kept}"
     return sorted(p for p in prefixes if p in held)
 

@@ -5,12 +5,12 @@ import os
 import signal
 import stat
 import subprocess
-import time
 
 import pytest
 
 from testbed.errors import ConvergenceTimeout, SpeakerCrashed
 from testbed.lab.lab import Lab
+from testbed.testing.wait import wait_until
 
 pytestmark = pytest.mark.emulation
 
@@ -18,10 +18,17 @@ pytestmark = pytest.mark.emulation
 def wait_until_dropped(lab, router: str, peer: str, timeout: float, why: str) -> None:
     """Wait for an injected fault to take the session down (it is not
     instantaneous: a reload, a timer)."""
-    deadline = time.monotonic() + timeout
-    while lab.sessions(router)[peer]["state"] == "established":
-        assert time.monotonic() < deadline, why
-        time.sleep(0.05)  # polling the agent: the test has no event to wait on
+    wait_until(lambda: lab.sessions(router)[peer]["state"] != "established", timeout,
+               f"router {router}'s session with {peer} to leave Established ({why})", interval=0.05)
+
+
+def ended(pid: int) -> bool:
+    """Whether process ``pid`` is gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return "Z" in handle.read().split(")")[1][:3]
+    except FileNotFoundError:
+        return True
 
 
 def root_namespace_state() -> dict[str, str]:
@@ -51,10 +58,7 @@ def test_killed_agent_is_reported_by_router():
     with Lab("triangle") as lab:
         agent_pid = lab.snapshot("A")["pid"]
         os.kill(agent_pid, signal.SIGKILL)
-        deadline = time.monotonic() + 5
-        while os.path.exists(f"/proc/{agent_pid}") and "Z" not in open(f"/proc/{agent_pid}/stat").read().split(")")[1][:3]:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        wait_until(lambda: ended(agent_pid), 5, f"router A's agent (pid {agent_pid}) to die")
         # The agent is its own process (exec model) or a thread of the
         # speaker (zygote model); either way router A is named.
         with pytest.raises(SpeakerCrashed, match="(route agent|BGP speaker) of router A"):

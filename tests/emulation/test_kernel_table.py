@@ -2,7 +2,6 @@
 namespace, also after its netlink socket is recycled (pyroute2 0.9.7 keeps
 ~700 bytes per request for the life of a socket)."""
 
-import os
 import subprocess
 import time
 
@@ -10,24 +9,16 @@ import pytest
 
 from testbed.linux.routes import BLACKHOLE, KernelTable, LinkWatch, read_bgp_routes
 from testbed.linux.netns import inside, iproute
+from testbed.testing.wait import wait_until
 
 pytestmark = pytest.mark.emulation
 
 
 @pytest.fixture
-def namespace():
-    holder = subprocess.Popen(["unshare", "-n", "sleep", "60"])
-    try:
-        deadline = time.monotonic() + 5
-        while os.stat(f"/proc/{holder.pid}/ns/net").st_ino == os.stat("/proc/self/ns/net").st_ino:
-            assert time.monotonic() < deadline, "unshare did not enter a new namespace"
-            time.sleep(0.01)
-        subprocess.run(["nsenter", "-t", str(holder.pid), "-n", "sh", "-c",
-                        "ip link set lo up && ip addr add 10.9.0.1/24 dev lo"], check=True)
-        yield holder.pid
-    finally:
-        holder.kill()
-        holder.wait()
+def namespace(bare_namespaces):
+    pid = bare_namespaces()
+    subprocess.run(["nsenter", "-t", str(pid), "-n", "ip", "addr", "add", "10.9.0.1/24", "dev", "lo"], check=True)
+    return pid
 
 
 @pytest.fixture
@@ -119,10 +110,8 @@ def test_routes_via_a_neighbour_share_one_nexthop_object_that_heals_after_its_li
     # The link loses its carrier: the kernel deletes the objects on it and
     # every route through them.
     ip("ip link set vb down")
-    deadline = time.monotonic() + 5
-    while ours():
-        assert time.monotonic() < deadline, ours()
-        time.sleep(0.01)
+    wait_until(lambda: not ours(), 5, "the kernel to delete the nexthop objects on vb",
+               explain=lambda: f"objects left: {ours()}")
     assert set(table.routes()) == {"198.51.100.0/24"}
     ip("ip link set vb up")
     # Writing the routes again names the dead object, and is retried through a new one.

@@ -20,6 +20,7 @@ from testbed.errors import ConvergenceTimeout, LabError, SpeakerCrashed
 from testbed.model.generate import internet
 from testbed.lab.lab import Lab
 from testbed.linux.netns import netns_inode
+from testbed.testing.wait import wait_until
 
 pytestmark = pytest.mark.emulation
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,13 +42,10 @@ def live_namespaces() -> set[int]:
 
 
 def assert_gone(lab_id: str, inodes: set[int], workdir: Path | None) -> None:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        procs = cleanup.tagged_processes().get(lab_id, [])
-        left = inodes & live_namespaces()
-        if not procs and not left:
-            break
-        time.sleep(0.05)
+    wait_until(lambda: not cleanup.tagged_processes().get(lab_id) and not inodes & live_namespaces(), 5,
+               f"the processes and namespaces of lab {lab_id} to be gone", interval=0.05,
+               explain=lambda: f"processes left: {cleanup.tagged_processes().get(lab_id, [])}, "
+                               f"namespaces left: {sorted(inodes & live_namespaces())}")
     assert not cleanup.tagged_processes().get(lab_id), f"processes of lab {lab_id} left"
     assert not inodes & live_namespaces(), f"network namespaces of lab {lab_id} left"
     if workdir is not None:
@@ -309,14 +307,13 @@ def test_sigkill_during_start_up_is_cleaned_by_id(tmp_path):
                 pass
         return False
 
-    deadline = time.monotonic() + 60
-    lab_id = None
-    while time.monotonic() < deadline:
+    def starting_lab() -> str | None:
         ids = os.listdir(root) if root.exists() else []
         if ids and speaking(cleanup.tagged_processes().get(ids[0], [])):
-            lab_id = ids[0]
-            break
-        time.sleep(0.05)
+            return ids[0]
+        return None
+
+    lab_id = wait_until(starting_lab, 60, f"the child lab under {root} to start its speakers", interval=0.05)
     assert lab_id, "the child lab never got to starting its speakers"
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=10)
@@ -455,9 +452,8 @@ def test_a_lab_that_merges_pages_offers_only_its_speakers_and_puts_ksmd_back(tmp
                 assert during == before and not (tmp_path / ksm.SAVED).exists()
             # ksmd scans the lab's memory (it has rmap items for its pages)
             zygote = lab.zygote.process.pid
-            deadline = time.monotonic() + 15
-            while int(ksm_stat(zygote)["ksm_rmap_items"]) == 0 and time.monotonic() < deadline:
-                time.sleep(0.2)
+            wait_until(lambda: int(ksm_stat(zygote)["ksm_rmap_items"]) > 0, 15,
+                       "ksmd to scan the zygote's pages (ksm_rmap_items > 0)", interval=0.2)
             assert int(ksm_stat(zygote)["ksm_rmap_items"]) > 0
             # a lab that does not merge offers nothing, and leaves ksmd to the first
             with Lab("triangle", root=tmp_path, merge_pages=False) as other:
@@ -476,17 +472,7 @@ def test_a_lab_that_merges_pages_offers_only_its_speakers_and_puts_ksmd_back(tmp
             ksm._write_settings(before)
 
 
-def _bare_namespace() -> subprocess.Popen:
-    holder = subprocess.Popen(["unshare", "-n", "sleep", "60"])
-    deadline = time.monotonic() + 5
-    while netns_inode(holder.pid) == netns_inode(os.getpid()):
-        assert time.monotonic() < deadline, "unshare did not enter a new namespace"
-        time.sleep(0.01)
-    subprocess.run(["nsenter", "-t", str(holder.pid), "-n", "ip", "link", "set", "lo", "up"], check=True)
-    return holder
-
-
-def test_a_speaker_counts_as_started_once_its_own_namespace_listens_on_the_port():
+def test_a_speaker_counts_as_started_once_its_own_namespace_listens_on_the_port(bare_namespaces):
     """What start-up waits for before it starts the next speakers: a TCP
     listener on port 179 in that router's namespace, seen over sock_diag."""
     import socket
@@ -494,8 +480,7 @@ def test_a_speaker_counts_as_started_once_its_own_namespace_listens_on_the_port(
     from testbed.lab.lab import _Listeners
     from testbed.linux.netns import inside
 
-    holders = [_bare_namespace(), _bare_namespace()]
-    a, b = (holder.pid for holder in holders)
+    a, b = bare_namespaces(), bare_namespaces()
     made: list[socket.socket] = []
 
     def socket_in(pid: int, port: int, listen: bool) -> None:
@@ -525,9 +510,6 @@ def test_a_speaker_counts_as_started_once_its_own_namespace_listens_on_the_port(
     finally:
         for sock in made:
             sock.close()
-        for holder in holders:
-            holder.kill()
-            holder.wait()
 
 
 def test_the_benchmark_ring_reaches_each_as_from_its_two_peers_only_and_leaves_nothing():

@@ -16,12 +16,13 @@ import socket
 import struct
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
 
 from testbed.linux.netns import inside, netns_inode, write_sysctl
+from testbed.testing.wait import wait_until
 from testbed.traffic.packets import _Echo, _parse
 from testbed.traffic.traffic import Hop, Traffic, TrafficError
 
@@ -38,19 +39,6 @@ H2 = {4: "10.0.2.2", 6: "2001:db8:2::2"}
 UNROUTED = {4: "10.99.0.1", 6: "2001:db8:99::1"}
 SILENT = {4: "10.98.0.1", 6: "2001:db8:98::1"}  # r drops it without a word
 FAMILIES = [pytest.param(4, id="ipv4"), pytest.param(6, id="ipv6")]
-
-
-def wait_until(check: Callable[[], object], timeout: float, describe: str,
-               explain: Callable[[], str] = str) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        seen = check()
-        if seen:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {describe}; "
-                                 f"last saw {seen!r}\n{explain()}")
-        time.sleep(0.005)
 
 
 def own_sockets() -> set[str]:
@@ -199,7 +187,7 @@ def traffic(lab: Lab) -> Iterator[Traffic]:
     with Traffic() as traffic:
         for family in (4, 6):
             wait_until(lambda: traffic.reachable(lab.h1, H2[family], timeout=0.3), 5,
-                       f"h1 to reach h2 over IPv{family}", lab.state)
+                       f"h1 to reach h2 over IPv{family}", explain=lab.state)
         yield traffic
 
 

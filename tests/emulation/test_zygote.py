@@ -37,6 +37,7 @@ from testbed.routers.exabgp_config import BGP_PORT, agent_config, config_tree, r
 from testbed.model.topology import Topology
 from testbed.linux.processes import LAB_ENV
 from testbed.speaker.client import ZygoteClient
+from testbed.testing.wait import wait_until
 
 pytestmark = pytest.mark.emulation
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,18 +61,6 @@ def tree(n: int, hold_time: int = 9) -> Topology:
     for i in range(1, n):
         topo.transit(systems[(i - 1) // 2], systems[i])
     return topo.validate()
-
-
-def wait_until(check, timeout: float, describe: str, step: float = 0.01):
-    """Wait for ``check()`` to be truthy; raise saying what was awaited and seen."""
-    deadline = time.monotonic() + timeout
-    while True:
-        seen = check()
-        if seen:
-            return seen
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {describe}")
-        time.sleep(step)  # the conditions here (a listener, a route) send no event
 
 
 @dataclass
@@ -287,7 +276,7 @@ def test_forked_speakers_bring_sessions_up_and_routes_reach_the_kernels(make_lab
     clients = {name: lab.client(name) for name in lab.plan.routers}
     try:
         wait_until(lambda: converged(lab, clients), 20.0,
-                   "every session established and every prefix in every kernel", step=0.05)
+                   "every session established and every prefix in every kernel", interval=0.05)
         # The agents' view agrees with the kernels, read over netlink from here.
         from pyroute2 import IPRoute
 
@@ -361,7 +350,7 @@ def test_a_dead_agent_takes_its_speaker_down_visibly(make_lab, agent):
                            "T's speaker to fork its agent")
         os.kill(found[0], signal.SIGKILL)
     ended = wait_until(lambda: not zygote.status()[victim]["running"] and zygote.status()[victim],
-                       10.0, "T's speaker to exit after losing its agent", step=0.05)
+                       10.0, "T's speaker to exit after losing its agent", interval=0.05)
     assert ended["status"] == 1, f"T's speaker exited with {ended['status']}, expected 1\n{lab.logs()}"
     log = (lab.router_dir("T") / "exabgp.log").read_text()
     assert "ended on its own" in log, log
@@ -416,7 +405,7 @@ def test_reload_signal_reaches_the_forked_speaker_and_keeps_its_agent(make_lab, 
         lab.spawn(name)
     clients = {name: lab.client(name) for name in lab.plan.routers}
     try:
-        wait_until(lambda: converged(lab, clients), 20.0, "convergence", step=0.05)
+        wait_until(lambda: converged(lab, clients), 20.0, "convergence", interval=0.05)
         agent_pid = clients["T"].request("summary")["pid"]
         agents_before = _children(lab.speakers["T"])
         path = lab.router_dir("T") / "exabgp.conf"

@@ -1,14 +1,12 @@
 """ExaBGP and route-agent configuration (testbed.routers.exabgp_config).
 
-The rendered text of one router is pinned by a golden file
-(``data/triangle_A.exabgp.conf``; run with ``UPDATE_GOLDEN=1`` to rewrite it
-after checking the change), and every router of every shipped topology is
-put through ExaBGP's own ``exabgp validate``.
+The rendered text of every router of every shipped topology is pinned by
+the golden files (``test_golden.py``), and put through ExaBGP's own
+``exabgp validate`` here.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import subprocess
@@ -22,8 +20,6 @@ from testbed.agent.agent import Agent
 from testbed.routers.exabgp_config import agent_config, config_tree, quote_argv, render, speaker_environment
 from testbed.model.loader import available, load
 
-DATA = Path(__file__).parent / "data"
-GOLDEN = DATA / "triangle_A.exabgp.conf"
 GOLDEN_ARGV = ["/venv/bin/python", "-m", "testbed.agent", "/run/testbed/x/A/agent.json"]
 EXABGP = Path(sys.executable).parent / "exabgp"
 
@@ -50,23 +46,6 @@ def rendered_configs(directory: Path, disabled: dict[str, list[str]] | None = No
             path.write_text(render(tree))
             files.append(path)
     return files
-
-
-# -- golden file -------------------------------------------------------------------
-
-def test_triangle_a_matches_the_golden_file():
-    p = plan(load("triangle"))
-    text = render(config_tree(p.routers["A"], p.hold_time, GOLDEN_ARGV))
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        DATA.mkdir(exist_ok=True)
-        GOLDEN.write_text(text)
-    expected = GOLDEN.read_text()
-    if text != expected:
-        diff = "".join(difflib.unified_diff(expected.splitlines(keepends=True),
-                                            text.splitlines(keepends=True),
-                                            fromfile=str(GOLDEN), tofile="rendered now"))
-        pytest.fail(f"the ExaBGP configuration of triangle/A changed (rerun with UPDATE_GOLDEN=1 "
-                    f"once the change is checked):\n{diff}")
 
 
 def test_config_tree_of_triangle_a():
