@@ -1,6 +1,6 @@
 """One JSON object per line over a Unix stream socket: the framing of both
 control protocols (the harness and each route agent, ``testbed.agent.control``
-and ``testbed.lab.control``; the harness and the zygote,
+and ``testbed.routers.agent_client``; the harness and the zygote,
 ``testbed.speaker.zygote`` and ``testbed.speaker.client``).
 
 A request is one object on one line and gets exactly one reply, also one

@@ -1,5 +1,5 @@
 """The route agent's control socket: the server side of the harness's
-protocol (the client is ``testbed.lab.control.AgentClient``).
+protocol (the client is ``testbed.routers.agent_client.AgentClient``).
 
 ``ControlServer`` listens on the Unix socket named in the agent's
 configuration, reads one JSON request per line (``testbed.jsonlines``) and

@@ -310,7 +310,7 @@ class RouterEngine:
         return len(self._loc_rib)
 
     def fingerprint(self) -> str:
-        """``testbed.lab.control.state_digest`` of this router's Loc-RIB and
+        """``testbed.routers.agent_client.state_digest`` of this router's Loc-RIB and
         Adj-RIBs-In, from the fingerprints its tables keep as they change."""
         return state_fingerprint(self._loc_rib.fingerprint,
                                  {a: rib.fingerprint for a, rib in self._rib_in.items()})

@@ -8,7 +8,7 @@ between equally good routes: the BGP identifier of a lab's router, the ASN
 of an AS of a CAIDA graph), the local preference a node gives a peer it pays
 (paid peering, 90 instead of 100), the partial-transit links, and the
 route servers with their clients. Data enters through ``add_*`` calls (the
-CAIDA importer, ``testbed.internet.lab_model`` from a lab's address plan)
+CAIDA importer, ``testbed.model.fast_prediction`` from a lab's address plan)
 and leaves as these plain lists, read by ``testbed.internet.propagate``.
 Pure; no I/O.
 """

@@ -20,7 +20,7 @@ import threading
 import time
 
 from testbed.errors import LabError
-from testbed.lab.control import AgentClient
+from testbed.routers.agent_client import AgentClient
 
 SETTLE = 0.05   # seconds to let answers of one burst arrive together
 

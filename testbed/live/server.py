@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from urllib.parse import unquote, urlsplit
 
-from testbed.lab.control import AgentClient
+from testbed.routers.agent_client import AgentClient
 from testbed.errors import LabError
 
 from .follow import Follower

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from testbed.model.addressing import Plan
 from testbed.bgp.configure import engine_from_config
 from testbed.bgp.simulate import Session, SessionEnd, converge
-from testbed.routers.exabgp_config import agent_config
-from testbed.internet import lab_model
+from testbed.model.agent_config import agent_config
+from testbed.model import fast_prediction
 
 
 class Expectation:
@@ -77,12 +77,12 @@ class Expectation:
 
     def loc_ribs(self) -> Mapping[str, dict[str, dict]]:
         """router -> prefix -> route (JSON form) once routing has converged."""
-        if self._cache is None and self.fast and lab_model.out_of_scope(self) is None:
-            self.model = lab_model.MODEL_FAST
-            self._cache, self._adj_in, self._digests = lab_model.predict(self)
+        if self._cache is None and self.fast and fast_prediction.out_of_scope(self) is None:
+            self.model = fast_prediction.MODEL_FAST
+            self._cache, self._adj_in, self._digests = fast_prediction.predict(self)
             self._shut = set()
         if self._cache is None:
-            self.model = lab_model.MODEL_EVENTS
+            self.model = fast_prediction.MODEL_EVENTS
             engines = {}
             for router in self.plan.routers.values():
                 config = agent_config(self.plan, router, "", "")
@@ -115,7 +115,7 @@ class Expectation:
         return _AsJson(self._adj_in, depth=2)
 
     def digests(self) -> dict[str, str]:
-        """router -> ``testbed.lab.control.state_digest`` of its predicted state."""
+        """router -> ``testbed.routers.agent_client.state_digest`` of its predicted state."""
         self.loc_ribs()
         return dict(self._digests)
 

@@ -50,10 +50,8 @@ def _at(where) -> str:
 def _locate(where, exc: Exception):
     """The place of the field a policy error names, where the declaration
     can tell it (a YAML topology knows the line of each field)."""
-    if hasattr(where, "locate"):
-        from testbed.model.yaml_loader import policy_path
-
-        return where.locate("policy." + policy_path(str(exc)))
+    if hasattr(where, "locate_policy_error"):
+        return where.locate_policy_error(str(exc))
     return where
 
 

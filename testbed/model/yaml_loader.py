@@ -60,6 +60,10 @@ class YamlWhere(Where):
             return self
         return Where(self.file, locate(self.node, path, self.line))
 
+    def locate_policy_error(self, message: str) -> Where:
+        """The place of the field a policy error message names."""
+        return self.locate("policy." + policy_path(message))
+
 
 _STEP = re.compile(r"\.?([A-Za-z_][\w-]*)|\[(\d+)\]")
 

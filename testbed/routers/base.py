@@ -22,7 +22,7 @@ A router's *state* is a dict with at least:
 ``sessions``    neighbor address -> ``{"name": peer router, "state":
                 "established" | another BGP FSM state in lower case,
                 "last_notification": a dict or None}``;
-``state_digest``  ``testbed.lab.control.state_digest`` of the router's
+``state_digest``  ``testbed.routers.agent_client.state_digest`` of the router's
                 Loc-RIB and Adj-RIB-In in JSON form (so that it compares
                 with ``Expectation.digests()``);
 ``shut``        neighbor address -> reason, for sessions the router closed

@@ -7,7 +7,7 @@ the lab's work directory holds ``exabgp.conf`` (``testbed.routers.exabgp_config`
 ``zygote`` (one pre-imported process per lab forks each router's ExaBGP,
 whose agent runs as a thread of it: ``testbed.speaker.zygote``) or ``exec``
 (``exabgp`` and ``python -m testbed.agent`` per router). The backend talks
-to each agent over two control connections (``testbed.lab.control``): one
+to each agent over two control connections (``testbed.routers.agent_client``): one
 for requests, one for the ``watch`` long poll that brings state changes.
 
 An administrative shutdown is one operation, ``set_neighbor_admin_state``
@@ -29,12 +29,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from testbed.errors import LabError, MissingDependency, SpeakerCrashed
-from testbed.lab.control import AgentClient
+from testbed.routers.agent_client import AgentClient
 from testbed.linux import netns
 from testbed.linux.processes import alive
 from testbed.model.addressing import Plan
 from testbed.routers.base import Namespace, RouterBackend
-from testbed.routers.exabgp_config import BGP_PORT, agent_config, config_tree, quote_argv, render, speaker_environment
+from testbed.model.agent_config import agent_config
+from testbed.routers.exabgp_config import BGP_PORT, config_tree, quote_argv, render, speaker_environment
 from testbed.routers.startup import start_in_order
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]

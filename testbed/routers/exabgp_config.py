@@ -14,8 +14,9 @@ from collections.abc import Iterable
 
 from testbed.model.addressing import Plan, RouterPlan
 from testbed.linux.processes import LAB_ENV
+from testbed.speaker import AGENT_PROCESS
 
-PROCESS = "agent"
+PROCESS = AGENT_PROCESS  # the process block the zygote runs as the route agent
 BGP_PORT = 179  # where every speaker listens, on its IPv4 session addresses
 
 
@@ -100,33 +101,6 @@ def speaker_environment(router: RouterPlan, lab_id: str) -> dict[str, str]:
         # message latency, which is event-driven.
         "exabgp_reactor_speed": "5.0",
         LAB_ENV: lab_id,
-    }
-
-
-def agent_config(plan: Plan, router: RouterPlan, socket_path: str, log_path: str) -> dict:
-    """The route agent's configuration (written as JSON next to the ExaBGP file)."""
-    return {
-        "router": router.name,
-        "asn": router.asn,
-        "router_id": router.router_id,
-        "prefixes": list(router.prefixes),
-        "control_socket": socket_path,
-        "log": log_path,
-        "route_server": router.route_server,
-        "roas": [dict(roa) for roa in plan.roas],
-        # The IGP: the other routers of the AS by loopback, with the cost to
-        # reach them and the first hop there (kernel routes must name a
-        # directly connected next hop; iBGP next hops are loopbacks).
-        "igp": {address: {"cost": hop.cost, "via": hop.via} for address, hop in router.igp_hops().items()},
-        "neighbors": [
-            {
-                "name": n.name, "address": n.address, "address6": n.address6, "asn": n.asn,
-                "relationship": n.relationship, "router_id": n.router_id,
-                "local_address": n.local_address, "local_address6": n.local_address6,
-                "policy": n.policy,
-            }
-            for n in router.neighbors
-        ],
     }
 
 

@@ -5,3 +5,8 @@ harness side in ``client``), the reactor's waits and turns (``reactor``),
 the in-process transport between ExaBGP and the agent (``inprocess`` on the
 agent's side, ``handover`` on ExaBGP's) and the speed-ups of ExaBGP's
 per-route path (``speedups``)."""
+
+# The name of the ExaBGP ``process`` block that runs the route agent: the
+# ExaBGP configuration (testbed.routers.exabgp_config) names it so, and a
+# zygote speaker runs that block as the agent.
+AGENT_PROCESS = "agent"

@@ -24,7 +24,7 @@ import signal
 import sys
 import traceback
 
-from testbed.speaker import compat, helpers, inprocess, reactor, speedups
+from testbed.speaker import AGENT_PROCESS, compat, helpers, inprocess, reactor, speedups
 from testbed.speaker.helpers import set_name, text_stream
 
 # Read in the zygote, from the harness's environment (a speaker's is its router's).
@@ -92,7 +92,7 @@ def speaker(request: dict, agent: str, env: dict, report_w: int, close: list) ->
         os.write(report_w, b"ok")
         os.close(report_w)
         report_w = -1
-        code = run_exabgp(str(request["config"]), agent, request.get("agent_process") or helpers.AGENT_PROCESS)
+        code = run_exabgp(str(request["config"]), agent, request.get("agent_process") or AGENT_PROCESS)
     except BaseException as exc:
         text = f"{type(exc).__name__}: {exc}"
         if report_w >= 0:

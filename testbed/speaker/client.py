@@ -21,7 +21,7 @@ from pathlib import Path
 from testbed import jsonlines
 from testbed.errors import LabError
 from testbed.linux.processes import LAB_ENV
-from testbed.routers.exabgp_config import PROCESS
+from testbed.speaker import AGENT_PROCESS
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,9 +99,9 @@ class ZygoteClient:
     def spawn(self, router: str, netns_pid: int, config: str | Path, env: dict, log: str | Path,
               agent: str | None = None, netns_inode: int | None = None) -> int:
         """Fork ``router``'s speaker; its pid. Its ExaBGP configuration's
-        ``process`` block named ``PROCESS`` is the route agent."""
+        ``process`` block named ``AGENT_PROCESS`` is the route agent."""
         fields = {"router": router, "netns_pid": netns_pid, "config": str(config), "env": env,
-                  "log": str(log), "agent": agent or self.agent, "agent_process": PROCESS}
+                  "log": str(log), "agent": agent or self.agent, "agent_process": AGENT_PROCESS}
         if netns_inode is not None:
             fields["netns_inode"] = netns_inode
         return int(self.request("spawn", **fields)["pid"])

@@ -78,7 +78,7 @@ PRELOAD = (
     "testbed.speaker.handover",
     "testbed.linux.routes",
     "testbed.bgp",
-    "testbed.lab.control",
+    "testbed.routers.agent_client",
 )
 
 

@@ -8,7 +8,7 @@ generated one lacks: ASes with PoPs (iBGP, hot potato, IGP cost), MEDs,
 prepending and an IXP route server (BIRD only: the FRR generator has no
 iBGP or route server). The agreement is printed (``-s``) and
 reported; any difference fails (no tie-break rule differs: see
-``testbed.routers.differential``)."""
+``testbed.bench.differential``)."""
 
 from pathlib import Path
 
@@ -16,7 +16,7 @@ import pytest
 
 from testbed.model.generate import internet
 from testbed.model.loader import load
-from testbed.routers.differential import run
+from testbed.bench.differential import run
 
 pytestmark = pytest.mark.emulation
 MIX = Path(__file__).parent.parent / "topologies" / "differential_mix.py"

@@ -30,10 +30,11 @@ import pytest
 from testbed.lab import cleanup
 from testbed.linux import netns
 from testbed.model.addressing import Plan, plan
-from testbed.lab.control import AgentClient
+from testbed.routers.agent_client import AgentClient
 from testbed.errors import LabError
 from testbed.lab.lab import _Listeners
-from testbed.routers.exabgp_config import BGP_PORT, agent_config, config_tree, render, speaker_environment
+from testbed.model.agent_config import agent_config
+from testbed.routers.exabgp_config import BGP_PORT, config_tree, render, speaker_environment
 from testbed.model.topology import Topology
 from testbed.linux.processes import LAB_ENV
 from testbed.speaker.client import ZygoteClient

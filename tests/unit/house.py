@@ -27,7 +27,7 @@ from pathlib import Path
 
 # (traffic sits below lab, not above it: Lab sends its probes through
 # Traffic, and traffic needs only linux and errors)
-LAYERS = ("errors", "bgp", "internet", "model", "view", "linux", "traffic", "routers", "agent", "speaker", "report",
+LAYERS = ("errors", "bgp", "internet", "model", "view", "linux", "traffic", "agent", "speaker", "routers", "report",
           "lab", "live", "testing", "exercise", "bench", "cli")
 ALIASES = {"": "model", "assertions": "testing",
            "jsonlines": "errors"}  # the ground floor: modules that import nothing of the project

@@ -37,7 +37,8 @@ from testbed.model.addressing import Plan, plan  # noqa: E402
 from testbed.model.loader import available, load  # noqa: E402
 from testbed.model.router_kinds import choices  # noqa: E402
 from testbed.routers.configs import config_text  # noqa: E402
-from testbed.routers.exabgp_config import agent_config, config_tree, render  # noqa: E402
+from testbed.model.agent_config import agent_config  # noqa: E402
+from testbed.routers.exabgp_config import config_tree, render  # noqa: E402
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 PYTHON = "/venv/bin/python"          # stands in for sys.executable

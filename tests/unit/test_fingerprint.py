@@ -7,7 +7,7 @@ import pytest
 
 from testbed.bgp import Neighbor, Relationship, Route, RouterEngine
 from testbed.bgp.fingerprint import FingerprintedTable, table_fingerprint
-from testbed.lab.control import state_digest
+from testbed.routers.agent_client import state_digest
 
 
 def route(prefix, rng):

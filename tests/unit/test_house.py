@@ -12,19 +12,6 @@ import pytest
 import house
 
 PACKAGE = Path(__file__).resolve().parents[2] / "testbed"
-# What main still has (the splits of issue 16 have landed); remove each mark
-# once its cause is settled at merge.
-UPWARD_IMPORTS_ON_MAIN = pytest.mark.xfail(strict=False, reason=(
-    "to settle at merge: model/prediction.py and internet/lab_model.py import "
-    "routers.exabgp_config.agent_config; internet/bench.py imports model; the ExaBGP "
-    "backend routers/exabgp.py imports speaker.zygote and lab.control, routers/differential.py imports "
-    "lab (routers sit below both)"))
-CYCLES_ON_MAIN = pytest.mark.xfail(strict=False, reason=(
-    "to settle at merge: lab -> lab.lab -> routers.exabgp -> lab (routers/exabgp.py imports lab.control, "
-    "which runs lab/__init__); model.topology -> validate -> yaml_loader -> topology (a function-level "
-    "import in validate.py, from the YAML topologies)"))
-
-
 def make(tmp_path: Path, files: dict[str, str]) -> Path:
     for relative, text in files.items():
         path = tmp_path / "testbed" / relative
@@ -80,13 +67,11 @@ def test_the_size_check_lists_each_large_module(tmp_path):
     assert house.oversized(root) == [f"{root / 'big.py'} has 501 lines (limit 500)"]
 
 
-@CYCLES_ON_MAIN
 def test_no_import_cycle_in_testbed():
     found = house.cycles(PACKAGE)
     assert not found, "import cycles in testbed/:\n" + "\n".join(found)
 
 
-@UPWARD_IMPORTS_ON_MAIN
 def test_imports_follow_the_layer_order():
     found = house.layering_violations(PACKAGE)
     assert not found, (f"imports against the layer order {' < '.join(house.LAYERS)}:\n" + "\n".join(found))

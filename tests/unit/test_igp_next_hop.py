@@ -9,7 +9,7 @@ from testbed.bgp.engine import InstallRoute
 from testbed.model.addressing import plan
 from testbed.model.igp import IgpRoute, first_hops, igp_hops, kernel_next_hop
 from testbed.model.loader import load
-from testbed.routers.exabgp_config import agent_config
+from testbed.model.agent_config import agent_config
 
 ROUTES = (IgpRoute("B", "10.255.0.2", "fd00:255::2", "10.0.0.2", "fd00::2", 10),
           IgpRoute("C", "10.255.0.3", "fd00:255::3", "10.0.0.2", "fd00::2", 25))

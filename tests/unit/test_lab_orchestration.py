@@ -21,7 +21,7 @@ import pytest
 from testbed import jsonlines
 from testbed.errors import ConvergenceTimeout, LabError, SpeakerCrashed
 from testbed.lab import Lab
-from testbed.lab.control import AgentClient
+from testbed.routers.agent_client import AgentClient
 from testbed.routers.base import RouterBackend
 from testbed.routers.exabgp import RELOAD_BEGUN, RELOAD_DONE, RELOAD_FAILED, ExaBGPBackend
 

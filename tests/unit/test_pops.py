@@ -25,7 +25,8 @@ import pytest
 from testbed import Topology
 from testbed.model.addressing import IgpRoute, Plan, plan
 from testbed.bgp.configure import engine_from_config
-from testbed.routers.exabgp_config import agent_config, config_tree, render, speaker_environment
+from testbed.model.agent_config import agent_config
+from testbed.routers.exabgp_config import config_tree, render, speaker_environment
 from testbed.model.loader import load
 from testbed.model.validate import problems
 

@@ -17,7 +17,8 @@ import pytest
 
 from testbed.model.addressing import plan
 from testbed.agent.agent import Agent
-from testbed.routers.exabgp_config import agent_config, config_tree, quote_argv, render, speaker_environment
+from testbed.model.agent_config import agent_config
+from testbed.routers.exabgp_config import config_tree, quote_argv, render, speaker_environment
 from testbed.model.loader import available, load
 
 GOLDEN_ARGV = ["/venv/bin/python", "-m", "testbed.agent", "/run/testbed/x/A/agent.json"]

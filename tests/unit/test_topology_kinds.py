@@ -21,7 +21,7 @@ from testbed.model.addressing import PAID_PEERING_LOCAL_PREF, plan
 from testbed.bgp.configure import engine_from_config
 from testbed.bgp import RouteServerEngine
 from testbed.model.prediction import Expectation
-from testbed.routers.exabgp_config import agent_config
+from testbed.model.agent_config import agent_config
 from testbed.model.validate import problems
 
 LOCATION = re.compile(r"^[^:]+:\d+: ")

@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 from testbed.model.addressing import plan
 from testbed.model.prediction import Expectation
 from testbed.model.generate import internet
-from testbed.internet import lab_model
+from testbed.model import fast_prediction as lab_model
 from testbed.model.topology import Kind
 
 

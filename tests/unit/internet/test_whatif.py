@@ -10,11 +10,11 @@ from testbed.model.addressing import plan
 from testbed.bgp.configure import engine_from_config
 from testbed.bgp.rules import parse_policy
 from testbed.bgp.simulate import Network, Session, SessionEnd
-from testbed.routers.exabgp_config import agent_config
+from testbed.model.agent_config import agent_config
 from testbed.model.prediction import Expectation
 from testbed.model.generate import internet
 from testbed.internet import caida, whatif
-from testbed.internet.lab_model import Prediction
+from testbed.model.fast_prediction import Prediction
 from testbed.internet.propagate import propagate
 from testbed.internet.synthetic import synthetic
 

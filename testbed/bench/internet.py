@@ -1,4 +1,4 @@
-"""Benchmark of the Internet-scale routing model: ``python -m testbed.internet.bench``.
+"""Benchmark of the Internet-scale routing model: ``python -m testbed.bench.internet``.
 
 Prints, on this machine: the prediction of every router of a generated
 1,000-AS lab (the rank-order model's routes, then the state digests the lab
@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import batch, caida
-from .propagate import propagate
-from .synthetic import write_synthetic
+from testbed.internet import batch, caida
+from testbed.internet.propagate import propagate
+from testbed.internet.synthetic import write_synthetic
 
 
 def _rss_mb(who=resource.RUSAGE_SELF) -> float:
@@ -34,7 +34,7 @@ def lab_prediction(n: int, events: bool) -> None:
     from testbed.model.addressing import plan
     from testbed.model.prediction import Expectation
     from testbed.model.generate import internet
-    from .lab_model import Prediction
+    from testbed.model.fast_prediction import Prediction
 
     the_plan = plan(internet(n, 1).validate())
     expectation = Expectation(the_plan)
@@ -115,7 +115,7 @@ def internet_scale(n: int, all_origins: bool, sample: int, workers: int, size: i
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m testbed.internet.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m testbed.bench.internet", description=__doc__)
     parser.add_argument("--lab-size", type=int, default=1000)
     parser.add_argument("--events", action="store_true",
                         help="also time the event simulation of the lab (minutes at 1,000 ASes)")

@@ -13,7 +13,7 @@ not. No difference is explained away: the generated configurations set
 ``deterministic med`` (BIRD) and ``bgp bestpath compare-routerid`` plus
 ``bgp deterministic-med`` (FRR), which make both follow RFC 4271
 9.1.2.2 exactly as ``testbed.bgp.decision`` does, so any difference is a
-failure. ``python -m testbed.routers.differential [n] [seed] [bird,frr]``
+failure. ``python -m testbed.bench.differential [n] [seed] [bird,frr]``
 prints the agreement for a generated topology.
 """
 

@@ -23,9 +23,9 @@ from testbed.bgp.configure import engine_from_config
 from testbed.bgp.fingerprint import MASK, state_fingerprint
 from testbed.bgp.policy import import_route
 from testbed.bgp.route import Route
-from testbed.routers.exabgp_config import agent_config
-from .graph import ASGraph
-from .propagate import CUSTOMER, NONE, PROVIDER, SEED, propagate
+from testbed.model.agent_config import agent_config
+from testbed.internet.graph import ASGraph
+from testbed.internet.propagate import CUSTOMER, NONE, PROVIDER, SEED, propagate
 
 __all__ = ["out_of_scope", "predict", "Prediction", "MODEL_FAST", "MODEL_EVENTS"]
 
