@@ -5,17 +5,23 @@ users' scripts wait the same way); import it from there. Here:
 ``bare_namespaces``, a factory of empty network namespaces with their
 loopback up, each held by an ``unshare -n sleep`` process that is killed
 after the test, for the emulation tests that try kernel mechanisms outside
-a lab (netlink routes, listeners).
+a lab (netlink routes, listeners); ``open_browser``, headless Debian
+chromium driven by selenium for the tests that look at pages as a person
+does (reports, the live view), and the flags it runs with.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 
 import pytest
 
+from testbed.errors import MissingDependency
+from testbed.testing.browser import CHROMIUM_FLAGS, chromium_paths
 from testbed.testing.wait import wait_until
 
 
@@ -47,3 +53,41 @@ def bare_namespaces() -> Iterator[Callable[[], int]]:
         for holder in holders:
             holder.kill()
             holder.wait()
+
+
+@pytest.fixture(scope="module")
+def open_browser():
+    """``open_browser(url, width, height)``: a selenium driver on headless
+    chromium (console and network logged), at ``url``; every one is quit
+    and its profile removed after the module."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opened = []
+
+    def open_(url: str, width: int = 1300, height: int = 1000):
+        try:
+            binary, driver_path = chromium_paths()
+        except MissingDependency as exc:
+            pytest.fail(str(exc))  # set-up installs both: a missing browser is a failure, not a skip
+        options = webdriver.ChromeOptions()
+        options.binary_location = binary
+        profile = tempfile.mkdtemp(prefix="testbed-chromium-")
+        for flag in (*CHROMIUM_FLAGS, f"--window-size={width},{height}", f"--user-data-dir={profile}"):
+            options.add_argument(flag)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+        try:
+            driver = webdriver.Chrome(service=Service(driver_path), options=options)
+        except BaseException:
+            shutil.rmtree(profile, ignore_errors=True)
+            raise
+        opened.append((driver, profile))
+        driver.get(url)
+        return driver
+
+    try:
+        yield open_
+    finally:
+        for driver, profile in opened:
+            driver.quit()
+            shutil.rmtree(profile, ignore_errors=True)

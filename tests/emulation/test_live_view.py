@@ -15,9 +15,7 @@ Screenshots: test-artifacts/live-*.png.
 from __future__ import annotations
 
 import json
-import shutil
 import socket
-import tempfile
 import threading
 import time
 import urllib.error
@@ -26,7 +24,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.emulation.test_report_browser import _browser_paths
 
 pytestmark = pytest.mark.emulation
 
@@ -59,26 +56,8 @@ def live():
 
 
 @pytest.fixture(scope="module")
-def browser(live):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    binary, driver_path = _browser_paths()
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    profile = tempfile.mkdtemp(prefix="testbed-chromium-")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1300,1100", f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    try:
-        driver.get(live[1].url)
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+def browser(live, open_browser):
+    return open_browser(live[1].url, 1300, 1100)
 
 
 def _wait(check, timeout: float, what: str):

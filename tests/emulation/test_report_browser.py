@@ -18,10 +18,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -159,36 +157,9 @@ def test_a_lab_that_did_not_start_gets_a_report_saying_why(broken):
 
 # -- the browser ----------------------------------------------------------------
 
-def _browser_paths() -> tuple[str, str]:
-    driver = shutil.which("chromedriver")
-    browser = next((found for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-                    if (found := shutil.which(name))), None)
-    if driver is None or browser is None:
-        pytest.fail("the browser checks need chromium (or Chrome) and chromedriver: run scripts/setup.sh as root")
-    return browser, driver
-
-
 @pytest.fixture(scope="module")
-def browser(run):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    binary, driver_path = _browser_paths()
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    profile = tempfile.mkdtemp(prefix="testbed-chromium-")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1300,1000", f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    try:
-        driver.get(run[0].as_uri())
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+def browser(run, open_browser):
+    return open_browser(run[0].as_uri(), 1300, 1000)
 
 
 def _choose(driver, state_prefix: str, prefix: str) -> str:

@@ -22,6 +22,7 @@ from testbed.exercise.grade import Grade
 from testbed.exercise.model import ExerciseError, Result, available, load_exercise
 from testbed.exercise.report import render_html, render_junit, write_reports
 from testbed.model.loader import load
+from testbed.testing.browser import CHROMIUM_FLAGS
 
 EXERCISES = available()
 
@@ -145,8 +146,6 @@ def test_html_is_self_contained_and_escaped():
     assert render_junit(load_exercise("no_transit"), _grades()).startswith("<?xml")
 
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 def test_html_summary_renders_in_chromium(tmp_path):
