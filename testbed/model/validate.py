@@ -365,7 +365,7 @@ def problems(topo: Topology) -> list[str]:
         kinds_between.setdefault(pair, rel)
         linked.update((rel.a, rel.b))
         via = by_name[rel.b].route_server if rel.kind == Kind.ROUTE_SERVER else rel.via
-        if via is not None:
+        if isinstance(via, str):  # else refused above (an IXP name that is not a string)
             used_ixps.add(via)
             ixp_members[via].update((rel.a, rel.b))
         if rel.kind in TRANSIT_KINDS:
