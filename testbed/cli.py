@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import ast
 import os
+import re
 import shutil
 import signal
 import threading
@@ -30,6 +31,14 @@ from testbed.model.loader import TOPOLOGY_DIR, available, load, resolve
 
 SCENARIO_DIR = TOPOLOGY_DIR.parent / "scenarios"
 console = Console(highlight=False)
+
+
+def summary(doc: str) -> str:
+    """A docstring's first sentence as one line (it may run over several
+    lines: the first line alone was cut mid-sentence)."""
+    paragraph = " ".join(doc.strip().split("\n\n")[0].split())
+    sentence = re.match(r"(.+?[.!?])(\s|$)", paragraph)
+    return sentence.group(1) if sentence else paragraph
 
 
 def _doc(path: Path) -> str:
@@ -63,13 +72,13 @@ def cmd_list(args) -> int:
     for name in available():
         path = resolve(name)
         doc = _doc(path) if path.suffix == ".py" else _yaml_description(path)
-        table.add_row(name, doc.split("\n")[0])
+        table.add_row(name, summary(doc))
     console.print(table)
     table = Table(title="Scenarios (scenarios/)", title_justify="left")
     table.add_column("name", style="bold")
     table.add_column("what it shows")
     for name, path in scenarios().items():
-        table.add_row(name, _doc(path).split("\n")[0])
+        table.add_row(name, summary(_doc(path)))
     console.print(table)
     return 0
 
@@ -90,7 +99,27 @@ def cmd_validate(args) -> int:
                       ", ".join(f"{n.name} ({n.relationship}{', ' + n.via if n.via else ''})"
                                 for n in router.neighbors))
     console.print(table)
+    console.print(address_table(p))
     return 0
+
+
+def address_table(p) -> Table:
+    """Every link's and LAN's addresses: what the last tie-breaker (the
+    lowest neighbor address) and a traceroute's hops are read against."""
+    table = Table(title="links and LANs", title_justify="left")
+    for column in ("where", "kind", "addresses"):
+        table.add_column(column)
+    for router in p.routers.values():
+        for port in router.ports:
+            table.add_row(f"{router.name} {port.ifname}", "link" if port.ifname.startswith("to-") else
+                          ("IXP LAN" if port.ifname.startswith("ix-") else "port"),
+                          " ".join(a for a in (port.address4, port.address6) if a))
+        if router.lan4 or router.lan6:
+            table.add_row(f"{router.name} lan", "hosts' LAN",
+                          " ".join(str(a) for a in (router.lan4, router.lan6) if a))
+    for host in p.hosts.values():
+        table.add_row(host.name, "host", " ".join(a for a in (host.address4, host.address6) if a))
+    return table
 
 
 def cmd_graph(args) -> int:

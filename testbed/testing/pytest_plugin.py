@@ -137,7 +137,7 @@ def pytest_runtest_makereport(item: pytest.Item, call):
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     measurements = getattr(config, "_testbed_measurements", [])
-    if measurements:
+    if measurements and not getattr(config, "_testbed_measurements_shown", False):  # `testbed run`'s table shows them
         terminalreporter.section("scenario measurements")
         for nodeid, name, value in measurements:
             terminalreporter.write_line(f"{nodeid}: {name} = {value}")

@@ -46,8 +46,9 @@ SCENARIO = textwrap.dedent("""\
     TOPOLOGY = Path(__file__).parent / "duo.py"
 
 
-    def test_transit_carries_the_route(lab):
+    def test_transit_carries_the_route(lab, report):
         assert lab.as_path("A", "T") == ["T"]
+        report("path length", 1, " AS")
 
 
     def test_a_long_measurement(lab):
@@ -117,6 +118,7 @@ def test_a_terminating_signal_stops_testbed_run_and_names_the_step(files, sig):
         assert child.wait(timeout=30) == 128 + sig
         text = child.stdout.read()
     assert re.search(rf"a long measurement\s*│\s*interrupted: cut short by {sig.name}", text), text
+    assert text.count("path length") == 1, text  # measurements once, in the outcome table
     assert_nothing_left(root, lab_id)
 
 
