@@ -46,6 +46,9 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
     echo "setup: creating the virtualenv $VENV"
     "$PY" -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip
-    "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT"
+    # setuptools warns about every editable install (a page of asterisks on
+    # a newcomer's first run); the install is meant to be editable.
+    PYTHONWARNINGS="ignore:Editable installation" \
+        "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT"
     echo "$want" > "$stamp"
 fi
