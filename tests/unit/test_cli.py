@@ -48,7 +48,7 @@ def test_usage_error_exits_2():
 
 def test_list_shows_each_summary_as_a_whole_sentence():
     from testbed.cli import SCENARIO_DIR, _doc, summary
-    from testbed.model.topology import TOPOLOGY_DIR
+    from testbed.model.loader import TOPOLOGY_DIR
 
     result = run("list", cwd=ROOT)
     flat = " ".join(result.stdout.replace("│", " ").split())

@@ -20,7 +20,7 @@ from pathlib import Path
 from testbed import assertions
 from testbed.lab import signals
 from testbed.model.addressing import plan
-from testbed.model.topology import load
+from testbed.model.loader import load
 from testbed.routers.exabgp_config import config_tree, render
 
 ROOT = Path(__file__).resolve().parents[2]
