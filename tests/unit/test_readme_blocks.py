@@ -31,6 +31,11 @@ COVERED = {
     "sudo ./run.sh demo    # the peering and depeering demo, with its outcome":
         ["tests/unit/test_readme_blocks.py::test_the_quick_start_commands_run_the_demo_and_the_suite",
          "scenarios/test_depeering_fallback.py"],
+    ".venv/bin/testbed graph triangle -o triangle.svg      # also .png or .dot":
+        ["tests/unit/test_view_graph.py::test_the_pictures_in_docs_are_what_the_command_draws",
+         "tests/unit/test_view_graph.py::test_graph_command_writes_svg_png_and_dot"],
+    '<testsuite name="pytest" tests="58" ...>':
+        ["tests/emulation/test_report_browser.py::test_junit_xml_carries_measurements_and_the_reproducibility_record"],
     "vagrant up            # Debian 12 box, provisioned by scripts/setup.sh":
         ["tests/unit/test_readme_blocks.py::test_the_vagrant_commands_match_the_vagrantfile"],
     "# topologies/my_lab.py": ["tests/emulation/test_readme_example.py::test_readme_example_passes"],
