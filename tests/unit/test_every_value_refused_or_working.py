@@ -32,7 +32,7 @@ from testbed.routers.exabgp_config import agent_config, config_tree, render
 HERE = Path(__file__).name
 WHERE = re.compile(rf"(^|/){re.escape(HERE)}:\d+: ")
 EXABGP = shutil.which("exabgp") or str(Path(sys.executable).parent / "exabgp")
-EXABGP_CHECKS = 4  # accepted examples whose configurations ExaBGP validates itself (~1 s each)
+EXABGP_CHECKS = 3  # accepted examples whose configurations ExaBGP validates itself (~1 s each)
 
 NASTY_TEXT = st.sampled_from(["A\n", "\nA", "lo", "peering", "all", "default", "a b", "x" * 13, "é", "A;",
                               "-x", "", " A", "A\t", "A}", "A\"", "T", "A", "1A", "A/B", "A:B"])
@@ -188,7 +188,7 @@ def exabgp_validate(directory: Path) -> None:
 checked = {"exabgp": 0, "accepted": 0, "refused": 0}
 
 
-@settings(max_examples=300, deadline=None, derandomize=True,
+@settings(max_examples=150, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(fields=FIELDS)
 @example(fields={"ixp_name": [], "kind": "route_server_client"})  # validation itself raised TypeError
@@ -222,7 +222,7 @@ def test_every_value_is_refused_with_its_place_or_works_in_every_configuration(f
 def test_the_property_saw_both_outcomes():
     # Runs after the property (same module, in order): both branches were exercised.
     print(checked)
-    assert checked["accepted"] >= 20 and checked["refused"] >= 100, checked
+    assert checked["accepted"] >= 20 and checked["refused"] >= 50, checked
     assert checked["exabgp"] == EXABGP_CHECKS, checked
 
 
