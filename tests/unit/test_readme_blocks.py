@@ -36,6 +36,17 @@ COVERED = {
          "tests/unit/test_view_graph.py::test_graph_command_writes_svg_png_and_dot"],
     '<testsuite name="pytest" tests="58" ...>':
         ["tests/emulation/test_report_browser.py::test_junit_xml_carries_measurements_and_the_reproducibility_record"],
+    "# topologies/my_lab.yaml": ["tests/unit/test_yaml_topology.py::test_readme_yaml_example_is_the_python_example"],
+    "# topologies/bad.yaml": ["tests/unit/test_yaml_topology.py::test_readme_yaml_error_example_is_what_validate_prints"],
+    "error: topology in topologies/bad.yaml is invalid (2 problems):":
+        ["tests/unit/test_yaml_topology.py::test_readme_yaml_error_example_is_what_validate_prints"],
+    "sudo /vagrant/.venv/bin/testbed exercise start no_transit ~/ex1   # the lab keeps running in the background":
+        ["tests/emulation/test_exercise_harness.py::test_start_check_reset_stop"],
+    "failed  P1 reaches P2 over its own peering, not through you":
+        ["tests/emulation/test_exercise_harness.py::test_start_check_reset_stop",
+         "tests/unit/test_exercise_files.py::test_each_exercise_is_complete_and_its_answers_valid"],
+    "sudo .venv/bin/testbed exercise grade no_transit answers/*.yaml --out grades/":
+        ["tests/emulation/test_exercise_harness.py::test_grade_writes_the_three_reports"],
     "vagrant up            # Debian 12 box, provisioned by scripts/setup.sh":
         ["tests/unit/test_readme_blocks.py::test_the_vagrant_commands_match_the_vagrantfile"],
     "# topologies/my_lab.py": ["tests/emulation/test_readme_example.py::test_readme_example_passes"],
