@@ -47,6 +47,8 @@ COVERED = {
          "tests/unit/test_exercise_files.py::test_each_exercise_is_complete_and_its_answers_valid"],
     "sudo .venv/bin/testbed exercise grade no_transit answers/*.yaml --out grades/":
         ["tests/emulation/test_exercise_harness.py::test_grade_writes_the_three_reports"],
+    'r = topology.add_as(64510, "R", router="bird", config="configs/regional.bird.j2")':
+        ["scenarios/test_bring_your_own_bird.py", "tests/emulation/test_byo_lab.py::test_bird_and_frr_beside_exabgp"],
     "vagrant up            # Debian 12 box, provisioned by scripts/setup.sh":
         ["tests/unit/test_readme_blocks.py::test_the_vagrant_commands_match_the_vagrantfile"],
     "# topologies/my_lab.py": ["tests/emulation/test_readme_example.py::test_readme_example_passes"],
