@@ -49,6 +49,9 @@ COVERED = {
         ["tests/emulation/test_exercise_harness.py::test_grade_writes_the_three_reports"],
     'r = topology.add_as(64510, "R", router="bird", config="configs/regional.bird.j2")':
         ["scenarios/test_bring_your_own_bird.py", "tests/emulation/test_byo_lab.py::test_bird_and_frr_beside_exabgp"],
+    "from testbed.internet import mrt":
+        ["tests/unit/internet/test_mrt.py::test_table_dump_round_trip",
+         "tests/emulation/test_mrt_replay.py::test_table_replayed_with_origin_validation"],
     "vagrant up            # Debian 12 box, provisioned by scripts/setup.sh":
         ["tests/unit/test_readme_blocks.py::test_the_vagrant_commands_match_the_vagrantfile"],
     "# topologies/my_lab.py": ["tests/emulation/test_readme_example.py::test_readme_example_passes"],
@@ -68,6 +71,14 @@ COVERED = {
 }
 
 
+# Blocks no test can run here, each with the reason (the guard below still
+# fails on a block that is in neither map).
+NOT_RUN = {
+    "python3 -m venv /tmp/bgpy && /tmp/bgpy/bin/pip install bgpy-pkg==13.0.13":
+        "installs another project from PyPI into its own virtualenv and reads a CAIDA file from the network",
+}
+
+
 def blocks() -> list[tuple[str, str]]:
     """(language, body) of every fenced block, in order."""
     return re.findall(r"^```(\w*)\n(.*?)^```", README.read_text(), flags=re.S | re.M)
@@ -82,6 +93,8 @@ def block(first_line: str) -> str:
 def test_every_readme_block_is_run_by_a_test():
     for language, body in blocks():
         first = body.splitlines()[0]
+        if first in NOT_RUN:
+            continue
         assert first in COVERED, f"README block ({language}) starting {first!r} is run by no test: add one"
         for nodeid in COVERED[first]:
             path, _, name = nodeid.partition("::")
