@@ -153,21 +153,6 @@ def _say(text) -> None:
         pass
 
 
-def routes_table(lab, router: str) -> Table:
-    """A router's Loc-RIB and kernel routes as a table."""
-    rib = lab.loc_rib(router)
-    kernel = lab.kernel_routes(router)
-    table = Table(title=f"routes of {router} (AS{lab.plan.routers[router].asn})", title_justify="left")
-    for column in ("prefix", "AS path", "next hop", "in kernel"):
-        table.add_column(column)
-    for prefix, route in sorted(rib.items()):
-        path = " ".join(lab.names(route["as_path"])) or "(own)"
-        nh = route.get("next_hop") or "-"
-        table.add_row(prefix, path, nh, "yes" if kernel.get(prefix) == route.get("next_hop") else
-                      ("-" if not route.get("next_hop") else "[red]no[/red]"))
-    return table
-
-
 def cmd_up(args) -> int:
     from testbed.lab.lab import Lab
     from testbed.lab_cli import run_cli

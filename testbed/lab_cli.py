@@ -17,6 +17,7 @@ import contextlib
 
 from mininet.cli import CLI
 from rich.console import Console
+from rich.table import Table
 
 from testbed.errors import TestbedError
 
@@ -45,11 +46,24 @@ def _known_addresses(lab) -> None:
             node.defaultIntf().ip = address
 
 
+def routes_table(lab, router: str) -> Table:
+    """A router's Loc-RIB and kernel routes as a table."""
+    rib = lab.loc_rib(router)
+    kernel = lab.kernel_routes(router)
+    table = Table(title=f"routes of {router} (AS{lab.plan.routers[router].asn})", title_justify="left")
+    for column in ("prefix", "AS path", "next hop", "in kernel"):
+        table.add_column(column)
+    for prefix, route in sorted(rib.items()):
+        path = " ".join(lab.names(route["as_path"])) or "(own)"
+        nh = route.get("next_hop") or "-"
+        table.add_row(prefix, path, nh, "yes" if kernel.get(prefix) == route.get("next_hop") else
+                      ("-" if not route.get("next_hop") else "[red]no[/red]"))
+    return table
+
+
 def make_cli(lab, console: Console, lock=None):
     """The CLI class for ``lab``; ``lock`` (the live view's) is held while
     a command runs."""
-    from testbed.cli import routes_table
-
     class LabCLI(CLI):
         prompt = f"testbed:{lab.topology.name}> "
         # Node names such as A-h1 are one word (cmd's default stops at '-',

@@ -244,11 +244,10 @@ class Lab:
         self._prediction = _Beside(predict, "prediction")
 
     def _catch_sigterm(self) -> None:
-        """Turn SIGTERM, SIGHUP and SIGQUIT into SystemExit while the lab
-        runs (``testbed.lab.signals``), so ``finally`` blocks and fixtures
-        stop it (Python's default would just die and leave the lab
-        behind). Only the signals nobody else handles."""
-        self._old_sigterm = signals.catch_termination()  # SIGTERM, SIGHUP, SIGQUIT
+        """SIGTERM, SIGHUP and SIGQUIT become SystemExit while the lab runs
+        (``testbed.lab.signals``; those nobody else handles), so ``finally``
+        blocks and fixtures stop it instead of the process dying."""
+        self._old_sigterm = signals.catch_termination()
 
     def stop(self) -> None:
         """Stop every process of the lab and remove its work directory.

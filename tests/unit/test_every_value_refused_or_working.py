@@ -27,7 +27,8 @@ from testbed import Topology
 from testbed.errors import TopologyError
 from testbed.model.addressing import plan
 from testbed.model.validate import problems
-from testbed.routers.exabgp_config import agent_config, config_tree, render
+from testbed.model.agent_config import agent_config
+from testbed.routers.exabgp_config import config_tree, render
 
 HERE = Path(__file__).name
 WHERE = re.compile(rf"(^|/){re.escape(HERE)}:\d+: ")
