@@ -3,7 +3,7 @@
 The setting is the one of the settlement-free peering scenario: A and B buy
 transit from T and peer directly. Now the peering ends. Perhaps the traffic
 became too unbalanced for one side, or one of them wants to be paid. We end
-it in two ways and measure what the customers notice:
+it in three ways and measure what the customers notice:
 
 - administratively: A shuts the BGP session down. A withdraws B's routes at
   once, and B does the same on its side, so both fall back to the routes

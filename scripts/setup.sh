@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what the testbed needs, idempotently: Debian/Ubuntu packages
-# (mnexec from 'mininet', iproute2, bridge-utils, python3-venv, graphviz's
+# (mnexec from 'mininet', iproute2, bridge-utils, iputils-ping, python3-venv, graphviz's
 # 'dot' for topology pictures, chromium and its driver for the browser
 # checks of the HTML reports) and a
 # virtualenv in .venv with the Python dependencies pinned in pyproject.toml.
@@ -20,6 +20,8 @@ command -v mnexec >/dev/null || need+=(mininet)
 command -v ip >/dev/null && command -v tc >/dev/null || need+=(iproute2)
 command -v brctl >/dev/null || need+=(bridge-utils)
 command -v unshare >/dev/null || need+=(util-linux)
+# The Mininet CLI's ping and pingall (the README's examples) run ping(8) in the nodes.
+command -v ping >/dev/null || need+=(iputils-ping)
 "$PY" -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 command -v dot >/dev/null || need+=(graphviz)
 # The browser checks of the HTML reports: Debian's chromium and its driver.
@@ -44,6 +46,9 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
     echo "setup: creating the virtualenv $VENV"
     "$PY" -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip
-    "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT"
+    # setuptools warns about every editable install (a page of asterisks on
+    # a newcomer's first run); the install is meant to be editable.
+    PYTHONWARNINGS="ignore:Editable installation" \
+        "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT"
     echo "$want" > "$stamp"
 fi

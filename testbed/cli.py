@@ -2,33 +2,43 @@
 
 The only place that turns the project's errors into exit codes: 2 for an
 invalid topology or bad usage, 3 for a machine that lacks something, 1 for
-a lab or scenario that failed, 0 otherwise. SIGTERM is turned into a normal
-exit so that a running lab is always stopped.
+a lab or scenario that failed, 130 for Ctrl-C, 0 otherwise. SIGTERM, SIGHUP
+and SIGQUIT are turned into a normal exit (``testbed.lab.signals``) so that a
+running lab is always stopped.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import os
+import re
 import shutil
 import signal
 import threading
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from testbed.lab import cleanup
+from testbed.lab import cleanup, signals
 from testbed.errors import MissingDependency, TestbedError, TopologyError
 from testbed.internet import cli as internet_cli
 from testbed.model.loader import TOPOLOGY_DIR, available, load, resolve
 
 SCENARIO_DIR = TOPOLOGY_DIR.parent / "scenarios"
 console = Console(highlight=False)
+
+
+def summary(doc: str) -> str:
+    """A docstring's first sentence as one line (it may run over several
+    lines: the first line alone was cut mid-sentence)."""
+    paragraph = " ".join(doc.strip().split("\n\n")[0].split())
+    sentence = re.match(r"(.+?[.!?])(\s|$)", paragraph)
+    return sentence.group(1) if sentence else paragraph
 
 
 def _doc(path: Path) -> str:
@@ -62,13 +72,13 @@ def cmd_list(args) -> int:
     for name in available():
         path = resolve(name)
         doc = _doc(path) if path.suffix == ".py" else _yaml_description(path)
-        table.add_row(name, doc.split("\n")[0])
+        table.add_row(name, summary(doc))
     console.print(table)
     table = Table(title="Scenarios (scenarios/)", title_justify="left")
     table.add_column("name", style="bold")
     table.add_column("what it shows")
     for name, path in scenarios().items():
-        table.add_row(name, _doc(path).split("\n")[0])
+        table.add_row(name, summary(_doc(path)))
     console.print(table)
     return 0
 
@@ -89,7 +99,27 @@ def cmd_validate(args) -> int:
                       ", ".join(f"{n.name} ({n.relationship}{', ' + n.via if n.via else ''})"
                                 for n in router.neighbors))
     console.print(table)
+    console.print(address_table(p))
     return 0
+
+
+def address_table(p) -> Table:
+    """Every link's and LAN's addresses: what the last tie-breaker (the
+    lowest neighbor address) and a traceroute's hops are read against."""
+    table = Table(title="links and LANs", title_justify="left")
+    for column in ("where", "kind", "addresses"):
+        table.add_column(column)
+    for router in p.routers.values():
+        for port in router.ports:
+            table.add_row(f"{router.name} {port.ifname}", "link" if port.ifname.startswith("to-") else
+                          ("IXP LAN" if port.ifname.startswith("ix-") else "port"),
+                          " ".join(a for a in (port.address4, port.address6) if a))
+        if router.lan4 or router.lan6:
+            table.add_row(f"{router.name} lan", "hosts' LAN",
+                          " ".join(str(a) for a in (router.lan4, router.lan6) if a))
+    for host in p.hosts.values():
+        table.add_row(host.name, "host", " ".join(a for a in (host.address4, host.address6) if a))
+    return table
 
 
 def cmd_graph(args) -> int:
@@ -104,37 +134,28 @@ def cmd_graph(args) -> int:
     return 0
 
 
-def _start_lab(topology: str, recorder=None):
-    from testbed.lab.lab import Lab
+def _start_lab(lab) -> None:
+    from testbed.start_display import StartDisplay
 
-    lab = Lab(topology, recorder=recorder)
-    t0 = time.monotonic()
-    with console.status("starting lab") as status:
-        lab.progress = lambda stage: status.update(f"{stage} ({time.monotonic() - t0:.1f} s)")
+    with StartDisplay(console, lab) as display:
+        lab.progress = display
         lab.start()
     console.print(f"lab [bold]{lab.id}[/bold] of topology {lab.topology.name!r} converged in "
                   f"{lab.timings['start']:.2f} s: {len(lab.plan.routers)} routers, "
                   f"{len(lab.plan.sessions)} BGP sessions, {len(lab.plan.hosts)} hosts")
-    return lab
 
 
-def routes_table(lab, router: str) -> Table:
-    """A router's Loc-RIB and kernel routes as a table."""
-    rib = lab.loc_rib(router)
-    kernel = lab.kernel_routes(router)
-    table = Table(title=f"routes of {router} (AS{lab.plan.routers[router].asn})", title_justify="left")
-    for column in ("prefix", "AS path", "next hop", "in kernel"):
-        table.add_column(column)
-    for prefix, route in sorted(rib.items()):
-        path = " ".join(lab.names(route["as_path"])) or "(own)"
-        nh = route.get("next_hop") or "-"
-        table.add_row(prefix, path, nh, "yes" if kernel.get(prefix) == route.get("next_hop") else
-                      ("-" if not route.get("next_hop") else "[red]no[/red]"))
-    return table
+def _say(text) -> None:
+    """Print, unless the terminal is gone (closed window: SIGHUP)."""
+    try:
+        console.print(text)
+    except OSError:
+        pass
 
 
 def cmd_up(args) -> int:
-    from mininet.cli import CLI
+    from testbed.lab.lab import Lab
+    from testbed.lab_cli import run_cli
 
     live = None
     if args.web is None and (args.web_control or args.web_bind):
@@ -145,8 +166,9 @@ def cmd_up(args) -> int:
         from testbed.report.recorder import Recorder
 
         recorder = Recorder(sample_interval=0)
-    lab = _start_lab(args.topology, recorder)
-    try:
+    lab = Lab(args.topology, recorder=recorder)
+    try:  # from before the start: a signal at any moment after it stops the lab
+        _start_lab(lab)
         if args.web is not None:
             from testbed.live import LiveView
 
@@ -159,60 +181,37 @@ def cmd_up(args) -> int:
                 console.print("serving until Ctrl-C")
                 threading.Event().wait()
             return 0
-
-        class LabCLI(CLI):
-            prompt = f"testbed:{lab.topology.name}> "
-
-            def do_routes(self, line):
-                "routes ROUTER: the router's best routes (AS path, next hop, kernel)."
-                for router in line.split() or list(lab.plan.routers):
-                    console.print(routes_table(lab, router))
-
-            def do_sessions(self, line):
-                "sessions ROUTER: the router's BGP sessions."
-                for router in line.split() or list(lab.plan.routers):
-                    for peer, state in lab.sessions(router).items():
-                        console.print(f"{router} -> {peer} ({state['relationship']}): {state['state']}")
-
-            def do_depeer(self, line):
-                "depeer A B [admin|link]: end the session between A and B."
-                parts = line.split()
-                took = lab.depeer(parts[0], parts[1], how=parts[2] if len(parts) > 2 else "admin")
-                console.print(f"converged in {took:.3f} s")
-
-            def do_repeer(self, line):
-                "repeer A B: restore the session between A and B."
-                parts = line.split()
-                console.print(f"converged in {lab.repeer(parts[0], parts[1]):.3f} s")
-
-            def onecmd(self, line):
-                if live is None:
-                    return super().onecmd(line)
-                with live.lock:  # the page's actions wait for the command, and the other way round
-                    return super().onecmd(line)
-
-            def do_astrace(self, line):
-                "astrace SRC DST: the ASes packets from SRC to DST cross."
-                src, dst = line.split()[:2]
-                console.print(" -> ".join(lab.as_traceroute(src, dst)))
-
-        console.print("Mininet CLI: 'routes A', 'sessions A', 'depeer A B', 'repeer A B', "
-                      "'astrace A-h1 B-h1', or '<node> <command>' (e.g. 'A ip route'); 'exit' stops the lab.")
-        LabCLI(lab.net)
+        # The page's actions wait for a command, and the other way round.
+        run_cli(lab, console, lock=live.lock if live is not None else None)
         return 0
     finally:
         if live is not None:
             live.stop()
-        with console.status("stopping lab"):
+        try:
+            with console.status("stopping lab"):
+                lab.stop()
+        except OSError:  # the terminal is gone: stop all the same
+            pass
+        finally:
             lab.stop()
-        console.print(f"lab {lab.id} stopped in {lab.timings.get('stop', 0):.2f} s")
+        if lab.id:
+            _say(f"lab {lab.id} stopped in {lab.timings.get('stop', 0):.2f} s")
 
 
 class _Outcome:
-    """pytest plugin collecting results for the readable summary."""
+    """pytest plugin collecting results for the readable summary, and the
+    step a Ctrl-C (or a terminating signal) cut short."""
 
     def __init__(self):
         self.results: list[tuple[str, str, str, list]] = []
+        self.running: str | None = None
+        self.interrupted_by = "Ctrl-C"
+
+    def pytest_runtest_logstart(self, nodeid, location):
+        self.running = nodeid
+
+    def pytest_runtest_logfinish(self, nodeid, location):
+        self.running = None
 
     def pytest_runtest_logreport(self, report):
         if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
@@ -220,9 +219,27 @@ class _Outcome:
                                  str(report.longrepr).splitlines()[-1] if report.failed and report.longrepr else "",
                                  list(report.user_properties)))
 
+    def pytest_keyboard_interrupt(self, excinfo):
+        if self.running is not None:
+            self.results.append((self.running.split("::")[-1], "interrupted",
+                                 f"cut short by {self.interrupted_by}", []))
+            self.running = None
+
+
+def _terminal_console() -> Console:
+    """A console on the terminal itself: pytest captures standard output
+    (its file descriptor too) while the lab fixture starts a lab."""
+    try:
+        return Console(file=os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1), highlight=False)
+    except (OSError, ValueError, AttributeError):
+        return console
+
 
 def cmd_run(args) -> int:
     import pytest
+
+    from testbed.lab.startup_errors import ROOT_NEEDED
+    from testbed.start_display import watch_start
 
     try:
         extra, report = _split_report_option(list(args.pytest_args))
@@ -238,15 +255,35 @@ def cmd_run(args) -> int:
         else:
             console.print(f"[red]no scenario {args.scenario!r}[/red]; known: {', '.join(found)}")
             return 2
+    if os.geteuid() != 0:  # every step would be skipped: say so once, as `testbed up` does
+        raise MissingDependency(ROOT_NEEDED)
     doc = _doc(path)
     if doc:
         console.print(Panel(doc, title=f"scenario {path.stem[len('test_'):]}", title_align="left"))
     outcome = _Outcome()
-    with tempfile.TemporaryDirectory(prefix="testbed-report-") as scratch:
-        code = pytest.main([str(path), "-q", "-p", "no:cacheprovider", "--testbed-progress",
-                            "-o", "console_output_style=classic", *extra,
-                            *(["--testbed-report", scratch] if report else [])], plugins=[outcome])
-        written = _place_reports(Path(scratch), Path(report)) if report else []
+    caught: list[int] = []
+
+    def stop_run(signum, frame):
+        # pytest stops the session and its fixtures (the lab) on KeyboardInterrupt.
+        caught.append(signum)
+        outcome.interrupted_by = signal.Signals(signum).name
+        raise KeyboardInterrupt
+
+    class _Display:
+        def pytest_configure(self, config):
+            config._testbed_watch_start = watch_start(_terminal_console())
+            config._testbed_measurements_shown = True  # in the outcome table, not twice
+
+    saved = signals.catch_termination(stop_run, force=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="testbed-report-") as scratch:
+            code = pytest.main([str(path), "-q", "-p", "no:cacheprovider",
+                                "-o", "console_output_style=classic", *extra,
+                                *(["--testbed-report", scratch] if report else [])],
+                               plugins=[outcome, _Display()])
+            written = _place_reports(Path(scratch), Path(report)) if report else []
+    finally:
+        signals.restore(saved)
     table = Table(title="outcome", title_justify="left")
     for column in ("step", "result", "measured"):
         table.add_column(column)
@@ -255,9 +292,11 @@ def cmd_run(args) -> int:
         text = f"[{colour}]{result}[/{colour}]" + (f": {detail}" if detail else "")
         table.add_row(name.replace("test_", "").replace("_", " "), text,
                       "\n".join(f"{k}: {v}" for k, v in measured))
-    console.print(table)
+    _say(table)
     for page in written:
-        console.print(f"report: {page}")
+        _say(f"report: {page}")
+    if code == pytest.ExitCode.INTERRUPTED:
+        return 128 + (caught[0] if caught else signal.SIGINT)
     return 0 if code == 0 else 1
 
 
@@ -353,11 +392,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-
-    def terminate(signum, frame):
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, terminate)
+    # Closing the terminal (SIGHUP), Ctrl-\\ (SIGQUIT) and SIGTERM end the
+    # command as an exception does: a running lab is stopped first.
+    signals.catch_termination(force=True)
     try:
         return args.func(args)
     except TopologyError as exc:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from testbed.errors import LabError
-from testbed.lab import cleanup
+from testbed.lab import cleanup, signals, startup_errors
 from testbed.lab.build import build_network, configure, kill_processes, make_workdir
 from testbed.lab.converge import Convergence
 from testbed.lab.events import Events
@@ -167,6 +167,8 @@ class Lab:
         t0 = time.monotonic()
         self.backend.start_timeout = timeout
         self._catch_sigterm()
+        reported = self.progress
+        self.progress = stage = startup_errors.Stage(reported)
         try:
             self._predict_in_background()
             self.id, self.workdir = make_workdir(self.root, self.topology)
@@ -210,9 +212,14 @@ class Lab:
             self.timings["start"] = time.monotonic() - t0
             if self.recorder is not None:
                 self.recorder.lab_started(self)
-        except BaseException:
+        except BaseException as exc:
             self.stop()
+            failure = startup_errors.explain(exc, self, stage.last)
+            if failure is not None:
+                raise failure from exc
             raise
+        finally:
+            self.progress = reported
         return self
 
     def _beside(self, work, name: str) -> "_Beside":
@@ -237,15 +244,10 @@ class Lab:
         self._prediction = _Beside(predict, "prediction")
 
     def _catch_sigterm(self) -> None:
-        """Turn SIGTERM into SystemExit while the lab runs, so ``finally``
-        blocks and fixtures stop it (Python's default would just die and
-        leave the lab behind). Only if nobody else handles SIGTERM."""
-        self._old_sigterm = None
-        if _main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-            def terminate(signum, frame):
-                raise SystemExit(128 + signum)
-
-            self._old_sigterm = signal.signal(signal.SIGTERM, terminate)
+        """SIGTERM, SIGHUP and SIGQUIT become SystemExit while the lab runs
+        (``testbed.lab.signals``; those nobody else handles), so ``finally``
+        blocks and fixtures stop it instead of the process dying."""
+        self._old_sigterm = signals.catch_termination()
 
     def stop(self) -> None:
         """Stop every process of the lab and remove its work directory.
@@ -260,6 +262,7 @@ class Lab:
         previous = signal.getsignal(signal.SIGINT) if _main_thread() else None
         if previous is not None:
             signal.signal(signal.SIGINT, lambda *_: None)
+        held = signals.hold()  # and SIGTERM, SIGHUP, SIGQUIT: exit once stopped
         try:
             t0 = time.monotonic()
             for task in self._besides:  # a start that failed while they ran: let them finish first
@@ -286,10 +289,11 @@ class Lab:
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
-            if getattr(self, "_old_sigterm", None) is not None and _main_thread():
-                signal.signal(signal.SIGTERM, self._old_sigterm)
+            held.restore()
+            signals.restore(getattr(self, "_old_sigterm", None) or {})
         if interrupted:
             raise interrupted
+        held.exit_if_received()
 
     # -- health and convergence ----------------------------------------------
     def check_alive(self) -> None:

@@ -59,7 +59,9 @@ def load(ref: str | Path, near: Path | None = None) -> Topology:
     try:
         spec.loader.exec_module(module)
     except Exception as exc:  # a user's file: report, do not crash
-        raise TopologyError([f"importing it failed: {type(exc).__name__}: {exc}"], str(path)) from exc
+        from testbed.model.import_failure import import_problem
+
+        raise TopologyError([import_problem(path, exc)], str(path)) from exc
     topo = getattr(module, "topology", None)
     if not isinstance(topo, Topology):
         raise TopologyError(["it defines no module-level `topology = Topology(...)`"], str(path))

@@ -199,6 +199,8 @@ class Topology:
     relationships: list[Relationship] = field(default_factory=list)
     internal_links: list[InternalLink] = field(default_factory=list)
     roas: list = field(default_factory=list)
+    # Special-purpose ranges (testbed.model.special_prefixes) this lab may use.
+    allow_special: tuple = ("documentation", "benchmarking")
     source: str | None = None
     where: Where | None = None
 

@@ -17,9 +17,10 @@ import networkx as nx
 from typing import TYPE_CHECKING
 
 from testbed.bgp.rules import PolicyError, parse_policy, parse_roas
-from testbed.model import addressing
+from testbed.model import addressing, special_prefixes
 from testbed.model.names import Kind, router_name
 from testbed.model.router_kinds import problems as router_problems
+from testbed.model.reserved_names import reserved_name_problem
 
 if TYPE_CHECKING:
     from testbed.model.topology import IXP, AutonomousSystem, Relationship, Topology
@@ -71,13 +72,13 @@ def _asn_problem(asn: object) -> str | None:
 def _name_problem(kind: str, name: object) -> str | None:
     if not isinstance(name, str):
         return f"{kind} name {name!r} is not a string"
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         return (f"{kind} name {name!r} cannot become an interface name: use 1-12 "
                 f"letters, digits, '-' or '_', starting with a letter")
     return None
 
 
-def _prefix(text: object) -> tuple[object, str | None]:
+def _prefix(text: object, allowed=special_prefixes.MARKABLE) -> tuple[object, str | None]:
     if not isinstance(text, str):
         return None, f"prefix {text!r} is not a string"
     try:
@@ -88,6 +89,9 @@ def _prefix(text: object) -> tuple[object, str | None]:
         return None, f"prefix {text!r} is not a valid IPv4 or IPv6 prefix"
     if net.is_multicast or net.is_loopback or net.is_link_local or net.is_unspecified:
         return None, f"prefix {text} is multicast, loopback, link-local or unspecified"
+    special = special_prefixes.problem(net, allowed)
+    if special:
+        return None, f"prefix {text} {special}"
     return net, None
 
 
@@ -114,13 +118,19 @@ def problems(topo: Topology) -> list[str]:
     """Every problem of ``topo``, as messages naming where it is."""
     out: list[str] = []
     here = _at(topo.where)
-    if not isinstance(topo.name, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", topo.name or ""):
+    if not isinstance(topo.name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", topo.name or ""):
         out.append(f"{here}topology name {topo.name!r} must be 1-64 letters, digits, '.', '-' or '_'")
     if not isinstance(topo.hold_time, int) or isinstance(topo.hold_time, bool) or not (
             topo.hold_time == 0 or 3 <= topo.hold_time <= 65535):
         out.append(f"{here}hold_time {topo.hold_time!r} must be 0 or 3..65535 seconds (RFC 4271)")
     if not topo.systems:
         out.append(f"{here}the topology declares no AS")
+    allowed = getattr(topo, "allow_special", special_prefixes.MARKABLE)
+    unknown = special_prefixes.unknown_kinds(allowed)
+    if unknown:
+        out.append(f"{here}allow_special: {', '.join(unknown)}: use a tuple of "
+                   f"{', '.join(map(repr, special_prefixes.MARKABLE))}")
+        allowed = ()
     # Every AS and IXP name, wherever declared, so that a host name can be
     # checked against names declared after it too.
     all_names = {s.name: f"AS {s.name!r}" for s in topo.systems if isinstance(s.name, str)}
@@ -142,7 +152,7 @@ def problems(topo: Topology) -> list[str]:
             out.append(f"{at}{label}: ASN {system.asn} is already used by AS {other.name!r} ({other.where})")
         else:
             by_asn[system.asn] = system
-        problem = _name_problem("AS", system.name)
+        problem = _name_problem("AS", system.name) or reserved_name_problem("AS", system.name)
         if problem:
             out.append(f"{at}{problem}")
             continue
@@ -160,7 +170,7 @@ def problems(topo: Topology) -> list[str]:
             else:
                 seen_pops: set = set()
                 for pop in pops:
-                    if not isinstance(pop, str) or not POP_RE.match(pop):
+                    if not isinstance(pop, str) or not POP_RE.fullmatch(pop):
                         out.append(f"{at}{label}: PoP name {pop!r} must be letters, digits, '-' or '_', "
                                    "starting with a letter")
                     elif pop in seen_pops:
@@ -168,7 +178,7 @@ def problems(topo: Topology) -> list[str]:
                     else:
                         seen_pops.add(pop)
                         router = router_name(system.name, pop)
-                        if not NAME_RE.match(router):
+                        if not NAME_RE.fullmatch(router):
                             out.append(f"{at}{label}: router name {router!r} (AS name, '-', PoP name) "
                                        "cannot become an interface name: keep both short (12 "
                                        "characters in all)")
@@ -194,7 +204,7 @@ def problems(topo: Topology) -> list[str]:
                 host_names = addressing.default_host_names(system.name, hosts)
         else:
             for host in hosts:
-                if not isinstance(host, str) or not HOST_RE.match(host):
+                if not isinstance(host, str) or not HOST_RE.fullmatch(host):
                     out.append(f"{at}{label}: host name {host!r} must be 1-32 letters, digits, '-' or '_', starting with a letter")
                 else:
                     host_names.append(host)
@@ -218,7 +228,7 @@ def problems(topo: Topology) -> list[str]:
             out.append(f"{at}{label}: prefixes is empty (leave it out to get default prefixes)")
         first_of_family: dict[int, object] = {}
         for text in prefixes:
-            net, problem = _prefix(text)
+            net, problem = _prefix(text, allowed)
             if problem:
                 out.append(f"{at}{label}: {problem}")
                 continue
@@ -249,7 +259,7 @@ def problems(topo: Topology) -> list[str]:
             text = getattr(ixp, attr)
             if text is None:
                 continue
-            net, problem = _prefix(text)
+            net, problem = _prefix(text, allowed)
             if problem:
                 out.append(f"{at}IXP {ixp.name!r}: {attr}: {problem}")
             elif net.version != version:
@@ -323,9 +333,9 @@ def problems(topo: Topology) -> list[str]:
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value <= high:
                 out.append(f"{at}{what}: {attr} {value!r} must be a number in ({low}, {high}]")
-        if rel.delay is not None and not (isinstance(rel.delay, str) and re.match(r"^\d+(\.\d+)?(us|ms|s)$", rel.delay)):
+        if rel.delay is not None and not (isinstance(rel.delay, str) and re.fullmatch(r"\d+(\.\d+)?(us|ms|s)", rel.delay, re.ASCII)):
             out.append(f"{at}{what}: delay {rel.delay!r} must look like '5ms'")
-        if rel.password is not None and not (isinstance(rel.password, str) and PASSWORD_RE.match(rel.password)):
+        if rel.password is not None and not (isinstance(rel.password, str) and PASSWORD_RE.fullmatch(rel.password)):
             out.append(f"{at}{what}: password must be 1-80 printable characters without quotes, "
                        f"backslashes, ';' or spaces (TCP MD5 key), not {rel.password!r}")
         if rel.via is not None and any(v is not None for v in (rel.bandwidth, rel.delay, rel.loss)):
@@ -355,7 +365,7 @@ def problems(topo: Topology) -> list[str]:
         kinds_between.setdefault(pair, rel)
         linked.update((rel.a, rel.b))
         via = by_name[rel.b].route_server if rel.kind == Kind.ROUTE_SERVER else rel.via
-        if via is not None:
+        if isinstance(via, str):  # else refused above (an IXP name that is not a string)
             used_ixps.add(via)
             ixp_members[via].update((rel.a, rel.b))
         if rel.kind in TRANSIT_KINDS:
@@ -433,6 +443,13 @@ def problems(topo: Topology) -> list[str]:
             parse_roas([data], "roa")
         except PolicyError as exc:
             out.append(f"{_at(entry.get('where'))}{str(exc).replace('roa[0]', 'ROA', 1)}")
+            continue
+        problem = _asn_problem(data.get("asn"))
+        if problem:
+            out.append(f"{_at(entry.get('where'))}ROA for {data.get('prefix')}: {problem}")
+        net, problem = _prefix(data.get("prefix"), allowed)
+        if problem:
+            out.append(f"{_at(entry.get('where'))}ROA: {problem}")
 
     # Address space -------------------------------------------------------
     infrastructure = [(net, f"the lab's {what}", None) for net, what in addressing.INFRASTRUCTURE]

@@ -13,6 +13,7 @@ import time
 from testbed.bgp import Route
 from testbed.bgp.engine import kernel_target
 from testbed.lab.lab import Lab
+from testbed.testing.families import families_of, systems_with
 
 __all__ = [
     "assert_established",
@@ -304,7 +305,7 @@ def reachability(lab: Lab, family: int = 4, systems: list[str] | None = None) ->
     """(source AS, destination AS) -> whether a ping from the source's first
     host gets an answer from the destination's, for every ordered pair of
     ASes with hosts (or of ``systems``)."""
-    names = systems or [name for name in lab.plan.systems if lab.plan.hosts_of(name)]
+    names = systems or systems_with(lab, family)
     return {(a, b): lab.reachable(a, b, family=family) for a in names for b in names if a != b}
 
 
@@ -320,9 +321,13 @@ def format_matrix(matrix: dict[tuple[str, str], bool]) -> str:
 
 
 def assert_reachability(lab: Lab, expected: dict[tuple[str, str], bool] | None = None,
-                        family: int = 4) -> dict[tuple[str, str], bool]:
+                        family: int | None = None) -> dict:
     """Every pair of ASes reaches each other (or as ``expected`` says, for
-    the pairs it lists); a failure prints the whole matrix."""
+    the pairs it lists), in ``family`` among the ASes whose hosts have that
+    family; by default in each family the lab's hosts have, and then the
+    result is ``{4: matrix, 6: matrix}``. A failure prints the whole matrix."""
+    if family is None:
+        return {f: assert_reachability(lab, expected, f) for f in families_of(lab)}
     matrix = reachability(lab, family)
     wrong = [(pair, ok) for pair, ok in matrix.items()
              if (expected.get(pair, True) if expected is not None else True) != ok]

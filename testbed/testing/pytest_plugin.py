@@ -17,6 +17,7 @@ records a measurement that is printed at the end of the run. With
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -89,7 +90,9 @@ def lab(request: pytest.FixtureRequest):
     instance = Lab(_topology_of(request.module, getattr(request, "param", None)), progress=progress,
                    recorder=recorder)
     request.addfinalizer(instance.stop)  # registered before start: a half-started lab is stopped too
-    instance.start(timeout=getattr(request.module, "START_TIMEOUT", 60.0))
+    watch = getattr(request.config, "_testbed_watch_start", None)  # `testbed run` shows the start
+    with watch(instance) if watch else contextlib.nullcontext():
+        instance.start(timeout=getattr(request.module, "START_TIMEOUT", 60.0))
     request.node.stash[_LAB_KEY] = instance
     yield instance
 
@@ -134,7 +137,7 @@ def pytest_runtest_makereport(item: pytest.Item, call):
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     measurements = getattr(config, "_testbed_measurements", [])
-    if measurements:
+    if measurements and not getattr(config, "_testbed_measurements_shown", False):  # `testbed run`'s table shows them
         terminalreporter.section("scenario measurements")
         for nodeid, name, value in measurements:
             terminalreporter.write_line(f"{nodeid}: {name} = {value}")

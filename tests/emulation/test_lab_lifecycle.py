@@ -20,6 +20,7 @@ from testbed.errors import ConvergenceTimeout, LabError, SpeakerCrashed
 from testbed.model.generate import internet
 from testbed.lab.lab import Lab
 from testbed.linux.netns import netns_inode
+from testbed.testing.children import default_signals, stop_child
 from testbed.testing.wait import wait_until
 
 pytestmark = pytest.mark.emulation
@@ -144,8 +145,10 @@ CHILD = textwrap.dedent("""
 
 
 def start_child(topology: str = "triangle", env: dict | None = None) -> tuple[subprocess.Popen, dict]:
+    # Its own session, SIGINT at its default even where the suite runs as a background job.
     child = subprocess.Popen([sys.executable, "-c", CHILD, topology], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+                             stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
+                             start_new_session=True, preexec_fn=default_signals)
     line = child.stdout.readline()
     if not line:
         raise AssertionError(f"child lab did not start: {child.stderr.read()}")
@@ -154,11 +157,15 @@ def start_child(topology: str = "triangle", env: dict | None = None) -> tuple[su
     return child, info
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT])
 def test_interrupted_harness_leaves_nothing(sig):
     child, info = start_child()
-    child.send_signal(sig)
-    child.wait(timeout=20)
+    try:
+        child.send_signal(sig)
+        child.wait(timeout=20)
+    finally:  # a child that ignored the signal must not outlive the test with its lab
+        if stop_child(child):
+            cleanup.clean(lab_id=info["id"])
     assert_gone(info["id"], info["inodes"], Path(info["workdir"]))
 
 

@@ -39,6 +39,12 @@ def test_readme_example_passes(tmp_path):
                             text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
+    # `testbed run PATH`, as the README shows: the story, the outcome, the measurement.
+    result = subprocess.run([str(Path(sys.executable).parent / "testbed"), "run", "scenarios/test_my_lab.py"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    flat = " ".join(result.stdout.replace("│", " ").split())
+    assert "peers use their peering passed" in flat and "convergence:" in flat, result.stdout
 
 
 def test_readme_validation_example_matches_the_real_messages(tmp_path):

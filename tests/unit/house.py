@@ -29,7 +29,7 @@ from pathlib import Path
 # Traffic, and traffic needs only linux and errors)
 LAYERS = ("errors", "bgp", "internet", "model", "view", "linux", "traffic", "agent", "speaker", "routers", "report",
           "lab", "live", "testing", "exercise", "bench", "cli")
-ALIASES = {"": "model", "assertions": "testing",
+ALIASES = {"": "model", "assertions": "testing", "lab_cli": "cli", "start_display": "cli",
            "jsonlines": "errors"}  # the ground floor: modules that import nothing of the project
 MAX_LINES = 500
 

@@ -44,3 +44,25 @@ def test_run_unknown_scenario_exits_2():
 
 def test_usage_error_exits_2():
     assert run("frobnicate").returncode == 2
+
+
+def test_list_shows_each_summary_as_a_whole_sentence():
+    from testbed.cli import SCENARIO_DIR, _doc, summary
+    from testbed.model.loader import TOPOLOGY_DIR
+
+    result = run("list", cwd=ROOT)
+    flat = " ".join(result.stdout.replace("│", " ").split())
+    for path in [*TOPOLOGY_DIR.glob("*.py"), *SCENARIO_DIR.glob("test_*.py")]:
+        text = summary(_doc(path))
+        assert text.endswith((".", "!", "?")), (path, text)
+        assert text in flat, (path, text)
+    # a first sentence that runs over two lines of its docstring is shown whole
+    assert "peer with each other bilaterally across one IXP peering LAN (a Linux bridge)." in flat
+
+
+def test_validate_shows_the_link_and_lan_addresses():
+    result = run("validate", "triangle")
+    flat = " ".join(result.stdout.replace("│", " ").split())
+    assert "B to-A link 10.0.0.10/30 fd00:0:0:2::2/64" in flat, result.stdout
+    assert "A lan hosts' LAN 192.0.2.1/25 2001:db8:a::1/48" in flat
+    assert "A-h1 host 192.0.2.10/25 2001:db8:a::a/48" in flat

@@ -305,13 +305,13 @@ def test_rov_and_otc_flags_become_session_policy_and_roas_reach_the_plan():
     topo.system("B").otc = True
     topo.peering("A", "B", policy={"A": {"rov": False, "med": 3}})
     topo.roa(prefixes["B"], 64502, 25)
-    topo.roa("2001:db8::/32", 0)
+    topo.roa("2001:db8::/32", 64503)  # AS 0 is refused like on an AS (issue 15)
     assert problems(topo) == []
     addresses = plan(topo)
     assert addresses.routers["A"].neighbor("B").policy == {"rov": False, "med": 3}   # the user's word wins
     assert addresses.routers["B"].neighbor("A").policy == {"otc": True}
     assert addresses.roas == ({"prefix": prefixes["B"], "asn": 64502, "max_length": 25},
-                              {"prefix": "2001:db8::/32", "asn": 0})
+                              {"prefix": "2001:db8::/32", "asn": 64503})
 
 
 def test_rov_drops_a_hijack_in_the_prediction():
