@@ -11,6 +11,6 @@ what="${1:-}"
 shift || true
 case "$what" in
     demo) "$ROOT/scripts/setup.sh"; exec "$ROOT/.venv/bin/testbed" run depeering_fallback --report "$ROOT/reports/demo.html" "$@" ;;
-    test) "$ROOT/scripts/setup.sh"; "$ROOT/scripts/setup-routers.sh"; exec "$ROOT/.venv/bin/python" -m pytest "$@" ;;
+    test) "$ROOT/scripts/setup.sh"; "$ROOT/scripts/setup-routers.sh"; exec "$ROOT/.venv/bin/python" -m pytest --testbed-report "$ROOT/test-artifacts/reports" --testbed-report-check "$@" ;;
     *) echo "usage: sudo ./run.sh demo|test [args]" >&2; exit 2 ;;
 esac

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from testbed.errors import MissingDependency
-from testbed.testing.browser import CHROMIUM_FLAGS, chromium_paths
+from testbed.report.browser import CHROMIUM_FLAGS, chromium_paths
 from testbed.testing.wait import wait_until
 
 

@@ -11,7 +11,10 @@ pytest-xdist, the controller writes it after the workers). With
 test suite's properties and each lab's own part (topology hash, seed,
 process model, MRAI, hold time, update delay...) into every test case of
 that lab, beside the ``report`` fixture's measurements (which pytest
-already writes as properties).
+already writes as properties). ``--testbed-report-check`` then opens every
+report in headless chromium and fails the run on a console error or a
+network request (``./run.sh test`` does both, into
+``test-artifacts/reports/``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--testbed-report", metavar="DIR", default=None,
                      help="write a self-contained HTML report of each scenario module's lab into DIR, "
                           "and DIR/index.html")
+    parser.addoption("--testbed-report-check", action="store_true", default=False,
+                     help="with --testbed-report: at the end, open every report of DIR in headless chromium "
+                          "and fail the run if one has a console error or asks the network for anything")
 
 
 def _junit(config: pytest.Config) -> bool:
@@ -167,7 +173,30 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     directory = session.config.getoption("--testbed-report")
     if not directory or hasattr(session.config, "workerinput"):
         return
-    write_index(Path(directory), shared_record(session.config))
+    index = write_index(Path(directory), shared_record(session.config))
+    if index is not None and session.config.getoption("--testbed-report-check"):
+        check_reports(session, Path(directory))
+
+
+def check_reports(session: pytest.Session, directory: Path) -> None:
+    """Every report of the run opened in chromium (``page_problems``): the
+    run fails when one has a console error or makes a request."""
+    from testbed.report.browser import page_problems
+
+    pages = sorted(directory.glob("*.html"))
+    started = time.monotonic()
+    found = page_problems(pages)
+    bad = {page: problems for page, problems in found.items() if problems}
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    line = (f"testbed reports: {len(pages)} pages of {directory} opened in chromium "
+            f"({time.monotonic() - started:.1f} s), {len(bad)} with problems")
+    if reporter is not None:
+        reporter.write_line(line, red=bool(bad), green=not bad)
+        for page, problems in bad.items():
+            for problem in problems[:5]:
+                reporter.write_line(f"  {page}: {problem}", red=True)
+    if bad:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def write_index(directory: Path, environment: dict) -> Path | None:

@@ -233,3 +233,20 @@ def test_the_report_of_a_lab_that_did_not_start_opens_cleanly(browser, broken):
     assert "ASN 0 is reserved" in browser.find_element("tag name", "body").text
     errors = [entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
     assert errors == []
+
+
+def test_the_run_s_report_check_names_a_console_error_and_a_request(tmp_path):
+    """``--testbed-report-check`` (``page_problems``) would fail a run whose
+    report has a script error or asks for anything beyond itself."""
+    from testbed.report.browser import page_problems
+
+    good = tmp_path / "good.html"
+    good.write_text("<!doctype html><title>t</title><p>fine</p>")
+    bad = tmp_path / "bad.html"
+    bad.write_text("<!doctype html><title>t</title><script>no_such_function()</script>"
+                   f"<img src=\"{(tmp_path / 'missing.png').as_uri()}\">")
+    found = page_problems([good, bad])
+    assert found[str(good)] == []
+    assert any("no_such_function" in problem for problem in found[str(bad)]), found
+    assert any(problem.startswith("request: file:") and "missing.png" in problem
+               for problem in found[str(bad)]), found

@@ -22,7 +22,7 @@ from testbed.exercise.grade import Grade
 from testbed.exercise.model import ExerciseError, Result, available, load_exercise
 from testbed.exercise.report import render_html, render_junit, write_reports
 from testbed.model.loader import load
-from testbed.testing.browser import CHROMIUM_FLAGS
+from testbed.report.browser import CHROMIUM_FLAGS
 
 EXERCISES = available()
 
