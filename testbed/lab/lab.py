@@ -313,8 +313,14 @@ class Lab:
         return self.convergence.wait_converged(timeout)
 
     # -- events (see testbed.lab.events) ------------------------------------
-    def _settle(self, wait: bool, timeout: float) -> float | None:
-        return self.wait_converged(timeout) if wait else None
+    def _settle(self, wait: bool, timeout: float, event) -> float | None:
+        """Carry out ``event``; with ``wait``, the seconds from its start until routing converged."""
+        started = time.monotonic()
+        event()
+        if not wait:
+            return None
+        self.wait_converged(timeout)
+        return time.monotonic() - started
 
     @recorded("depeer")
     def depeer(self, a: str, b: str, how: str = "admin", wait: bool = True,
@@ -327,15 +333,13 @@ class Lab:
         dies when the hold timer expires. Returns the seconds until routing
         converged (``wait``), else None.
         """
-        self.events.depeer(a, b, how)
-        return self._settle(wait, timeout)
+        return self._settle(wait, timeout, lambda: self.events.depeer(a, b, how))
 
     @recorded("repeer")
     def repeer(self, a: str, b: str, wait: bool = True, timeout: float = 30.0) -> float | None:
         """Undo a depeering of ``a`` and ``b`` (whichever way it was done),
         or a maximum-prefix shutdown of their session."""
-        self.events.repeer(a, b)
-        return self._settle(wait, timeout)
+        return self._settle(wait, timeout, lambda: self.events.repeer(a, b))
 
     @recorded("crash")
     def crash(self, router: str, wait: bool = True, timeout: float = 60.0) -> float | None:
@@ -346,8 +350,7 @@ class Lab:
         link instead: ``depeer(..., how="link")``). The crash is expected,
         so it is not reported as a failure. Returns the seconds until the
         rest of the lab converged (``wait``)."""
-        self.events.crash(router)
-        return self._settle(wait, timeout)
+        return self._settle(wait, timeout, lambda: self.events.crash(router))
 
     @recorded("announce")
     def announce(self, system: str, prefix: str, wait: bool = True, timeout: float = 30.0, *,
@@ -358,14 +361,12 @@ class Lab:
         announced, also another AS's (a hijack). ``as_path``: ASNs the route
         carries behind ``system``'s own (a route replayed from a real table,
         ``testbed.internet.mrt``)."""
-        self.events.announce(system, prefix, communities, large_communities, as_path)
-        return self._settle(wait, timeout)
+        return self._settle(wait, timeout, lambda: self.events.announce(system, prefix, communities, large_communities, as_path))
 
     @recorded("withdraw")
     def withdraw(self, system: str, prefix: str, wait: bool = True, timeout: float = 30.0) -> float | None:
         """AS ``system`` stops originating ``prefix``."""
-        self.events.withdraw(system, prefix)
-        return self._settle(wait, timeout)
+        return self._settle(wait, timeout, lambda: self.events.withdraw(system, prefix))
 
     @recorded("set_policy")
     def set_policy(self, router: str, peer: str, policy: dict | None, wait: bool = True,
@@ -376,8 +377,7 @@ class Lab:
         Export changes take effect at once; an import change resets the
         session so that the peer sends its routes again. Returns the seconds
         until routing converged (``wait``)."""
-        self.events.set_policy(router, peer, policy)
-        return self._settle(wait, timeout)
+        return self._settle(wait, timeout, lambda: self.events.set_policy(router, peer, policy))
 
     def policy(self, router: str, peer: str) -> dict | None:
         """The policy ``router`` applies on its session with ``peer`` now."""

@@ -465,3 +465,19 @@ def test_the_exabgp_backend_holds_a_session_its_agent_closed_at_the_limit(exabgp
         backend._selector.close()
         ours.close()
         theirs.close()
+
+
+def test_an_event_s_seconds_count_from_its_start_including_the_backend_s_work(fake_lab, monkeypatch):
+    """The seconds ``depeer`` returns start before the backend acts: an
+    ExaBGP reload that takes its time (routes move meanwhile) is part of the
+    convergence time, not before it."""
+    fake = fake_lab.backend
+    fake.report()
+    slow = fake.admin_down
+
+    def admin_down(router, peer):
+        time.sleep(0.3)
+        slow(router, peer)
+
+    monkeypatch.setattr(fake, "admin_down", admin_down)
+    assert fake_lab.depeer("A", "B") >= 0.3
