@@ -25,6 +25,8 @@ import sys
 import traceback
 from pathlib import Path
 
+from testbed import jsonlines
+
 STATE_FILE = ".testbed-exercise.json"
 LOG_FILE = ".testbed-exercise.log"
 
@@ -53,20 +55,14 @@ def request(workspace: Path, op: str, timeout: float = 300.0, **fields) -> dict:
     if info is None or not alive(info):
         raise LabError(f"no exercise is running for {Path(workspace).resolve()} "
                        "('testbed exercise start NAME' starts one)")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-        conn.settimeout(timeout)
-        conn.connect(info["socket"])
-        conn.sendall((json.dumps({"op": op, **fields}) + "\n").encode())
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = conn.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    if not data:
+    conn = jsonlines.Connection.connect(info["socket"])
+    try:
+        return conn.request({"op": op, **fields}, timeout)
+    except jsonlines.ConnectionClosed:
         raise LabError("the exercise harness closed the connection without answering "
-                       f"(its log: {Path(workspace) / LOG_FILE})")
-    return json.loads(data)
+                       f"(its log: {Path(workspace) / LOG_FILE})") from None
+    finally:
+        conn.close()
 
 
 def _say(out, **fields) -> None:
@@ -157,15 +153,9 @@ def serve(exercise_ref: str, workspace: Path, web: dict | None = None) -> int:
         while True:
             conn, _ = server.accept()
             with conn:
-                data = b""
-                while not data.endswith(b"\n"):
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
                 try:
-                    message = json.loads(data or b"{}")
-                except ValueError:
+                    message = jsonlines.Connection(conn).receive(None)
+                except (jsonlines.ConnectionClosed, ValueError):
                     message = {}
                 try:
                     if view is None:
@@ -178,10 +168,7 @@ def serve(exercise_ref: str, workspace: Path, web: dict | None = None) -> int:
                 except Exception as exc:  # keep the lab alive; say what broke
                     traceback.print_exc()
                     reply = {"error": f"{type(exc).__name__}: {exc}"}
-                try:
-                    conn.sendall((json.dumps(reply) + "\n").encode())
-                except OSError:
-                    pass
+                jsonlines.send(conn, reply)  # False when the caller is gone: nothing to do
             if message.get("op") == "stop":
                 return 0
     finally:

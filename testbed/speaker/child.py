@@ -25,7 +25,7 @@ import sys
 import traceback
 
 from testbed.speaker import AGENT_PROCESS, compat, helpers, inprocess, reactor, speedups
-from testbed.speaker.helpers import set_name, text_stream
+from testbed.speaker.helpers import exit_fork, set_name, text_stream
 
 # Read in the zygote, from the harness's environment (a speaker's is its router's).
 PROFILE_DIR = os.environ.get("TESTBED_PROFILE")
@@ -102,11 +102,7 @@ def speaker(request: dict, agent: str, env: dict, report_w: int, close: list) ->
                 pass
         traceback.print_exc()
     finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
+        exit_fork(code)
 
 
 @contextlib.contextmanager

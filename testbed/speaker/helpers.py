@@ -204,11 +204,17 @@ def _agent_child(config: str, env: dict, down_r: int, up_w: int) -> None:
     except BaseException:
         traceback.print_exc()
     finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
+        exit_fork(code)
+
+
+def exit_fork(code: int) -> None:
+    """End a forked child (a speaker, a forked agent) with ``code``: its
+    output flushed, and none of the parent's exit handlers run."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)
 
 
 def _open_fds() -> list[int]:
