@@ -141,8 +141,9 @@ SETTLE = 5.0
 session up as expected) after which the benchmark calls a run settled
 wrong instead of waiting out its timeout (``Convergence.settle``). The
 agents hold an announcement for 20 ms, so a lab still converging changes
-something far more often: at 100 ASes the longest quiet gap while
-converging was well under a second."""
+something far more often: at 100 ASes, under a load of 20-50 on the 2
+cores, the longest gap between two change reports was 0.72 s while the
+start converged, 0.98 s in the depeering and 0.84 s in the re-peering."""
 
 HOLD_TIME = 90
 """The benchmark's BGP hold time, RFC 4271's suggested value. A lab's CPU
