@@ -156,8 +156,8 @@ def write(lab, directory: Path | str, error: BaseException | None = None) -> Pat
     stats: dict[str, dict] = {}
     problems: dict[str, str] = {}
     crashed = set(getattr(backend, "crashed", ()))
-    with gzip.open(directory / "ribs.jsonl.gz", "wt") as ribs, \
-            gzip.open(directory / "prediction.jsonl.gz", "wt") as prediction:
+    with gzip.open(directory / "ribs.jsonl.gz", "wt", compresslevel=3) as ribs, \
+            gzip.open(directory / "prediction.jsonl.gz", "wt", compresslevel=3) as prediction:
         for name, router in plan.routers.items():
             want_loc, want_adj = expected_loc[name], expected_adj[name]
             prediction.write(json.dumps({"router": name, "loc_rib": want_loc, "adj_rib_in": want_adj},
