@@ -430,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
         compared = ratios(results)
         if compared is not None:
             out.print(compared)
-    if results and (args.repeat > 1 or any(r.outcome != "converged" for r in results)):
+    if results and (args.repeat > 1 or any(r.outcome not in (None, "converged") for r in results)):
         out.print(runs.runs_table(results))
         out.print(runs.summary_table(results))
     if extras:
