@@ -44,7 +44,7 @@ def test_a_wrong_settle_is_told_early_keeps_its_evidence_and_leaves_nothing(tmp_
     lab = Lab("triangle")
     # The model believes B rejects A's IPv4 prefix from A; the real B accepts it.
     lab.expect.set_policy("B", "A", {"import": [{"match": {"prefix": [A_V4]}, "action": "reject"}]})
-    lab.convergence.settle = 1.5
+    lab.convergence.settle = 2.0
     keeper = keep_evidence(lab, tmp_path / "evidence")
     seen = {}
 
@@ -92,7 +92,7 @@ def test_the_benchmark_reports_a_wrong_settle_with_its_evidence(tmp_path, monkey
             self.set_policy(session.b, session.a, {"import": [{"match": {"prefix": [prefix]}, "action": "reject"}]})
 
     monkeypatch.setattr(lab_module, "Expectation", WrongPrediction)
-    result = measure(5, seed=1, timeout=TIMEOUT, evidence=tmp_path / "ev", settle=1.5)
+    result = measure(5, seed=1, timeout=TIMEOUT, evidence=tmp_path / "ev", settle=2.0)
     assert result.outcome == "settled wrong", result.error
     assert result.failed_during == "start" and result.failed_after_s < TIMEOUT / 3
     assert result.cpus == [one_cpu]
