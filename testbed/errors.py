@@ -44,5 +44,12 @@ class ConvergenceTimeout(LabError):
     what was still missing, router by router."""
 
 
+class SettledWrong(ConvergenceTimeout):
+    """Routing stopped changing (no router received or changed anything for
+    a while) with every session as expected but some RIB not as predicted:
+    waiting longer would not help. Told apart from a lab still converging
+    when its timeout came (a plain ``ConvergenceTimeout``)."""
+
+
 class NoConvergence(TestbedError):
     """The BGP model found no stable routing state (the policies oscillate)."""

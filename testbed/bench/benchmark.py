@@ -23,12 +23,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from testbed.bench import experiments
+from testbed.bench import experiments, runs
 from testbed.bench.chart import chart_svg
 from testbed.bench.observe import (CLOCK_TICKS, MIB, MemorySampler, cpu_ticks, idle_cpu, kind_of, ksmd_ticks,
                                    lab_pids, leftovers, memory, phases, wait_merged)
 from testbed.bench.report import extras_table, ratios, table, targets, targets_table
 from testbed.errors import TestbedError
+from testbed.lab.evidence import keep_evidence, outcome
 from testbed.model.addressing import plan
 from testbed.model.generate import describe, internet, roles
 from testbed.model.topology import Kind, Topology
@@ -91,6 +92,12 @@ class Result:
     leftover_processes: int | None = None
     leftover_workdir: bool | None = None
     error: str | None = None
+    run: int = 1                          # which of --repeat runs
+    outcome: str | None = None            # testbed.lab.evidence.OUTCOMES
+    failed_during: str | None = None      # start, depeer or repeer
+    failed_after_s: float | None = None   # seconds into that phase
+    evidence: str | None = None           # where a failed run kept its logs and RIBs
+    cpus: list[int] = field(default_factory=list)  # CPUs the lab's processes were allowed
 
 
 PROBE_LOOPS = 2_000_000  # iterations of the machine probe's pure-Python loop
@@ -129,6 +136,15 @@ def depeer_target(topology: Topology) -> tuple[str, str] | None:
     return (peerings[0].a, peerings[0].b) if peerings else None
 
 
+SETTLE = 5.0
+"""Seconds of a quiet lab (no router received or changed anything, every
+session up as expected) after which the benchmark calls a run settled
+wrong instead of waiting out its timeout (``Convergence.settle``). The
+agents hold an announcement for 20 ms, so a lab still converging changes
+something far more often: at 100 ASes, under a load of 20-50 on the 2
+cores, the longest gap between two change reports was 0.72 s while the
+start converged, 0.98 s in the depeering and 0.84 s in the re-peering."""
+
 HOLD_TIME = 90
 """The benchmark's BGP hold time, RFC 4271's suggested value. A lab's CPU
 is what it is: at 1,000 ASes the start's routing keeps both cores busy
@@ -142,11 +158,15 @@ measures waits for a hold timer."""
 
 def measure(size: int, seed: int, timeout: float | None = None,
             log=lambda text: None, model: str = "zygote", mrai: float | None = None,
-            hold_time: int = HOLD_TIME) -> Result:
-    """Start a lab of ``size`` generated ASes and measure it; always stops it."""
+            hold_time: int = HOLD_TIME, evidence: Path | None = None, settle: float | None = None,
+            run: int = 1) -> Result:
+    """Start a lab of ``size`` generated ASes and measure it; always stops
+    it. A start, depeering or re-peering that does not converge keeps its
+    evidence in ``evidence`` (``testbed.lab.evidence``); ``settle``: seconds
+    of quiet after which a lab is said to have settled wrong."""
     from testbed.lab.lab import Lab
 
-    result = Result(size=size, seed=seed)
+    result = Result(size=size, seed=seed, run=run)
     result.model = model
     result.hold_time = hold_time
     topology = internet(size, seed=seed, hold_time=hold_time)
@@ -166,6 +186,9 @@ def measure(size: int, seed: int, timeout: float | None = None,
     lab = Lab(topology, progress=progress, process_model=model, mrai=mrai)
     result.mrai = lab.mrai
     result.merge_pages = lab.merge_pages
+    lab.convergence.settle = settle
+    keeper = keep_evidence(lab, evidence, log) if evidence is not None else None
+    phase = ["start", time.monotonic()]
     timeout = timeout if timeout is not None else 60.0 + size
     try:
         with MemorySampler(lab) as sampler:
@@ -178,6 +201,7 @@ def measure(size: int, seed: int, timeout: float | None = None,
                 result.phases = phases(stages, converged)
 
                 pids = lab_pids(lab.id)
+                result.cpus = runs.cpus_of(pids)
                 result.converge_cpu_s = sum(cpu_ticks(pid) or 0 for pid in pids) / CLOCK_TICKS
                 if ksmd_before is not None:  # the kernel's merging for this lab is its CPU too
                     result.ksmd_cpu_s = ((ksmd_ticks() or ksmd_before) - ksmd_before) / CLOCK_TICKS
@@ -208,12 +232,16 @@ def measure(size: int, seed: int, timeout: float | None = None,
                     a, b = target
                     result.depeer_session = f"{a}-{b}"
                     log(f"  depeering {a} and {b}")
+                    phase[:] = ["depeer", time.monotonic()]
                     result.depeer_s = lab.depeer(a, b, timeout=timeout)
                     log(f"  re-peering {a} and {b}")
+                    phase[:] = ["repeer", time.monotonic()]
                     result.repeer_s = lab.repeer(a, b, timeout=timeout)
                 sampler.sample()
             except TestbedError as exc:
                 result.error = f"{type(exc).__name__}: {exc}"
+                result.outcome, result.failed_during = outcome(exc), phase[0]
+                result.failed_after_s = round(time.monotonic() - phase[1], 2)
                 if sampler.exhausted:
                     result.error = f"stopped for memory: {sampler.exhausted}"
                 log(result.error)
@@ -231,6 +259,10 @@ def measure(size: int, seed: int, timeout: float | None = None,
     result.timings = {k: round(v, 3) for k, v in lab.timings.items()}
     result.model_s = lab.timings.get("model")  # computed during start(), beside the lab
     result.leftover_processes, result.leftover_workdir = leftovers(lab)
+    result.outcome = result.outcome or ("converged" if result.error is None else "error")
+    result.cpus = result.cpus or runs.cpus_of(())
+    if keeper is not None and keeper.written:
+        result.evidence = str(keeper.written[0])
     return result
 
 
@@ -300,7 +332,31 @@ def main(argv: list[str] | None = None) -> int:
                              "figure for the naive build; 0: skip it)")
     parser.add_argument("--no-path", action="store_true",
                         help="skip the 10-AS chain (depeering to every kernel, traffic)")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="run each size and model N times, a fresh lab each time; every run's "
+                             "outcome is shown and kept in the JSON")
+    parser.add_argument("--evidence", type=Path, default=Path("bench-evidence"), metavar="DIR",
+                        help="where a run that does not converge keeps its logs, RIB dumps, the "
+                             "prediction and their diff (DIR/<date>-<size>-<model>[-run<k>]; "
+                             "default ./bench-evidence)")
+    parser.add_argument("--settle", type=float, default=SETTLE, metavar="SECONDS",
+                        help=f"seconds without any router receiving or changing anything, every "
+                             f"session as expected, after which a lab not at the prediction has "
+                             f"settled wrong and the run ends (default {SETTLE:g}; 0: wait for "
+                             f"the timeout)")
+    parser.add_argument("--cpus", type=str, default=None, metavar="LIST",
+                        help="pin the harness and so the whole lab (every process inherits it) to "
+                             "these CPUs (0, 0,1, 0-3), as taskset would; ksmd, the kernel thread "
+                             "that merges the speakers' pages, is not a process of the lab and is "
+                             "not pinned")
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error(f"--repeat {args.repeat}: give 1 or more")
+    if args.cpus is not None:
+        try:
+            runs.pin(runs.parse_cpus(args.cpus))  # before anything starts, so that all of it inherits
+        except ValueError as exc:
+            parser.error(str(exc))
 
     from rich.console import Console
 
@@ -342,11 +398,15 @@ def main(argv: list[str] | None = None) -> int:
                     log(skipped[-1])
                     continue
                 for mrai in args.mrai:
-                    expected += 1
-                    log(f"[bold]{size} ASes, {model} model"
-                        + (f", MRAI {mrai * 1000:g} ms" if mrai is not None else "") + "[/bold]")
-                    results.append(measure(size, args.seed, args.timeout, log, model, mrai,
-                                           args.hold_time))
+                    for run in range(1, args.repeat + 1):
+                        expected += 1
+                        log(f"[bold]{size} ASes, {model} model"
+                            + (f", MRAI {mrai * 1000:g} ms" if mrai is not None else "")
+                            + (f", run {run} of {args.repeat}" if args.repeat > 1 else "") + "[/bold]")
+                        results.append(measure(
+                            size, args.seed, args.timeout, log, model, mrai, args.hold_time,
+                            evidence=runs.evidence_dir(args.evidence, size, model, run, args.repeat, mrai),
+                            settle=args.settle or None, run=run))
     except KeyboardInterrupt:
         console.print("interrupted; the lab was stopped")
     if probes:
@@ -370,6 +430,9 @@ def main(argv: list[str] | None = None) -> int:
         compared = ratios(results)
         if compared is not None:
             out.print(compared)
+    if results and (args.repeat > 1 or any(r.outcome not in (None, "converged") for r in results)):
+        out.print(runs.runs_table(results))
+        out.print(runs.summary_table(results))
     if extras:
         out.print(extras_table(extras))
     for line in skipped:
