@@ -258,8 +258,11 @@ def _inject(reactor, service: str, batch: list):
 
 
 def queue_stats() -> dict:
-    """The counts of ``queue_change`` in this speaker, for the agent's summary."""
-    return {"superseded_in_queue": superseded, "misordered_in_queue": misordered}
+    """The counts of ``queue_change`` in this speaker, and of the UPDATEs it
+    sent (``testbed.speaker.packing``), for the agent's summary."""
+    from testbed.speaker.packing import sent_stats
+
+    return {"superseded_in_queue": superseded, "misordered_in_queue": misordered, **sent_stats()}
 
 
 def wrap_encoder(processes, name: str, channel) -> None:
