@@ -272,6 +272,18 @@ def test_a_prefix_queued_twice_is_sent_as_exabgp_sends_it(exabgp):
         return outgoing
 
     assert drain(queued()) == drain(queued(), "stock")
+    # An announcement, then a bare withdrawal of the same prefix (another,
+    # empty, attribute set) queued the ExaBGP way: the peer must end without
+    # the route, as ExaBGP's order (announcement's set first) leaves it.
+    outgoing = rib()
+    outgoing.add_to_rib(handover.make_change(PEER, True, V4, HOP4, "igp", (65002, 1), None, None))
+    outgoing.add_to_rib(handover.make_change(PEER, False, V4, None, None, None, None, None))
+    announce(outgoing, V6)
+    held: set[str] = set()
+    for message in drain(outgoing):
+        announced, withdrawn, *_ = decode(message)
+        held = (held - set(withdrawn)) | set(announced)  # withdrawn routes first, as ExaBGP reads them
+    assert held == {V6}
 
 
 def test_a_route_refresh_is_sent_as_exabgp_sends_it(exabgp):
