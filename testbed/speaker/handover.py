@@ -139,7 +139,7 @@ def routes_of_update(update):
     as ``testbed.agent.codec.parse_update`` reads them from its JSON; None when
     the UPDATE carries anything else (then the JSON way is taken)."""
     Action, Update, AFI, SAFI = _exabgp("routes_of_update")
-    from testbed.bgp.route import Origin, Route, RouteGroup
+    from testbed.bgp.route import Origin, Route, RouteGroup, RouteGroups
 
     if type(update) is not Update:
         return None
@@ -177,7 +177,8 @@ def routes_of_update(update):
                                local_pref=local_pref), group) for hop, group in by_hop.items()]
     if len(groups) == 1:  # one set of attributes, one next hop: the usual UPDATE
         return groups[0], withdrawn
-    return [route for group in groups for route in group], withdrawn
+    # several next hops (IPv4 and IPv6 beside each other): each imported as a group
+    return (RouteGroups(groups) if groups else []), withdrawn
 
 
 class _Encoder:

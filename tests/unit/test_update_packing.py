@@ -8,7 +8,6 @@ and the peer left with the last change queued for each prefix."""
 
 from __future__ import annotations
 
-import dataclasses
 import io
 
 import pytest
@@ -310,8 +309,9 @@ def test_family_mode_keeps_one_field_per_update(exabgp):
 
 
 def test_the_receiving_agent_takes_a_mixed_update_as_one_event(exabgp):
-    """ExaBGP's parse of the mixed UPDATE, handed to the agent: both routes
-    in one ``Received`` (what ExaBGP's JSON of it says), one UPDATE counted."""
+    """ExaBGP's parse of the mixed UPDATE, handed to the agent: every route
+    in one ``Received`` (what ExaBGP's JSON of it says), one UPDATE counted,
+    one decision, one import per next hop's group of prefixes."""
     import json
 
     from exabgp.reactor.api.response.json import JSON
@@ -322,15 +322,17 @@ def test_the_receiving_agent_takes_a_mixed_update_as_one_event(exabgp):
     from tests.unit.test_agent_protocol import PROVIDER, config, up
 
     outgoing = rib()
-    announce(outgoing, V4)
-    announce(outgoing, V6)
+    v4 = [V4, "203.0.113.0/24"]
+    v6 = [V6, "2001:db8:65::/48"]
+    for prefix in v4 + v6:
+        announce(outgoing, prefix, path=(65001, 65009))
     withdraw(outgoing, "192.0.2.0/24")
     (message,) = drain(outgoing)
     update = decode(message)[4]
     announced, withdrawn = handover.routes_of_update(update)
-    assert sorted((r.prefix, r.next_hop, r.as_path) for r in announced) == [
-        (V4, HOP4, (65002, 65009)), ("2001:db8:64::/48", HOP6, (65002, 65009))]
-    assert withdrawn == ["192.0.2.0/24"]
+    assert sorted((r.prefix, r.next_hop, r.as_path) for r in announced) == sorted(
+        [(p, HOP4, (65001, 65009)) for p in v4] + [(p, HOP6, (65001, 65009)) for p in v6])
+    assert len(announced) == 4 and withdrawn == ["192.0.2.0/24"]
 
     class Peer(dict):
         uid = "test"
@@ -341,17 +343,16 @@ def test_the_receiving_agent_takes_a_mixed_update_as_one_event(exabgp):
     assert sorted(parse_update(event["neighbor"]["message"])[0], key=repr) == sorted(announced, key=repr)
     agent = Agent(config(), out=io.StringIO())
     up(agent, PROVIDER)
-    calls = []
-    receive = agent.engine.receive
-    agent.engine.receive = lambda *args: calls.append(args) or receive(*args)
+    decisions, imports = [], []
+    receive, import_route = agent.engine.receive, agent.engine.import_route
+    agent.engine.receive = lambda *args: decisions.append(args) or receive(*args)
+    agent.engine.import_route = lambda *args: imports.append(args) or import_route(*args)
     before = dict(agent.stats)
-    agent.receive([Received(PROVIDER, [dataclasses.replace(r, as_path=(65001, 65009), next_hop=PROVIDER
-                                                           if ":" not in r.prefix else "fd00::1")
-                                       for r in announced], withdrawn)])
-    assert len(calls) == 1  # one decision over both prefixes
+    agent.receive([Received(PROVIDER, announced, withdrawn)])
+    assert len(decisions) == 1 and len(imports) == 2
     assert agent.stats["updates_in"] - before["updates_in"] == 1
-    assert agent.stats["routes_in"] - before["routes_in"] == 2
-    assert {V4, V6} <= set(agent.engine.loc_rib())
+    assert agent.stats["routes_in"] - before["routes_in"] == 4
+    assert set(v4 + v6) <= set(agent.engine.loc_rib())
 
 
 def test_an_unknown_mode_is_refused_naming_the_variable():
