@@ -17,11 +17,13 @@ attributes, ignoring the next hop, into as few UPDATEs as fit the
 negotiated message size (4,096 bytes, or the extended size): IPv4 NLRI
 (with the IPv4 NEXT_HOP attribute) and MP_REACH_NLRI (with the IPv6 next
 hop) in one UPDATE, as RFC 4760 allows, withdrawals (IPv4 withdrawn
-routes and MP_UNREACH_NLRI) filling the room left. The families the
-session negotiated still decide what it is sent. ``family`` packs within
+routes and MP_UNREACH_NLRI) filling the room left, towards the peers the
+harness names as ExaBGP speakers of the lab (``peers_environment``): an
+FRR 8.4 peer read such an UPDATE wrong. The families the session
+negotiated still decide what it is sent. ``family`` packs within
 each family only (one of the four fields per UPDATE, as RFC 7606 5.1
 asks of a sender; IPv6 prefixes of equal attributes still share an
-UPDATE); ``stock`` sends as ExaBGP does. ``TESTBED_UPDATE_PACKING``
+UPDATE), and is what any other peer gets; ``stock`` sends as ExaBGP does. ``TESTBED_UPDATE_PACKING``
 chooses (read once, when a speaker installs its patches).
 
 Order: a prefix appears at most once in a drain when every change went
@@ -44,6 +46,7 @@ from testbed.speaker import compat
 
 MODES = ("mixed", "family", "stock")
 MODE_ENV = "TESTBED_UPDATE_PACKING"
+PEERS_ENV = "TESTBED_MIXED_UPDATE_PEERS"   # set by the harness per speaker: peers that take mixed UPDATEs
 PATCHES = ("protocol-new-update", "update-messages", "mpreach-pack", "rib-updates", "attributes-pack",
            "update-unpack")
 NEXT_HOP = 3                  # path attribute type code
@@ -64,6 +67,26 @@ def mode(environ=os.environ) -> str:
     if value not in MODES:
         raise PackingError(f"{MODE_ENV}={value!r}: expected one of {', '.join(MODES)}")
     return value
+
+
+def mixed_peers(environ=os.environ) -> frozenset[str]:
+    return frozenset(environ.get(PEERS_ENV, "").split())
+
+
+def peers_environment(router, own) -> dict[str, str]:
+    """The environment that tells ``router``'s speaker which peers may be
+    sent mixed UPDATEs: its neighbors whose routers are ExaBGP speakers of
+    the lab (``own``: those routers by name), whose parser reads them as
+    one. FRR 8.4 took the IPv6 next hop of MP_REACH_NLRI for the IPv4 NLRI
+    beside it (a lab test of BIRD and FRR beside ExaBGP showed it), so any
+    other peer, and one outside the lab, gets single-family UPDATEs."""
+    return {PEERS_ENV: " ".join(n.address for n in router.neighbors if n.name in own)}
+
+
+def session_mode(chosen: str, peer: str, peers: frozenset[str]) -> str:
+    """The packing of a session with ``peer``: ``mixed`` only for the peers
+    named in ``peers``, ``family`` for the others."""
+    return "family" if chosen == "mixed" and peer not in peers else chosen
 
 
 def sent_stats() -> dict:
@@ -349,8 +372,11 @@ def drain(outgoing, negotiated, grouped: bool, include_withdraw: bool, chosen: s
 def install(protocol_class, chosen: str | None = None) -> str:
     """Replace ``Protocol.new_update`` (ExaBGP's send of one drain of a
     session's Adj-RIB-Out) by ``drain`` in mode ``chosen`` (default: from
-    ``TESTBED_UPDATE_PACKING``); the mode installed."""
+    ``TESTBED_UPDATE_PACKING``; ``mixed`` only towards the peers
+    ``TESTBED_MIXED_UPDATE_PEERS`` names, ``family`` towards the others);
+    the mode installed."""
     chosen = mode() if chosen is None else chosen
+    peers = mixed_peers()
     compat.verify(PATCHES)
     from exabgp.bgp.message import _NOP
     from exabgp.logger import log
@@ -358,8 +384,10 @@ def install(protocol_class, chosen: str | None = None) -> str:
 
     def new_update(self, include_withdraw):
         number = 0
-        for message, prefixes in drain(self.neighbor.rib.outgoing, self.negotiated,
-                                       self.neighbor["group-updates"], include_withdraw, chosen):
+        neighbor = self.neighbor
+        for message, prefixes in drain(neighbor.rib.outgoing, self.negotiated, neighbor["group-updates"],
+                                       include_withdraw,
+                                       session_mode(chosen, str(neighbor["peer-address"]), peers)):
             number += 1
             if message[18] == 2:  # not a route refresh's marker
                 sent["updates_out"] += 1

@@ -359,3 +359,28 @@ def test_an_unknown_mode_is_refused_naming_the_variable():
     with pytest.raises(packing.PackingError, match="TESTBED_UPDATE_PACKING='fast'"):
         packing.mode({"TESTBED_UPDATE_PACKING": "fast"})
     assert packing.mode({}) == "mixed"
+
+
+def test_only_the_labs_exabgp_speakers_are_sent_mixed_updates():
+    """A speaker sends mixed UPDATEs to the neighbors whose routers are
+    ExaBGP speakers of the lab (the harness names them in the speaker's
+    environment); BIRD, FRR and anyone else get one family per UPDATE."""
+    from dataclasses import replace
+
+    from testbed.model.addressing import plan
+    from testbed.model.topology import Topology
+
+    topo = Topology("packing-peers")
+    t = topo.add_as(64500, "T", ["198.51.100.0/24", "2001:db8:64::/48"], hosts=0)
+    for asn, name in ((64501, "A"), (64502, "B")):
+        topo.transit(t, topo.add_as(asn, name, hosts=0))
+    whole = plan(topo.validate())
+    own = {name: r for name, r in whole.routers.items() if name != "B"}  # B runs FRR, say
+    environment = packing.peers_environment(whole.routers["T"], replace(whole, routers=own).routers)
+    peers = packing.mixed_peers(environment)
+    a, b = whole.routers["T"].neighbor("A").address, whole.routers["T"].neighbor("B").address
+    assert peers == {a}
+    assert packing.session_mode("mixed", a, peers) == "mixed"
+    assert packing.session_mode("mixed", b, peers) == "family"
+    assert packing.session_mode("stock", a, peers) == "stock"
+    assert packing.session_mode("family", a, peers) == "family"
