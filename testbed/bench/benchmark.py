@@ -73,6 +73,9 @@ class Result:
     routes_in: int | None = None          # routes the agents received until converged
     routes_needed: int | None = None      # routes in the predicted Adj-RIBs-In (no exploration)
     updates_in: int | None = None         # UPDATE events the agents handled until converged
+    prefixes_in: int | None = None        # routes and withdrawals in those UPDATEs
+    updates_out: int | None = None        # UPDATE messages the speakers sent (None: not counted, exec model)
+    prefixes_out: int | None = None       # prefixes (announced and withdrawn) in them (speaker.packing)
     superseded: int | None = None         # queued changes replaced under other attributes (inprocess.queue_change)
     misordered: int | None = None         # of those, the ones stock ExaBGP would have sent last
     announced_out: int | None = None      # announcements + withdrawals the agents sent
@@ -280,6 +283,9 @@ def exploration(lab, result: Result) -> None:
     result.session_drops = drops // 2  # each drop is seen at both ends
     result.routes_in = totals.get("routes_in")
     result.updates_in = totals.get("updates_in")
+    if result.updates_in is not None:
+        result.prefixes_in = totals.get("routes_in", 0) + totals.get("withdrawn_in", 0)
+    result.updates_out, result.prefixes_out = totals.get("updates_out"), totals.get("prefixes_out")
     result.superseded = totals.get("superseded_in_queue")  # None: stock ExaBGP (exec model)
     result.misordered = totals.get("misordered_in_queue")
     result.announced_out = (totals.get("announced_out", 0) + totals.get("withdrawn_out", 0)) or None

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 MB = 1_000_000
 
 
+def _per_update(prefixes: int | None, updates: int | None) -> str:
+    return "-" if prefixes is None or not updates else f"{prefixes / updates:.2f}"
+
+
 def _fmt(value, spec: str = ".2f", unit: str = "") -> str:
     return "-" if value is None else f"{value:{spec}}{unit}"
 
@@ -56,6 +60,8 @@ def table(results: list[Result]):
          f"{r.routes_in:,} / {r.routes_needed:,} ({r.routes_in / max(1, r.routes_needed):.1f}×)"),
         ("UPDATEs received / routes sent", lambda r: "-" if r.updates_in is None else
          f"{r.updates_in:,} / {_fmt(r.announced_out, ',d')}"),
+        ("prefixes per UPDATE received / sent", lambda r: f"{_per_update(r.prefixes_in, r.updates_in)} / "
+         f"{_per_update(r.prefixes_out, r.updates_out)}"),
         ("queued changes superseded under other attributes (stock ExaBGP: sent last)",
          lambda r: "-" if r.superseded is None else f"{r.superseded:,} ({_fmt(r.misordered, ',d')})"),
         ("sessions dropped until converged (hold time)", lambda r: "-" if r.session_drops is None else

@@ -32,6 +32,7 @@ from testbed.bgp.route import (
     Origin,
     Route,
     RouteGroup,
+    RouteGroups,
     address_sort_key,
     normalise_prefix,
     prefix_sort_key,
@@ -195,6 +196,10 @@ class RouterEngine:
 
     def _imported(self, peer: Neighbor, announced: Iterable[Route] | RouteGroup):
         """(prefix, route as imported) for each route of ``announced``."""
+        if type(announced) is RouteGroups:
+            for group in announced.groups:
+                yield from self._imported(peer, group)
+            return
         if type(announced) is RouteGroup and self._import_ignores_prefix(peer):
             # One import for the group's attributes, then a copy per
             # prefix: what importing each would give, since nothing in

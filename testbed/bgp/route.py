@@ -25,6 +25,7 @@ __all__ = [
     "Neighbor",
     "Route",
     "RouteGroup",
+    "RouteGroups",
     "with_prefix",
     "normalise_prefix",
     "prefix_sort_key",
@@ -423,3 +424,24 @@ class RouteGroup:
 
     def __repr__(self) -> str:
         return f"RouteGroup({self.template!r}, {len(self.prefixes)} prefixes)"
+
+
+class RouteGroups:
+    """The routes of one UPDATE that carries several ``RouteGroup`` (an
+    IPv4 and an IPv6 next hop beside each other): it iterates and counts
+    as all their routes; ``RouterEngine.receive`` imports each group as a
+    group."""
+
+    __slots__ = ("groups",)
+
+    def __init__(self, groups: list[RouteGroup]):
+        self.groups = groups
+
+    def __iter__(self):
+        return (route for group in self.groups for route in group)
+
+    def __len__(self) -> int:
+        return sum(len(group) for group in self.groups)
+
+    def __repr__(self) -> str:
+        return f"RouteGroups({self.groups!r})"

@@ -37,6 +37,7 @@ from testbed.routers.base import Namespace, RouterBackend
 from testbed.model.agent_config import agent_config
 from testbed.routers.exabgp_config import BGP_PORT, config_tree, quote_argv, render, speaker_environment
 from testbed.routers.startup import start_in_order
+from testbed.speaker import packing
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 PROCESS_MODELS = ("zygote", "exec")
@@ -198,6 +199,7 @@ class ExaBGPBackend(RouterBackend):
         def start_one(name: str) -> None:
             directory = self.router_dir(name)
             env = {**os.environ, **speaker_environment(self.plan.routers[name], self.lab_id),
+                   **packing.peers_environment(self.plan.routers[name], self.plan.routers),
                    # A dead agent is not restarted (it would have lost its RIBs);
                    # the harness notices it (check_alive) instead.
                    "exabgp_api_respawn": "false", "PYTHONPATH": pythonpath, "PYTHONUNBUFFERED": "1"}

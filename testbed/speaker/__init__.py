@@ -3,8 +3,8 @@
 zygote that forks speakers (``zygote``, ``child``, ``helpers``, with its
 harness side in ``client``), the reactor's waits and turns (``reactor``),
 the in-process transport between ExaBGP and the agent (``inprocess`` on the
-agent's side, ``handover`` on ExaBGP's) and the speed-ups of ExaBGP's
-per-route path (``speedups``)."""
+agent's side, ``handover`` on ExaBGP's), the speed-ups of ExaBGP's
+per-route path (``speedups``) and the packing of UPDATEs (``packing``)."""
 
 # The name of the ExaBGP ``process`` block that runs the route agent: the
 # ExaBGP configuration (testbed.routers.exabgp_config) names it so, and a

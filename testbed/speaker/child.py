@@ -10,8 +10,9 @@ runs ExaBGP's own server entry point in-process (``run_exabgp``:
 ``Reactor(...).run()``), after installing what the speaker changes in
 ExaBGP: the agent's start (``testbed.speaker.helpers``), the reactor's
 wait and turns (``testbed.speaker.reactor``), the speed-ups
-(``testbed.speaker.speedups``) and the in-process transport
-(``testbed.speaker.handover``), each through ``testbed.speaker.compat``.
+(``testbed.speaker.speedups``), the in-process transport
+(``testbed.speaker.handover``) and the packing of UPDATEs
+(``testbed.speaker.packing``), each through ``testbed.speaker.compat``.
 It exits with ExaBGP's status, or 1 if its agent ended while ExaBGP ran.
 """
 
@@ -146,6 +147,11 @@ def install(agent: str, agent_process: str) -> None:
         from testbed.speaker import handover
 
         handover.install(API, ASYNC, helpers.channel_of)
+    from exabgp.reactor.protocol import Protocol
+
+    from testbed.speaker import packing
+
+    packing.install(Protocol)
 
 
 def run_exabgp(config: str, agent: str, agent_process: str) -> int:

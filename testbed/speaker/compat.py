@@ -43,6 +43,7 @@ class Patch(NamedTuple):
 
 _S, _R, _H, _Z = ("testbed.speaker.speedups", "testbed.speaker.reactor", "testbed.speaker.handover",
                   "testbed.speaker.child")
+_P = "testbed.speaker.packing"
 
 PATCHES: dict[str, Patch] = {p.name: p for p in (
     Patch("afi-create", "exabgp.protocol.family:AFI.create", _S, "replaces", "e3572ad165fdaab7"),
@@ -74,6 +75,14 @@ PATCHES: dict[str, Patch] = {p.name: p for p in (
           "6f96f6875df7ae08"),
     Patch("server-cmdline", "exabgp.application.server:cmdline", _Z, "relies", "4f4efc613d5b7912"),
     Patch("env-setup", "exabgp.environment.environment:Env.setup", _Z, "relies", "53ba9a6f28e764ca"),
+    Patch("protocol-new-update", "exabgp.reactor.protocol:Protocol.new_update", _P, "replaces", "7b25e4e0dd97e57d"),
+    Patch("update-messages", "exabgp.bgp.message.update:Update.messages", _P, "reimplements", "2f245ef279ad1ac0"),
+    Patch("mpreach-pack", "exabgp.bgp.message.update.attribute.mprnlri:MPRNLRI.packed_attributes", _P,
+          "reimplements", "08763fb7ec94bf01"),
+    Patch("rib-updates", "exabgp.rib.outgoing:OutgoingRIB.updates", _P, "relies", "49a023385063c86e"),
+    Patch("attributes-pack", "exabgp.bgp.message.update.attribute.attributes:Attributes.pack", _P, "relies",
+          "bc79206eef2ce2f5"),
+    Patch("update-unpack", "exabgp.bgp.message.update:Update.unpack_message", _P, "relies", "0dbbe84626d1243a"),
 )}
 
 _verified: set[str] = set()   # patches checked in this process (or in the zygote before its fork)

@@ -139,7 +139,7 @@ def routes_of_update(update):
     as ``testbed.agent.codec.parse_update`` reads them from its JSON; None when
     the UPDATE carries anything else (then the JSON way is taken)."""
     Action, Update, AFI, SAFI = _exabgp("routes_of_update")
-    from testbed.bgp.route import Origin, Route, RouteGroup
+    from testbed.bgp.route import Origin, Route, RouteGroup, RouteGroups
 
     if type(update) is not Update:
         return None
@@ -177,7 +177,8 @@ def routes_of_update(update):
                                local_pref=local_pref), group) for hop, group in by_hop.items()]
     if len(groups) == 1:  # one set of attributes, one next hop: the usual UPDATE
         return groups[0], withdrawn
-    return [route for group in groups for route in group], withdrawn
+    # several next hops (IPv4 and IPv6 beside each other): each imported as a group
+    return (RouteGroups(groups) if groups else []), withdrawn
 
 
 class _Encoder:
@@ -258,8 +259,11 @@ def _inject(reactor, service: str, batch: list):
 
 
 def queue_stats() -> dict:
-    """The counts of ``queue_change`` in this speaker, for the agent's summary."""
-    return {"superseded_in_queue": superseded, "misordered_in_queue": misordered}
+    """The counts of ``queue_change`` in this speaker, and of the UPDATEs it
+    sent (``testbed.speaker.packing``), for the agent's summary."""
+    from testbed.speaker.packing import sent_stats
+
+    return {"superseded_in_queue": superseded, "misordered_in_queue": misordered, **sent_stats()}
 
 
 def wrap_encoder(processes, name: str, channel) -> None:

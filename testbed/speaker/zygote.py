@@ -76,6 +76,7 @@ PRELOAD = (
     "testbed.agent.main",
     "testbed.speaker.inprocess",
     "testbed.speaker.handover",
+    "testbed.speaker.packing",
     "testbed.linux.routes",
     "testbed.bgp",
     "testbed.routers.agent_client",

@@ -176,3 +176,32 @@ def test_the_table_shows_superseded_changes_and_the_misordered_ones():
                          Result(size=100, seed=1)]))  # the exec model counts nothing: "-"
     row = next(line for line in console.export_text().splitlines() if "superseded" in line)
     assert "6,745 (3)" in row and row.rstrip().endswith("- │")
+
+
+def test_the_table_shows_prefixes_per_update_both_ways():
+    from rich.console import Console
+
+    from testbed.bench.benchmark import table
+
+    console = Console(width=220, record=True)
+    console.print(table([Result(size=100, seed=1, updates_in=15_000, prefixes_in=30_000, updates_out=14_000,
+                                prefixes_out=31_500),
+                         Result(size=10, seed=1, updates_in=100, prefixes_in=120)]))  # sent: not counted
+    row = next(line for line in console.export_text().splitlines() if "prefixes per UPDATE" in line)
+    assert "2.00 / 2.25" in row and "1.20 / -" in row
+
+
+def test_exploration_sums_what_the_agents_and_their_speakers_counted():
+    from types import SimpleNamespace
+
+    from testbed.bench.benchmark import exploration
+
+    stats = {"A": {"updates_in": 3, "routes_in": 5, "withdrawn_in": 1, "updates_out": 2, "prefixes_out": 6},
+             "B": {"updates_in": 1, "routes_in": 1, "withdrawn_in": 0, "updates_out": 4, "prefixes_out": 4}}
+    clients = {name: SimpleNamespace(request=lambda op, s=s: {"stats": s, "sessions": {}})
+               for name, s in stats.items()}
+    expect = SimpleNamespace(adj_ribs_in=lambda: {})
+    lab = SimpleNamespace(plan=SimpleNamespace(routers=stats), clients=clients, expect=expect)
+    result = Result(size=2, seed=1)
+    exploration(lab, result)
+    assert (result.updates_in, result.prefixes_in, result.updates_out, result.prefixes_out) == (4, 7, 6, 10)
