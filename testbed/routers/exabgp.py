@@ -96,6 +96,7 @@ class ExaBGPBackend(RouterBackend):
 
     kind = "exabgp"
     software = "ExaBGP"
+    starts_while_configuring = True
 
     def __init__(self, plan: Plan, *, process_model: str = "zygote", mrai: float = 0.0,
                  update_delay: bool = True, merge_pages: bool = False,
@@ -196,6 +197,7 @@ class ExaBGPBackend(RouterBackend):
         pythonpath = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))
 
         def start_one(name: str) -> None:
+            self.configured(name)  # its namespace: configured beside this start, in this order
             directory = self.router_dir(name)
             env = {**os.environ, **speaker_environment(self.plan.routers[name], self.lab_id),
                    # A dead agent is not restarted (it would have lost its RIBs);
