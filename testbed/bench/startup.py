@@ -53,7 +53,8 @@ def _lab_cpu(lab_id: str) -> dict[str, float]:
     return by_kind
 
 
-def measure(size: int, seed: int = 1, predict: bool = False, timeout: float | None = None) -> dict:
+def measure(size: int, seed: int = 1, predict: bool = False, timeout: float | None = None,
+            log=lambda text: None) -> dict:
     """One start of a ``size``-AS lab up to its sessions; phase -> wall and CPU."""
     from testbed.lab.lab import Lab
 
@@ -69,6 +70,7 @@ def measure(size: int, seed: int = 1, predict: bool = False, timeout: float | No
         lab_cpu = _lab_cpu(lab_id) if lab_id else {}
         marks.append({"stage": stage.split(":")[0], "at": at, "harness": harness, "lab": lab_cpu,
                       "after": time.monotonic(), "harness_after": _harness_cpu()})
+        log(f"  {time.strftime('%H:%M:%S')} {stage}")
         if stage == STOP_AT:
             raise _Enough()
 
@@ -123,13 +125,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--predict", action="store_true", help="compute the model's prediction beside the start")
+    parser.add_argument("--timeout", type=float, help="seconds the start may take (default 60 + size)")
+    parser.add_argument("--verbose", action="store_true", help="print each phase as it begins")
     parser.add_argument("--json", action="store_true", help="also print each result as one JSON line")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("run as root: a lab makes network namespaces", file=sys.stderr)
         return 2
     for _ in range(args.repeat):
-        result = measure(args.size, args.seed, args.predict)
+        result = measure(args.size, args.seed, args.predict, args.timeout,
+                         log=(lambda text: print(text, flush=True)) if args.verbose else (lambda text: None))
         print(show(result), flush=True)
         if args.json:
             print("STARTUP " + json.dumps(result), flush=True)
