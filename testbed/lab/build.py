@@ -6,9 +6,11 @@ one Mininet node (a shell in new namespaces) per router, host and IXP of
 the address plan and the veth links between them (plain links in one
 netlink batch, shaped links through Mininet's ``TCLink``). ``configure``
 gives every namespace its addresses, bridges, sysctls and static routes over
-netlink (``testbed.linux.nodes``). ``kill_processes`` is the other end: it
-kills every process carrying the lab's tag, leaves first. Data enters as
-the plan and the lab's id; the nodes leave in a dict the lab keeps.
+netlink (``testbed.linux.namespaces``), in threads (``Configuring``) beside the
+start of the speakers where the backend can start them so, in the order
+they start in. ``kill_processes`` is the other end: it kills every process
+carrying the lab's tag, leaves first. Data enters as the plan and the lab's
+id; the nodes leave in a dict the lab keeps.
 """
 
 from __future__ import annotations
@@ -120,18 +122,62 @@ def build_network(plan: Plan, lab_id: str, nodes: dict):
     return net
 
 
-def configure(plan: Plan, nodes: dict) -> None:
+def configure(plan: Plan, nodes: dict, backend=None) -> "Configuring":
+    """Every namespace's addresses, bridges, sysctls and static routes
+    (``Configuring``): beside the start of ``backend``'s daemons where it
+    can start them so (``starts_while_configuring``), else all before
+    this returns."""
+    configuring = Configuring(plan, nodes)
+    if getattr(backend, "starts_while_configuring", False):
+        backend.configured = configuring.wait
+    else:
+        configuring.result()
+    return configuring
+
+
+class Configuring:
     """Every namespace's addresses, bridges, sysctls and static routes,
-    several namespaces at a time: each thread enters its own namespace,
-    and the kernel's share of the work (it runs in the sending system
-    call, outside the interpreter lock) overlaps the encoding of the
-    next batch."""
-    work = ([(configure_router, name, router) for name, router in plan.routers.items()]
-            + [(configure_host, name, host) for name, host in plan.hosts.items()]
-            + [(configure_ixp, name, ixp) for name, ixp in plan.ixps.items()])
-    with ThreadPoolExecutor(max_workers=CONFIGURE_THREADS) as pool:
-        for done in [pool.submit(fn, nodes[name].pid, item) for fn, name, item in work]:
-            done.result()  # the first failure, once every thread has finished
+    configured in threads while the lab goes on (the speakers start
+    meanwhile). Each thread enters its own namespace, and the kernel's
+    share of the work (it runs in the sending system call, outside the
+    interpreter lock) overlaps the encoding of the next batch.
+
+    The order is the one the speakers start in: IXP peering LANs first,
+    then routers in descending ASN order (``start_in_order``), end hosts
+    last. ``wait(router)`` returns once a router can start: its own
+    namespace, every IXP's and those of its AS's other routers (their iBGP
+    sessions run over the AS's internal links) are configured.
+    ``result()`` waits for all, raising the first failure; ``join()``
+    (``Lab.stop``) waits without raising."""
+
+    def __init__(self, plan: Plan, nodes: dict):
+        self.plan = plan
+        routers = sorted(plan.routers.items(), key=lambda item: item[1].asn, reverse=True)
+        work = ([(configure_ixp, name, ixp) for name, ixp in plan.ixps.items()]
+                + [(configure_router, name, router) for name, router in routers]
+                + [(configure_host, name, host) for name, host in plan.hosts.items()])
+        self.pool = ThreadPoolExecutor(max_workers=CONFIGURE_THREADS, thread_name_prefix="configure")
+        try:
+            self.futures = {name: self.pool.submit(fn, nodes[name].pid, item) for fn, name, item in work}
+        finally:
+            self.pool.shutdown(wait=False)  # runs what was queued; the threads end with it
+        self.by_asn: dict[int, list[str]] = {}
+        for name, router in plan.routers.items():
+            self.by_asn.setdefault(router.asn, []).append(name)
+
+    def wait(self, router: str) -> None:
+        for name in [*self.plan.ixps, *self.by_asn[self.plan.routers[router].asn]]:
+            self.futures[name].result()
+
+    def result(self) -> None:
+        for done in self.futures.values():
+            done.exception()  # wait for every one before raising any
+        for done in self.futures.values():
+            done.result()
+
+    def join(self) -> None:
+        for done in self.futures.values():
+            done.exception()
 
 
 def kill_processes(lab_id: str, nodes: dict) -> None:

@@ -194,15 +194,15 @@ class Lab:
             self.progress("building namespaces and links")
             self.net = build_network(self.plan, self.id, self.nodes)
             self.timings["build"] = time.monotonic() - t0
-            self.progress("configuring addresses")
-            configure(self.plan, self.nodes)
-            self.progress(f"rendering and validating {getattr(self.backend, 'software', self.backend.kind)} "
-                          "configurations")
+            self.progress("configuring addresses")  # beside the speakers' start where the backend can (build.configure)
+            self._besides.append(configuring := configure(self.plan, self.nodes, self.backend))
+            self.progress(f"rendering and validating {getattr(self.backend, 'software', self.backend.kind)} configurations")
             configs_ready.result()
             for note in (helpers_ready.result() if helpers_ready is not None else None) or ():
                 self.progress(note)
             self.progress("starting BGP speakers")
             self.backend.start(self.nodes, t0 + timeout)
+            configuring.result()  # the end hosts last
             self.started = True
             if self.update_delay:
                 self.progress("establishing sessions, routes held back")

@@ -77,6 +77,10 @@ class RouterBackend(ABC):
     #: A name for messages and the CLI (``"exabgp"``, ``"bird"``, ``"frr"``).
     kind: str = "?"
 
+    starts_while_configuring = False
+    """True: ``start`` calls ``configured(router)`` before each router, and
+    the lab configures namespaces beside it; else all are configured first."""
+
     def __init__(self) -> None:
         self.states: dict[str, dict] = {}
         """router -> its latest state (see the module docstring), kept
@@ -91,6 +95,12 @@ class RouterBackend(ABC):
         self.start_timeout = 60.0
         """The lab's start timeout: a backend that holds routes back until
         ``release_routes`` lets them out by itself after this long."""
+        self.configured: Callable[[str], None] = lambda router: None
+        """Where the lab configures the namespaces beside ``start`` (a
+        backend whose ``starts_while_configuring`` is true), it sets this to
+        a function that returns once ``router``'s namespace, and those it
+        needs for its sessions, are configured: ``start`` calls it before it
+        starts that router's daemon."""
         self._alive_checked = 0.0
 
     # -- lifecycle ------------------------------------------------------------

@@ -97,6 +97,7 @@ class ExaBGPBackend(RouterBackend):
 
     kind = "exabgp"
     software = "ExaBGP"
+    starts_while_configuring = True
 
     def __init__(self, plan: Plan, *, process_model: str = "zygote", mrai: float = 0.0,
                  update_delay: bool = True, merge_pages: bool = False,
@@ -197,6 +198,7 @@ class ExaBGPBackend(RouterBackend):
         pythonpath = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))
 
         def start_one(name: str) -> None:
+            self.configured(name)  # its namespace: configured beside this start, in this order
             directory = self.router_dir(name)
             env = {**os.environ, **speaker_environment(self.plan.routers[name], self.lab_id),
                    **packing.peers_environment(self.plan.routers[name], self.plan.routers),

@@ -3,8 +3,8 @@ router's ExaBGP without starting an interpreter.
 
 ``speaker`` (called in the child, never returns) becomes a session leader,
 sends its output to the router's ``exabgp.log``, enters the router's
-network namespace (``setns`` on ``/proc/<pid>/ns/net``), takes the
-router's environment, reports "ok" (or why not) on the zygote's pipe and
+network namespace (``setns`` on ``/proc/<pid>/ns/net``), reports "ok"
+(or why not) on the zygote's pipe, takes the router's environment and
 runs ExaBGP's own server entry point in-process (``run_exabgp``:
 ``exabgp.application.server.cmdline``, which ends in
 ``Reactor(...).run()``), after installing what the speaker changes in
@@ -84,15 +84,19 @@ def speaker(request: dict, agent: str, env: dict, report_w: int, close: list) ->
         set_name(f"exabgp:{request['router']}")
         State.router = str(request["router"])
         setns(int(request["netns_pid"]), request.get("netns_inode"))
+        # Inside the namespace: the zygote may fork the next speaker. What
+        # follows is this speaker's own work, beside the next one's (the
+        # zygote waits for this word, the harness for the zygote's answer:
+        # the start of every speaker of the lab queues behind it).
+        os.write(report_w, b"ok")
+        os.close(report_w)
+        report_w = -1
         os.environ.clear()
         os.environ.update(env)
         read_exabgp_environment()
         import gc
 
         gc.enable()
-        os.write(report_w, b"ok")
-        os.close(report_w)
-        report_w = -1
         code = run_exabgp(str(request["config"]), agent, request.get("agent_process") or AGENT_PROCESS)
     except BaseException as exc:
         text = f"{type(exc).__name__}: {exc}"

@@ -6,9 +6,11 @@ then gives every peer a turn (``Reactor.active_peers``, ``Peer.run``).
 ``install`` wraps ``_wait_for_io`` once, with what each part of the
 speaker needs of it:
 
-- idle sleep (always): an idle speaker sleeps until the next second
-  instead of waking every ``exabgp_reactor_speed / 100`` seconds, and
-  signals wake it through a wake-up pipe;
+- idle sleep (always): an idle speaker (every session Established or
+  passively waiting for its neighbor, ``can_sleep``) sleeps until the
+  next second instead of waking every ``exabgp_reactor_speed / 100``
+  seconds; signals wake it through a wake-up pipe, incoming connections
+  through an epoll of its listening sockets (``watch_listeners``);
 - ``no_wait_when_queued`` (the in-process transport,
   ``testbed.speaker.handover``): no wait while ExaBGP's async queue holds
   work (its API runs 50 steps per turn, then waited for its idle timeout:
@@ -50,12 +52,14 @@ def install(reactor_class, peer_class, no_wait_when_queued: bool, turns: bool) -
         # to give every peer a turn, which is what an idle speaker spends
         # its CPU on. Its keepalive and hold timers count whole seconds
         # (int(time.time()), exabgp.bgp.timer), so once every session is
-        # Established and no API work is queued, a turn just after each
-        # second boundary sees every timer when the 50 ms turns would.
-        # Messages, API commands and signals (through a wake-up pipe: poll()
-        # is otherwise resumed after a signal handler runs) still wake it at
-        # once; a session not Established keeps the short turns, which drive
-        # its connection attempts.
+        # Established (or passively waits for a connection, ``can_sleep``)
+        # and no API work is queued, a turn just after each second boundary
+        # sees every timer when the 50 ms turns would. Messages, API
+        # commands, signals (through a wake-up pipe: poll() is otherwise
+        # resumed after a signal handler runs) and incoming connections
+        # (``watch_listeners``) still wake it at once; any other session not
+        # Established keeps the short turns, which drive its connection
+        # attempts and OPENs.
         if no_wait_when_queued and sleeptime and self.asynchronous._async:
             sleeptime = 0
         ready = None
@@ -67,11 +71,14 @@ def install(reactor_class, peer_class, no_wait_when_queued: bool, turns: bool) -
             signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
             self._poller.register(wake_r, select.POLLIN)
             state["wake"] = wake = wake_r
+        listening = watch_listeners(self)
         if sleeptime and self._peers and not self.asynchronous._async and not self.signal.received \
-                and all(peer.fsm.state == established for peer in self._peers.values()):
+                and all(can_sleep(peer, established) for peer in self._peers.values()):
             now = time.time()
             sleeptime = max(sleeptime, int((1.0 - now % 1.0 + IDLE_MARGIN) * 1000))
         for fd in wait_for_io(self, sleeptime):
+            if fd == listening:  # a connection waits: the loop's next turn accepts it
+                continue
             if fd == wake:
                 try:
                     while os.read(wake, 256):
@@ -110,6 +117,44 @@ def install(reactor_class, peer_class, no_wait_when_queued: bool, turns: bool) -
 
     run = compat.replace("peer-run", peer_class, peer_run)
     active_peers = compat.replace("reactor-active-peers", reactor_class, reactor_active_peers)
+
+
+def can_sleep(peer, established) -> bool:
+    """Whether a peer lets an idle speaker sleep until the next second: it
+    is Established, or it is passive and waits for its neighbor to connect
+    (ExaBGP gives such a peer no turn at all, ``Reactor.active_peers``;
+    the connection wakes the speaker through ``watch_listeners``). Half a
+    lab's sessions wait so while the speakers start one by one: at 1,000
+    ASes that waiting, 20 wake-ups a second, took most of the speakers'
+    CPU before routes flowed."""
+    if peer.fsm.state == established:
+        return True
+    return bool(peer.neighbor["passive"]) and not peer.proto and not peer.stopping()
+
+
+def watch_listeners(reactor) -> int:
+    """Keep an epoll of the reactor's listening sockets in its poller, so
+    that an incoming connection wakes the loop (ExaBGP only tries to
+    accept on each turn). The epoll is ours: it is unregistered before it
+    is closed, and a new one made whenever the listener's sockets change
+    (a reload); a closed socket leaves it by itself. Returns its descriptor."""
+    import select
+
+    listener = reactor.listener
+    sockets = tuple(listener._sockets) if listener.serving else ()
+    watched = reactor.__dict__.get("_testbed_listening")
+    if watched is not None and watched[0] == sockets:
+        return watched[2]
+    if watched is not None:
+        reactor._poller.unregister(watched[2])
+        watched[1].close()
+    poller = select.epoll()
+    for sock in sockets:
+        if sock.fileno() >= 0:
+            poller.register(sock.fileno(), select.EPOLLIN)
+    reactor._poller.register(poller.fileno(), select.POLLIN)
+    reactor._testbed_listening = (sockets, poller, poller.fileno())
+    return poller.fileno()
 
 
 def needs_turn(peer, ready, established, later) -> bool:
