@@ -174,6 +174,9 @@ class CpuAccount:
             before = resource.getrusage(resource.RUSAGE_THREAD)
             wall = time.perf_counter()
             snap = Snapshot(stage.split(":")[0], time.monotonic())
+            # The machine first, at the mark: the processes' reads follow
+            # within the snapshot's wall time (kept in ``cost``).
+            snap.machine = parse_machine((_read("/proc/stat") or b"").decode())
             for pid in self._lab_pids(snap.at):
                 started = read_process(pid, snap, self._mine[pid])
                 if started is not None and pid not in snap.processes:  # the pid was reused
@@ -186,7 +189,6 @@ class CpuAccount:
             if self._ksmd_pid is not None:
                 data = _read(f"/proc/{self._ksmd_pid}/stat")
                 snap.ksmd = parse_stat(data) if data else None
-            snap.machine = parse_machine((_read("/proc/stat") or b"").decode())
             after = resource.getrusage(resource.RUSAGE_THREAD)
             snap.cost = (after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime,
                          time.perf_counter() - wall)
@@ -316,9 +318,10 @@ def sessions_bucket(count: int) -> str:
 
 
 def by_sessions(a: Snapshot, b: Snapshot, kinds: dict[int, str], speaker_pids: dict[str, int],
-                sessions: dict[str, int], routes: dict[str, int]) -> list[dict]:
+                sessions: dict[str, int], routes: dict[str, int],
+                routes_out: dict[str, int] | None = None) -> list[dict]:
     """The speakers' CPU between two snapshots grouped by their number of
-    sessions (1, 2-3, >3), with the routes they received."""
+    sessions (1, 2-3, >3), with the routes they received and sent."""
     groups: dict[str, dict] = {}
     for router, pid in speaker_pids.items():
         if pid not in b.processes or kinds.get(pid) != "speaker":
@@ -326,10 +329,11 @@ def by_sessions(a: Snapshot, b: Snapshot, kinds: dict[int, str], speaker_pids: d
         eu, es, au, as_ = speaker_split(pid, a, b)
         key = sessions_bucket(sessions.get(router, 0))
         group = groups.setdefault(key, {"sessions": key, "speakers": 0, "session_ends": 0, "routes_in": 0,
-                                        "exabgp_s": 0.0, "agent_s": 0.0})
+                                        "routes_out": 0, "exabgp_s": 0.0, "agent_s": 0.0})
         group["speakers"] += 1
         group["session_ends"] += sessions.get(router, 0)
         group["routes_in"] += routes.get(router, 0)
+        group["routes_out"] += (routes_out or {}).get(router, 0)
         group["exabgp_s"] += eu + es
         group["agent_s"] += au + as_
     return [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in groups[key].items()}
@@ -337,16 +341,18 @@ def by_sessions(a: Snapshot, b: Snapshot, kinds: dict[int, str], speaker_pids: d
 
 
 def split(account: CpuAccount, speaker_pids: dict[str, int] | None = None,
-          sessions: dict[str, int] | None = None, routes: dict[str, int] | None = None) -> dict:
+          sessions: dict[str, int] | None = None, routes: dict[str, int] | None = None,
+          kinds: dict[int, str] | None = None, routes_out: dict[str, int] | None = None) -> dict:
     """What the benchmark keeps: every phase's account, the routes phase
-    by sessions per speaker, and what the snapshots cost."""
+    by sessions per speaker, and what the snapshots cost (``kinds``: the
+    processes' kinds, else ``account.kinds()``)."""
     snaps = account.snapshots
-    kinds = account.kinds()
+    kinds = kinds if kinds is not None else account.kinds()
     phases = [account_phase(a, b, kinds) for a, b in zip(snaps, snaps[1:]) if b.at > a.at or a.label != b.label]
     grouped: list[dict] = []
     for a, b in zip(snaps, snaps[1:]):
         if a.label == ROUTES_PHASE and speaker_pids:
-            grouped = by_sessions(a, b, kinds, speaker_pids, sessions or {}, routes or {})
+            grouped = by_sessions(a, b, kinds, speaker_pids, sessions or {}, routes or {}, routes_out)
     costs = [s.cost for s in snaps]
     return {"phases": phases, "routes_phase": ROUTES_PHASE,
             "routes_in": sum((routes or {}).values()) or None, "by_sessions": grouped,
@@ -374,10 +380,13 @@ def lab_split(account: CpuAccount, lab) -> dict:
         for end in (session.a, session.b):
             sessions[end] = sessions.get(end, 0) + 1
     routes: dict[str, int] = {}
+    routes_out: dict[str, int] = {}
     for name in lab.plan.routers:
         try:
-            routes[name] = (lab.clients[name].request("summary").get("stats") or {}).get("routes_in", 0)
+            stats = lab.clients[name].request("summary").get("stats") or {}
         except Exception:  # noqa: BLE001 - a router that cannot say counts none
-            routes[name] = 0
+            stats = {}
+        routes[name] = stats.get("routes_in", 0)
+        routes_out[name] = stats.get("announced_out", 0) + stats.get("withdrawn_out", 0)
     pids = {name: speaker.pid for name, speaker in lab.speakers.items() if getattr(speaker, "pid", None)}
-    return split(account, pids, sessions, routes)
+    return split(account, pids, sessions, routes, routes_out=routes_out)

@@ -6,6 +6,7 @@ the accounting of snapshots into buckets, its residue, and the table."""
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import subprocess
 import sys
@@ -18,7 +19,8 @@ import pytest
 
 from testbed.bench.cpu_account import (TICK, CpuAccount, Snapshot, Times, account_phase, by_sessions,
                                        parse_machine, parse_stat, sessions_bucket, split, totals)
-from testbed.bench.cpu_report import cost_line, cpu_rows, cpu_tables
+from testbed.bench.cpu_report import cost_line, cpu_rows, cpu_tables, markdown
+from testbed.bench.cpu_report import main as cpu_report_main
 from testbed.linux.processes import LAB_ENV
 
 DATA = Path(__file__).parent / "data"
@@ -144,19 +146,29 @@ def test_speakers_group_by_their_number_of_sessions():
     assert [sessions_bucket(n) for n in (1, 2, 3, 4)] == ["1", "2-3", "2-3", ">3"]
 
 
-def test_the_table_shows_every_phase_the_total_and_cpu_per_route():
+def test_the_table_shows_every_kind_by_phase_the_total_and_cpu_per_route(tmp_path, capsys):
     a, b = snapshots()
     account = CpuAccount(lambda: "", ksmd=False)
     account.snapshots = [a, b]
-    result = split(account, {"r1": 10, "r2": 12}, {"r1": 1, "r2": 4}, {"r1": 100, "r2": 300})
+    result = split(account, {"r1": 10, "r2": 12}, {"r1": 1, "r2": 4}, {"r1": 100, "r2": 300},
+                   KINDS, routes_out={"r1": 50, "r2": 600})
     assert result["routes_in"] == 400 and len(result["phases"]) == 1
     header, rows = cpu_rows(result)
-    assert header[:4] == ["phase", "wall s", "ExaBGP thread", "agent thread"]
-    assert rows[0][0] == "waiting for sessions and routes" and rows[1][0] == "start → converged"
-    exabgp = header.index("ExaBGP thread")
-    assert rows[-1][0].startswith("  µs per route received (400)")
-    assert float(rows[-1][exabgp]) == pytest.approx(sum(totals(result["phases"])["exabgp"]) / 400 * 1e6, abs=1)
+    assert header == ["kind", "routes", "start → converged", "user / system", "µs per route (routes phase)"]
+    by_kind = {row[0]: row for row in rows}
+    exabgp = by_kind["speakers: ExaBGP thread"]
+    assert exabgp[2] == "0.87" and exabgp[3] == "0.8 / 0.1"  # 75 + 12 ticks
+    assert float(exabgp[4]) == pytest.approx(sum(totals(result["phases"])["exabgp"]) / 400 * 1e6, abs=1)
+    assert "harness: prediction" not in by_kind  # nothing of it in this phase
+    busy = by_kind["machine: busy (all of the above)"]
+    kinds = [row for row in rows[1:] if not row[0].startswith(("machine: busy", "machine: idle", "machine: stolen", "  of"))]
+    assert sum(float(row[2]) for row in kinds) == pytest.approx(float(busy[2]), abs=0.01 * len(kinds))
     assert len(cpu_tables(result, "test")) == 2 and "2 snapshots" in cost_line(result)
+    text = markdown(result)
+    assert "| speakers: agent thread | 0.53 | 0.53 | 0.5 / 0.1 |" in text and "| >3 | 1 | 300 / 600 | 0.15 | 0.05 | 500 | 167 |" in text
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps({"results": [{"size": 2, "model": "zygote", "cpu_split": result}]}))
+    assert cpu_report_main([str(path)]) == 0 and "| kind | routes |" in capsys.readouterr().out
 
 
 def test_a_tagged_process_and_a_named_thread_are_found_and_charged():
