@@ -209,3 +209,25 @@ def test_a_tagged_process_and_a_named_thread_are_found_and_charged():
     assert sum(phase["cpu"]["shells"]) >= 0.09
     assert sum(phase["cpu"]["prediction"]) >= 0.04
     assert after.cost[0] + after.cost[1] < 0.1  # CPU: its wall time is the machine's load
+
+
+def test_what_ran_before_the_lab_had_an_id_is_never_read():
+    """The first mark, before the lab has an id, only lists /proc: a
+    process already running then is not the lab's (one started later is)."""
+    lab = f"cpu-account-{uuid.uuid4().hex[:8]}"
+    current = [""]
+    account = CpuAccount(lambda: current[0], ksmd=False)
+    env = {**os.environ, LAB_ENV: lab}
+    command = [sys.executable, "-c", "import sys; sys.stdin.read()"]
+    early = subprocess.Popen(command, env=env, stdin=subprocess.PIPE)
+    late = None
+    try:
+        account.mark("before")
+        late = subprocess.Popen(command, env=env, stdin=subprocess.PIPE)
+        current[0] = lab
+        snap = account.mark("converged")
+        assert late.pid in snap.processes and early.pid not in snap.processes
+    finally:
+        for child in (early, late):
+            if child is not None:
+                child.communicate(b"")
