@@ -7,7 +7,8 @@ resident size, from ``/proc/<pid>/smaps_rollup``; the peak is the largest
 total sampled every half second from start to stop), their CPU use once
 idle (``/proc/<pid>/stat`` over a window), how long a depeering and a
 re-peering take to converge, and how long ``stop()`` takes and whether any
-process of the lab outlives it. Processes are the lab's own, found by its
+process of the lab outlives it; where the start's CPU went, by phase and
+kind (``testbed.bench.cpu_account``). Processes are the lab's own, found by its
 id (``testbed.linux.processes.tagged_processes``). Output: a table (rich), one final
 machine-readable line, and optionally a JSON file. This is a measuring
 command, not a test: it needs root, and it always stops its lab.
