@@ -89,6 +89,7 @@ class Snapshot:
     ksmd: Times | None = None
     machine: dict[str, int] = field(default_factory=dict)
     cost: tuple[float, float, float] = (0.0, 0.0, 0.0)  # this snapshot's own (user s, system s, wall s)
+    in_main: bool = True             # taken in the harness's main thread (else another of its threads)
 
 
 def read_process(pid: int, snap: Snapshot, started: int | None = None) -> int | None:
@@ -125,8 +126,9 @@ class CpuAccount:
     seconds (it may be one forked that has not yet exec'd) and forgotten
     when it is gone; those running at a mark before the lab has an id are
     never read (on a machine of 3,000 processes under load, reading their
-    environments made a snapshot take 1 s). (A process of the lab that took, between two marks,
-    the pid of one that was not is missed: its CPU falls in ``other``.)"""
+    environments made a snapshot take 1 s). A process of the lab that
+    took, between two marks, the pid of one that was not is missed: its
+    CPU falls in ``other``."""
 
     def __init__(self, lab_id: Callable[[], str], ksmd: bool = True):
         self.lab_id = lab_id
@@ -178,7 +180,8 @@ class CpuAccount:
         with self._lock:
             before = resource.getrusage(resource.RUSAGE_THREAD)
             wall = time.perf_counter()
-            snap = Snapshot(stage.split(":")[0], time.monotonic())
+            snap = Snapshot(stage.split(":")[0], time.monotonic(),
+                            in_main=threading.current_thread() is threading.main_thread())
             # The machine first, at the mark: the processes' reads follow
             # within the snapshot's wall time (kept in ``cost``).
             snap.machine = parse_machine((_read("/proc/stat") or b"").decode())
@@ -284,9 +287,9 @@ def account_phase(a: Snapshot, b: Snapshot, kinds: dict[int, str]) -> dict:
             _add(cpu, KIND_BUCKET.get(kind, kind), user * TICK, system * TICK)
         _add(cpu, "commands", child_user * TICK, child_system * TICK)
     if b.harness is not None:
-        # The measuring process: its main thread (less this account's own
-        # snapshots, taken there), the prediction's thread, and the rest
-        # (the build's thread pools, the memory sampler, ended threads).
+        # The measuring process: its main thread, the prediction's thread,
+        # and the rest (the build's thread pools, the memory sampler, ended
+        # threads), less this account's own snapshot from the thread it ran in.
         user, system, child_user, child_system = _delta(b.harness, a.harness)
         rest = [user * TICK, system * TICK]
         for name in ("harness", "prediction"):
@@ -295,11 +298,10 @@ def account_phase(a: Snapshot, b: Snapshot, kinds: dict[int, str]) -> dict:
                 continue
             du, ds = (now[0] - then[0]) * TICK, (now[1] - then[1]) * TICK
             rest = [rest[0] - du, rest[1] - ds]
-            if name == "harness":
-                _add(cpu, "account", b.cost[0], b.cost[1])
-                du, ds = du - b.cost[0], ds - b.cost[1]
             _add(cpu, name, du, ds)
         _add(cpu, "harness threads", *rest)
+        _add(cpu, "harness" if b.in_main else "harness threads", -b.cost[0], -b.cost[1])
+        _add(cpu, "account", b.cost[0], b.cost[1])
         _add(cpu, "commands", child_user * TICK, child_system * TICK)
     if b.ksmd is not None:
         user, system, _, _ = _delta(b.ksmd, a.ksmd)

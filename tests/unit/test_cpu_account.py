@@ -115,6 +115,9 @@ def test_a_phase_is_split_by_thread_and_kind():
     assert cpu["account"] == [1, 2] and cpu["harness"] == [19, 3]
     assert cpu["harness threads"] == [10, 5] and "prediction" not in cpu
     assert cpu["ksmd"] == [0, 5]
+    b.in_main = False  # a mark from another of the harness's threads costs that thread
+    cpu = {k: [round(x / TICK) for x in v] for k, v in account_phase(a, b, KINDS)["cpu"].items()}
+    assert cpu["harness"] == [20, 5] and cpu["harness threads"] == [9, 3] and cpu["account"] == [1, 2]
     assert phase["wall_s"] == 2.0
     machine = phase["machine"]
     assert round(machine["busy"] / TICK) == 410 + 100 + 10 and round(machine["softirq"] / TICK) == 10
