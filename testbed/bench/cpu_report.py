@@ -29,7 +29,17 @@ LABELS = {"exabgp": "speakers: ExaBGP thread", "agent": "speakers: agent thread"
 SHORT = {"before the first stage": "before", "starting the speaker zygote": "zygote",
          "building namespaces and links": "build", "configuring addresses": "addresses",
          "rendering and validating ExaBGP configurations": "configs", "starting BGP speakers": "speakers",
-         "establishing sessions, routes held back": "sessions", "waiting for sessions and routes": "routes"}
+         "establishing sessions, routes held back": "sessions", "waiting for sessions and routes": "routes",
+         "raised the host's neighbour-table limits": "neighbour limits",
+         "started the kernel's page merging (KSM)": "KSM on"}
+
+
+def short(phase: str) -> str:
+    """A phase's column header: its short name, else its first three words."""
+    for stage, name in SHORT.items():
+        if phase.startswith(stage):
+            return name
+    return " ".join(phase.split()[:3])
 
 
 def _buckets(split: dict) -> list[str]:
@@ -45,7 +55,7 @@ def cpu_rows(split: dict) -> tuple[list[str], list[list[str]]]:
     routes = split.get("routes_in")
     routes_phase = next((p for p in phases if p["phase"] == split.get("routes_phase")), None)
     per_route = bool(routes and routes_phase)
-    header = ["kind", *[SHORT.get(p["phase"], p["phase"]) for p in phases], "start → converged",
+    header = ["kind", *[short(p["phase"]) for p in phases], "start → converged",
               "user / system", *(["µs per route (routes phase)"] if per_route else [])]
     total = totals(split["phases"])
     rows = [["wall time", *[f"{p['wall_s']:.2f}" for p in phases],

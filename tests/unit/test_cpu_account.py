@@ -19,7 +19,7 @@ import pytest
 
 from testbed.bench.cpu_account import (TICK, CpuAccount, Snapshot, Times, account_phase, by_sessions,
                                        parse_machine, parse_stat, sessions_bucket, split, totals)
-from testbed.bench.cpu_report import cost_line, cpu_rows, cpu_tables, markdown
+from testbed.bench.cpu_report import cost_line, cpu_rows, cpu_tables, markdown, short
 from testbed.bench.cpu_report import main as cpu_report_main
 from testbed.linux.processes import LAB_ENV
 
@@ -167,6 +167,8 @@ def test_the_table_shows_every_kind_by_phase_the_total_and_cpu_per_route(tmp_pat
     kinds = [row for row in rows[1:] if not row[0].startswith(("machine: busy", "machine: idle", "machine: stolen", "  of"))]
     assert sum(float(row[2]) for row in kinds) == pytest.approx(float(busy[2]), abs=0.01 * len(kinds))
     assert len(cpu_tables(result, "test")) == 2 and "2 snapshots" in cost_line(result)
+    assert short("started the kernel's page merging (KSM) for this lab (put back when the last lab "
+                 "stops)") == "KSM on" and short("a stage never seen before") == "a stage never"
     text = markdown(result)
     assert "| speakers: agent thread | 0.53 | 0.53 | 0.5 / 0.1 |" in text and "| >3 | 1 | 300 / 600 | 0.15 | 0.05 | 500 | 167 |" in text
     path = tmp_path / "bench.json"
