@@ -176,8 +176,12 @@ class CpuAccount:
         return pids
 
     def mark(self, stage: str) -> Snapshot:
-        """Take a snapshot; ``stage`` names the phase that begins now."""
+        """Take a snapshot; ``stage`` names the phase that begins now. After
+        the mark of ``END`` (converged) it takes none: a lab's later
+        progress lines (an event's) are not of its start."""
         with self._lock:
+            if self.snapshots and self.snapshots[-1].label == END:
+                return self.snapshots[-1]
             before = resource.getrusage(resource.RUSAGE_THREAD)
             wall = time.perf_counter()
             snap = Snapshot(stage.split(":")[0], time.monotonic(),

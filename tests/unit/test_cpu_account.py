@@ -232,6 +232,7 @@ def test_what_ran_before_the_lab_had_an_id_is_never_read():
         current[0] = lab
         snap = account.mark("converged")
         assert late.pid in snap.processes and early.pid not in snap.processes
+        assert account.mark("an event after convergence") is snap and len(account.snapshots) == 2
     finally:
         for child in (early, late):
             if child is not None:
