@@ -7,7 +7,8 @@ resident size, from ``/proc/<pid>/smaps_rollup``; the peak is the largest
 total sampled every half second from start to stop), their CPU use once
 idle (``/proc/<pid>/stat`` over a window), how long a depeering and a
 re-peering take to converge, and how long ``stop()`` takes and whether any
-process of the lab outlives it. Processes are the lab's own, found by its
+process of the lab outlives it; where the start's CPU went, by phase and
+kind (``testbed.bench.cpu_account``). Processes are the lab's own, found by its
 id (``testbed.linux.processes.tagged_processes``). Output: a table (rich), one final
 machine-readable line, and optionally a JSON file. This is a measuring
 command, not a test: it needs root, and it always stops its lab.
@@ -23,8 +24,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from testbed.bench import experiments, runs
+from testbed.bench import cpu_account, experiments, runs
 from testbed.bench.chart import chart_svg
+from testbed.bench.cpu_report import cost_line, cpu_tables
 from testbed.bench.observe import (CLOCK_TICKS, MIB, MemorySampler, cpu_ticks, idle_cpu, kind_of, ksmd_ticks,
                                    lab_pids, leftovers, memory, phases, wait_merged)
 from testbed.bench.report import extras_table, ratios, table, targets, targets_table
@@ -94,6 +96,7 @@ class Result:
     stop_s: float | None = None
     leftover_processes: int | None = None
     leftover_workdir: bool | None = None
+    cpu_split: dict = field(default_factory=dict)  # start's CPU by phase and kind (cpu_account.split)
     error: str | None = None
     run: int = 1                          # which of --repeat runs
     outcome: str | None = None            # testbed.lab.evidence.OUTCOMES
@@ -181,9 +184,11 @@ def measure(size: int, seed: int, timeout: float | None = None,
     result.sessions = len(addresses.sessions)
 
     stages: list[tuple[str, float]] = []
+    account = cpu_account.CpuAccount(lambda: lab.id)
 
     def progress(stage: str) -> None:
         stages.append((stage, time.monotonic()))
+        account.mark(stage)
         log(f"  {stage}")
 
     lab = Lab(topology, progress=progress, process_model=model, mrai=mrai)
@@ -197,9 +202,11 @@ def measure(size: int, seed: int, timeout: float | None = None,
         with MemorySampler(lab) as sampler:
             try:
                 ksmd_before = ksmd_ticks() if lab.merge_pages else None
+                account.mark(cpu_account.START)
                 start = time.monotonic()
                 lab.start(timeout=timeout)
                 converged = time.monotonic()
+                account.mark(cpu_account.END)
                 result.start_s = converged - start
                 result.phases = phases(stages, converged)
 
@@ -210,6 +217,7 @@ def measure(size: int, seed: int, timeout: float | None = None,
                     result.ksmd_cpu_s = ((ksmd_ticks() or ksmd_before) - ksmd_before) / CLOCK_TICKS
                     result.converge_cpu_s += result.ksmd_cpu_s
                 exploration(lab, result)
+                result.cpu_split = cpu_account.lab_split(account, lab)
                 result.processes = len(pids)
                 for pid in pids:
                     kind = kind_of(pid)
@@ -439,6 +447,11 @@ def main(argv: list[str] | None = None) -> int:
     if results and (args.repeat > 1 or any(r.outcome not in (None, "converged") for r in results)):
         out.print(runs.runs_table(results))
         out.print(runs.summary_table(results))
+    for r in results:
+        if r.cpu_split.get("phases"):
+            for grid in cpu_tables(r.cpu_split, f"{r.size} ASes, {r.model}"):
+                out.print(grid)
+            out.print(cost_line(r.cpu_split))
     if extras:
         out.print(extras_table(extras))
     for line in skipped:

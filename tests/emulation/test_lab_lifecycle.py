@@ -535,12 +535,30 @@ def test_the_benchmark_ring_reaches_each_as_from_its_two_peers_only_and_leaves_n
 
 
 def test_the_benchmark_counts_what_the_agents_received_and_queued():
+    from testbed.bench import cpu_account
     from testbed.bench.benchmark import Result, exploration
+    from testbed.bench.observe import CLOCK_TICKS, cpu_ticks, lab_pids
 
-    with Lab(internet(10, seed=1)) as lab:
+    account = cpu_account.CpuAccount(lambda: lab.id)
+    lab = Lab(internet(10, seed=1), progress=account.mark)
+    account.mark(cpu_account.START)
+    with lab:
+        account.mark(cpu_account.END)
+        measured = sum(cpu_ticks(pid) or 0 for pid in lab_pids(lab.id)) / CLOCK_TICKS
         result = Result(size=10, seed=1)
         exploration(lab, result)
+        split = cpu_account.lab_split(account, lab)
     assert result.routes_needed > 0 and result.routes_in >= result.routes_needed, result
+    # The CPU account: the lab's processes by phase add up to their CPU read
+    # at convergence; the speakers' two threads both worked; each phase adds
+    # up to the machine's busy time (the residue is what no process read holds).
+    total = cpu_account.totals(split["phases"])
+    lab_cpu = sum(sum(total.get(kind, (0, 0))) for kind in ("exabgp", "agent", "zygote", "shells"))
+    assert abs(lab_cpu - measured) <= 0.05 + 0.02 * measured, (lab_cpu, measured, total)
+    assert sum(total["exabgp"]) > 0 and sum(total["agent"]) > 0, total
+    for phase in split["phases"]:
+        assert abs(sum(sum(v) for v in phase["cpu"].values()) - phase["machine"]["busy"]) < 0.01, phase
+    assert split["routes_in"] == result.routes_in and split["by_sessions"], split
     assert result.updates_in > 0 and result.announced_out > 0 and result.session_drops == 0
     # Counted by each speaker's queue_change and reported through its agent.
     assert isinstance(result.superseded, int) and 0 <= result.misordered <= result.superseded, result
