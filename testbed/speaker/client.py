@@ -1,6 +1,7 @@
 """The harness's side of a lab's zygote (``testbed.speaker.zygote``).
 
 ``ZygoteClient.start`` runs ``python -m testbed.speaker.zygote <socket>``
+(with this interpreter, or another one given: PyPy for ``zygote-pypy``)
 with the lab's tag in its environment, waits for its "ready" line on
 stdout, then talks to it on its Unix socket, one JSON request per line and
 one reply each (``testbed.jsonlines``): ``spawn`` a router's speaker (its
@@ -30,12 +31,13 @@ class ZygoteClient:
     """Start one lab's zygote and talk to it (blocking, one request at a time)."""
 
     def __init__(self, socket_path: str | Path, lab_id: str, log: str | Path | None = None,
-                 agent: str = "thread", merge_pages: bool = False):
+                 agent: str = "thread", merge_pages: bool = False, python: str | None = None):
         self.path = str(socket_path)
         self.lab_id = lab_id
         self.log = str(log) if log else None
         self.agent = agent
         self.merge_pages = merge_pages
+        self.python = python or sys.executable  # the interpreter the zygote (and every speaker) runs on
         self.process: subprocess.Popen | None = None
         self.connection: jsonlines.Connection | None = None
         self.info: dict = {}
@@ -51,7 +53,7 @@ class ZygoteClient:
         log = open(self.log, "ab") if self.log else subprocess.DEVNULL
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "testbed.speaker.zygote", self.path, "--agent", self.agent,
+                [self.python, "-m", "testbed.speaker.zygote", self.path, "--agent", self.agent,
                  *(["--merge-pages"] if self.merge_pages else [])],
                 env=environment, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
                 start_new_session=True, cwd=str(PACKAGE_ROOT))
