@@ -171,7 +171,7 @@ class ExaBGPBackend(RouterBackend):
         self.progress("starting the speaker zygote")
         self.zygote = ZygoteClient(workdir / "zygote.sock", lab_id, log=workdir / "zygote.log",
                                    merge_pages=self.merge_pages,
-                                   python=pypy.interpreter() if self.process_model == pypy.MODEL else None)
+                                   **(pypy.zygote_options() if self.process_model == pypy.MODEL else {}))
 
         def start_zygote() -> list[str]:
             self.zygote.start()

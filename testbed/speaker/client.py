@@ -31,13 +31,15 @@ class ZygoteClient:
     """Start one lab's zygote and talk to it (blocking, one request at a time)."""
 
     def __init__(self, socket_path: str | Path, lab_id: str, log: str | Path | None = None,
-                 agent: str = "thread", merge_pages: bool = False, python: str | None = None):
+                 agent: str = "thread", merge_pages: bool = False, python: str | None = None,
+                 python_env: dict | None = None):
         self.path = str(socket_path)
         self.lab_id = lab_id
         self.log = str(log) if log else None
         self.agent = agent
         self.merge_pages = merge_pages
         self.python = python or sys.executable  # the interpreter the zygote (and every speaker) runs on
+        self.python_env = dict(python_env or {})  # its settings (PyPy's GC), unless the caller's environment has them
         self.process: subprocess.Popen | None = None
         self.connection: jsonlines.Connection | None = None
         self.info: dict = {}
@@ -48,7 +50,7 @@ class ZygoteClient:
 
     def start(self, timeout: float = 15.0, env: dict | None = None) -> "ZygoteClient":
         pythonpath = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))
-        environment = {**(env if env is not None else os.environ), LAB_ENV: self.lab_id,
+        environment = {**self.python_env, **(env if env is not None else os.environ), LAB_ENV: self.lab_id,
                        "PYTHONPATH": pythonpath}
         log = open(self.log, "ab") if self.log else subprocess.DEVNULL
         try:

@@ -320,8 +320,14 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     missing = preload()
     warmed = None
-    if pypy.running() and pypy.warm_rounds():  # the JIT's code for the per-route path, for every child
-        warmed = pypy.warm_up(pypy.warm_rounds())
+    if pypy.running():
+        # PyPy's gc.disable() stops its major collections: the warm-up's
+        # garbage would stay in the heap every child inherits. The JIT's
+        # code for the per-route path is what every child should inherit.
+        gc.enable()
+        if pypy.warm_rounds():
+            warmed = pypy.warm_up(pypy.warm_rounds())
+        gc.collect()
     child.PRELOADED.update(sys.modules)
     if hasattr(gc, "freeze"):  # CPython; PyPy's collector has no such thing
         gc.freeze()  # no collect() first: it would leave holes children then fill
