@@ -190,7 +190,6 @@ def address_sort_key(address: str | None) -> tuple:
     return (ip.version, int(ip), "")
 
 
-
 def frozen_slots(cls):
     """``@dataclass(frozen=True, slots=True)``, also on Python 3.9, which
     lacks ``slots=`` (PyPy 3.9 runs the speakers of the ``zygote-pypy``
@@ -198,7 +197,12 @@ def frozen_slots(cls):
     again with ``__slots__`` of its fields, as 3.10 does."""
     if sys.version_info >= (3, 10):
         return dataclass(frozen=True, slots=True)(cls)
-    cls = dataclass(frozen=True)(cls)
+    return _slotted(dataclass(frozen=True)(cls))
+
+
+def _slotted(cls):
+    """The frozen dataclass ``cls`` made again with ``__slots__`` of its
+    fields and no ``__dict__``."""
     names = tuple(f.name for f in fields(cls))
     namespace = {k: v for k, v in cls.__dict__.items() if k not in names + ("__dict__", "__weakref__")}
     namespace["__slots__"] = names
