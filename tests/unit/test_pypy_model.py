@@ -109,3 +109,24 @@ def test_slotted_dataclasses_without_slots_argument_behave_as_python_3_10s():
 
 def test_routes_are_slotted_on_this_python():
     assert "__slots__" in Route.__dict__ and not hasattr(Route("192.0.2.0/24", None), "__dict__")
+
+
+def test_the_cost_line_is_fitted_through_the_speakers():
+    from testbed.bench.speaker_cost import fit
+
+    line = fit([(100, 0.2 + 100 * 50e-6), (300, 0.2 + 300 * 50e-6), (1000, 0.2 + 1000 * 50e-6)])
+    assert line.fixed_s == pytest.approx(0.2) and line.per_route_us == pytest.approx(50.0)
+    assert line.points == 3 and line.r2 == pytest.approx(1.0)
+    noisy = fit([(0, 1.0), (10, 3.0), (10, 1.0), (20, 3.0)])
+    assert noisy.per_route_us == pytest.approx(1e5) and noisy.fixed_s == pytest.approx(1.0) and 0 < noisy.r2 < 1
+    with pytest.raises(ValueError, match="two different route counts"):
+        fit([(38, 0.03), (38, 0.05)])
+
+
+def test_the_crossover_is_where_the_cheaper_route_pays_for_the_dearer_start():
+    from testbed.bench.speaker_cost import Fit, crossover
+
+    cpython = Fit(fixed_s=0.01, per_route_us=600, points=100, r2=0.9)
+    assert crossover(cpython, Fit(fixed_s=0.51, per_route_us=100, points=100, r2=0.9)) == pytest.approx(1000)
+    assert crossover(cpython, Fit(fixed_s=0.0, per_route_us=100, points=100, r2=0.9)) == 0.0  # always cheaper
+    assert crossover(cpython, Fit(fixed_s=0.0, per_route_us=3000, points=100, r2=0.9)) is None  # never
