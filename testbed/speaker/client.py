@@ -32,13 +32,14 @@ class ZygoteClient:
 
     def __init__(self, socket_path: str | Path, lab_id: str, log: str | Path | None = None,
                  agent: str = "thread", merge_pages: bool = False, python: str | None = None,
-                 python_env: dict | None = None):
+                 python_env: dict | None = None, ready_timeout: float = 15.0):
         self.path = str(socket_path)
         self.lab_id = lab_id
         self.log = str(log) if log else None
         self.agent = agent
         self.merge_pages = merge_pages
         self.python = python or sys.executable  # the interpreter the zygote (and every speaker) runs on
+        self.ready_timeout = ready_timeout  # seconds start() waits for the "ready" line
         self.python_env = dict(python_env or {})  # its settings (PyPy's GC), unless the caller's environment has them
         self.process: subprocess.Popen | None = None
         self.connection: jsonlines.Connection | None = None
@@ -48,7 +49,8 @@ class ZygoteClient:
     def sock(self) -> socket.socket | None:
         return None if self.connection is None else self.connection.sock
 
-    def start(self, timeout: float = 15.0, env: dict | None = None) -> "ZygoteClient":
+    def start(self, timeout: float | None = None, env: dict | None = None) -> "ZygoteClient":
+        timeout = self.ready_timeout if timeout is None else timeout
         pythonpath = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))
         environment = {**self.python_env, **(env if env is not None else os.environ), LAB_ENV: self.lab_id,
                        "PYTHONPATH": pythonpath}

@@ -319,12 +319,13 @@ def main(argv: list[str] | None = None) -> int:
     gc.disable()  # no collection while the shared image is being built
     t0 = time.monotonic()
     missing = preload()
-    warmed = None
+    warmed = jit = None
     if pypy.running():
         # PyPy's gc.disable() stops its major collections: the warm-up's
         # garbage would stay in the heap every child inherits. The JIT's
         # code for the per-route path is what every child should inherit.
         gc.enable()
+        jit = pypy.configure_jit()
         if pypy.warm_rounds():
             warmed = pypy.warm_up(pypy.warm_rounds())
         gc.collect()
@@ -340,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
         line = json.dumps({"ready": True, "pid": os.getpid(), "lab": zygote.lab,
                            "preload_s": round(took, 3), "missing": missing,
                            "modules": len(child.PRELOADED), "merging_pages": merging,
-                           "python": platform.python_implementation(), "warm_up": warmed})
+                           "python": platform.python_implementation(), "warm_up": warmed,
+                           "jit": jit})
         os.write(1, line.encode() + b"\n")
         # From now on our output goes where our errors go (the zygote's log).
         os.dup2(2, 1)

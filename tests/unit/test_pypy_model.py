@@ -37,7 +37,8 @@ def test_a_missing_pypy_environment_says_how_to_make_it(tmp_path, monkeypatch):
     made.chmod(0o755)
     monkeypatch.setenv("TESTBED_PYPY", str(made))
     assert pypy.interpreter() == str(made)
-    assert pypy.zygote_options() == {"python": str(made), "python_env": {"PYPY_GC_NURSERY": pypy.NURSERY}}
+    assert pypy.zygote_options() == {"python": str(made), "python_env": {"PYPY_GC_NURSERY": pypy.NURSERY},
+                                     "ready_timeout": 60.0}
 
 
 def test_the_backend_knows_the_model_and_checks_for_pypy(tmp_path, monkeypatch):
