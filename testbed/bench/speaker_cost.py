@@ -186,6 +186,10 @@ def table(runs: list[Run]) -> str:
             f"{'us/route (fit)':>15} {'R2':>5} {'MiB/AS':>7} {'speaker':>8} {'zygote':>7} {'ingest rx/tx us':>16}")
     rows = [head]
     for r in runs:
+        if r.fit is None and r.ingest_receiver_us is not None:
+            rows.append(f"{r.model:16} ingest of {r.ingest_prefixes}: receiver {r.ingest_receiver_us:.0f} us/prefix, "
+                        f"sender {r.ingest_sender_us:.0f} us/prefix")
+            continue
         if r.error and r.fit is None:
             rows.append(f"{r.model:16} {r.error}")
             continue
@@ -200,7 +204,8 @@ def table(runs: list[Run]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m testbed.bench.speaker_cost", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", type=int, default=100, help="ASes of the generated Internet (default 100)")
+    parser.add_argument("--size", type=int, default=100,
+                        help="ASes of the generated Internet (default 100; 0: only the ingest)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--models", nargs="+", default=["zygote", "zygote-pypy"], metavar="MODEL[:ROUNDS]",
                         help="process models in the order to run them (repeat to alternate)")
@@ -214,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[Run] = []
     for model in args.models:
         log(f"{args.size} ASes, {model} (load {os.getloadavg()[0]:.1f})")
-        runs.append(measure(model, args.size, args.seed, log))
+        runs.append(measure(model, args.size, args.seed, log) if args.size else
+                    Run(model=model.partition(":")[0], warm=int(model.partition(":")[2]) if ":" in model else None))
         if args.ingest:
             ingest(model, args.ingest, runs[-1], log)
     print(table(runs))
