@@ -14,7 +14,8 @@ page merging settles; the benchmark measures that). ``--ingest N`` then
 has one router take N prefixes from one neighbor in a two-AS lab and
 reads the CPU of both speakers over it: the cost per route once a
 speaker has seen many (where a JIT is warm). ``model:rounds`` runs the
-PyPy model with that many warm-up rounds (``zygote-pypy:0``: none).
+PyPy model with that many JIT warm-up rounds (``zygote-pypy:3000``; none
+by default).
 Prints a table and one ``SPEAKER_COST {...}`` JSON line; the figures are in
 docs/benchmark.md. Data in: the command line; out: stdout.
 """

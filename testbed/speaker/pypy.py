@@ -7,7 +7,8 @@ pinned ExaBGP and pyroute2); every speaker and its agent thread are then
 forks of a PyPy process. ``interpreter`` finds that environment (or says how
 to make it); ``warm_up`` runs in the zygote before its first fork, so that
 every child inherits the machine code PyPy's JIT made for the per-route
-path instead of each compiling it again: it drives representative UPDATEs
+path instead of each compiling it again (an experiment, off unless
+``TESTBED_PYPY_WARM`` asks: it did not help, see ``WARM_ROUNDS``): it drives representative UPDATEs
 through ExaBGP's parser and encoder and the route agent's engine (its
 Adj-RIB-In, best path, policy and the actions it returns), all in memory,
 no socket and no kernel.
@@ -29,8 +30,12 @@ from testbed.errors import MissingDependency
 MODEL = "zygote-pypy"
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 VENV = PACKAGE_ROOT / ".venv-pypy"
-# UPDATEs (and routes) through each warmed path: 300 took 0.20 s cold and
-# 0.02 s once 3,000 had run (the JIT's traces compiled), 3,000 take 0.5 s.
+# UPDATEs (and routes) through each warmed path when asked for: 300 took
+# 0.20 s cold and 0.02 s once 3,000 had run (the JIT's traces compiled).
+# Off by default: it made no difference to the speakers' CPU at 100 ASes
+# (docs/benchmark.md), since PyPy attaches the machine code to the loop that
+# ran hot (the warm-up's), which no speaker runs; a function gets its own
+# only once called ~1,600 times in one process.
 WARM_ROUNDS = 3000
 
 
@@ -78,8 +83,9 @@ def configure_jit() -> str | None:
 
 
 def warm_rounds() -> int:
-    """``TESTBED_PYPY_WARM`` (rounds; 0: no warm-up, for an A/B), else ``WARM_ROUNDS``."""
-    return int(os.environ.get("TESTBED_PYPY_WARM", WARM_ROUNDS))
+    """``TESTBED_PYPY_WARM``: rounds of the warm-up (none if unset or 0;
+    ``WARM_ROUNDS`` is what was measured)."""
+    return int(os.environ.get("TESTBED_PYPY_WARM") or 0)
 
 
 def warm_up(rounds: int = WARM_ROUNDS) -> dict:

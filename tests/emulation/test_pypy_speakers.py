@@ -1,6 +1,6 @@
 """The ``zygote-pypy`` process model in a real lab: the speakers are forks of
-a PyPy zygote (``testbed.speaker.pypy``) whose JIT was warmed before the
-first fork, ExaBGP's internals pass the same sha256 gate under PyPy, and the
+a PyPy zygote (``testbed.speaker.pypy``), here one whose JIT was warmed
+before the first fork, ExaBGP's internals pass the same sha256 gate under PyPy, and the
 lab converges, puts its routes into the kernels and carries packets, also
 after a depeering. Needs the environment ``scripts/setup-pypy.sh`` makes
 (``scripts/setup.sh`` runs it): without it these tests fail, never skip."""
@@ -21,16 +21,27 @@ pytestmark = pytest.mark.emulation
 ROOT = Path(__file__).resolve().parents[2]
 
 
+WARM = 300  # a short JIT warm-up (TESTBED_PYPY_WARM; off by default): its children must route too
+
+
 @pytest.fixture(scope="module")
 def lab():
-    with Lab("triangle", process_model="zygote-pypy") as lab:
-        yield lab
+    saved = os.environ.get("TESTBED_PYPY_WARM")
+    os.environ["TESTBED_PYPY_WARM"] = str(WARM)
+    try:
+        with Lab("triangle", process_model="zygote-pypy") as lab:
+            yield lab
+    finally:
+        if saved is None:
+            os.environ.pop("TESTBED_PYPY_WARM", None)
+        else:
+            os.environ["TESTBED_PYPY_WARM"] = saved
 
 
 def test_every_speaker_is_a_fork_of_a_warmed_pypy_zygote(lab):
     info = lab.zygote.info
     assert info["python"] == "PyPy" and info["missing"] == []
-    assert info["warm_up"]["updates"] == info["warm_up"]["routes"] == pypy.WARM_ROUNDS
+    assert info["warm_up"]["updates"] == info["warm_up"]["routes"] == WARM
     zygote = info["pid"]
     for router in lab.plan.routers:
         pid = lab.speakers[router].pid
