@@ -3,8 +3,7 @@
 # (mnexec from 'mininet', iproute2, bridge-utils, iputils-ping, python3-venv, graphviz's
 # 'dot' for topology pictures, chromium and its driver for the browser
 # checks of the HTML reports) and a
-# virtualenv in .venv with the Python dependencies pinned in pyproject.toml,
-# and PyPy's for the zygote-pypy process model (scripts/setup-pypy.sh).
+# virtualenv in .venv with the Python dependencies pinned in pyproject.toml.
 # Safe to run again: it only does work that is missing.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -53,6 +52,3 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
         "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT"
     echo "$want" > "$stamp"
 fi
-
-# The zygote-pypy process model's environment (its emulation test runs in CI).
-"$ROOT/scripts/setup-pypy.sh"

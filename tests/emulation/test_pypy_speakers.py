@@ -3,7 +3,7 @@ a PyPy zygote (``testbed.speaker.pypy``), here one whose JIT was warmed
 before the first fork, ExaBGP's internals pass the same sha256 gate under PyPy, and the
 lab converges, puts its routes into the kernels and carries packets, also
 after a depeering. Needs the environment ``scripts/setup-pypy.sh`` makes
-(``scripts/setup.sh`` runs it): without it these tests fail, never skip."""
+(``./run.sh test`` runs it): without it these tests fail, never skip."""
 
 from __future__ import annotations
 
