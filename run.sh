@@ -3,7 +3,8 @@
 #   sudo ./run.sh demo   peering and depeering demo, outcome printed
 #   sudo ./run.sh test   the whole test suite (unit + emulation + scenarios)
 # Each installs what it needs first (scripts/setup.sh, idempotent); the tests
-# also need BIRD and FRR (scripts/setup-routers.sh), which the demo does not.
+# also need BIRD and FRR (scripts/setup-routers.sh) and PyPy's environment for
+# the zygote-pypy model (scripts/setup-pypy.sh), which the demo does not.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$ROOT"
@@ -11,6 +12,6 @@ what="${1:-}"
 shift || true
 case "$what" in
     demo) "$ROOT/scripts/setup.sh"; exec "$ROOT/.venv/bin/testbed" run depeering_fallback --report "$ROOT/reports/demo.html" "$@" ;;
-    test) "$ROOT/scripts/setup.sh"; "$ROOT/scripts/setup-routers.sh"; exec "$ROOT/.venv/bin/python" -m pytest --testbed-report "$ROOT/test-artifacts/reports" --testbed-report-check "$@" ;;
+    test) "$ROOT/scripts/setup.sh"; "$ROOT/scripts/setup-routers.sh"; "$ROOT/scripts/setup-pypy.sh"; exec "$ROOT/.venv/bin/python" -m pytest --testbed-report "$ROOT/test-artifacts/reports" --testbed-report-check "$@" ;;
     *) echo "usage: sudo ./run.sh demo|test [args]" >&2; exit 2 ;;
 esac

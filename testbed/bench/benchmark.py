@@ -35,6 +35,7 @@ from testbed.lab.evidence import keep_evidence, outcome
 from testbed.model.addressing import plan
 from testbed.model.generate import describe, internet, roles
 from testbed.model.topology import Kind, Topology
+from testbed.routers.exabgp import PROCESS_MODELS
 
 __all__ = ["HOLD_TIME", "Result", "baseline_fits", "depeer_target", "exploration", "machine_probe", "main",
            "measure"]
@@ -331,8 +332,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="results of earlier invocations (their --json files) to show and chart "
                              "with this one's")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
-    parser.add_argument("--models", nargs="+", default=["zygote", "exec"], choices=["zygote", "exec"],
-                        help="process models to measure; exec is the plain baseline (default: both)")
+    parser.add_argument("--models", nargs="+", default=["zygote", "exec"], choices=PROCESS_MODELS,
+                        help="process models to measure, in this order (repeat them to alternate: "
+                             "zygote zygote-pypy zygote zygote-pypy); exec is the plain baseline, "
+                             "zygote-pypy the zygote on PyPy (default: zygote exec)")
     parser.add_argument("--mrai", type=float, nargs="+", default=[None], metavar="SECONDS",
                         help="the agents' announcement hold (testbed.agent.agent.MRAI_DEFAULT if not "
                              "given); several values are measured one after the other, for an A/B")

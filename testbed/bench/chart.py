@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 
-COLOURS = {"zygote": "#1f77b4", "exec": "#d62728"}
+COLOURS = {"zygote": "#1f77b4", "exec": "#d62728", "zygote-pypy": "#2ca02c"}
 
 
 def chart_svg(results: list, title: str = "") -> str:
@@ -59,7 +59,7 @@ def chart_svg(results: list, title: str = "") -> str:
                 parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
                 for s, v in line:
                     parts.append(f'<circle cx="{px(s):.1f}" cy="{py(v):.1f}" r="3" fill="{colour}"/>')
-            name = {"zygote": "ours (zygote)", "exec": "baseline (exec)"}.get(model, model)
+            name = {"zygote": "ours (zygote)", "exec": "baseline (exec)", "zygote-pypy": "ours on PyPy"}.get(model, model)
             parts.append(f'<text x="{x0 + margin + 8}" y="{46 + 16 * row}" fill="{colour}">{name}</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"

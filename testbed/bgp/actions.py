@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from typing import Union
 
 from testbed.bgp.community import BLACKHOLE
-from testbed.bgp.route import Route, store_through_slots
+from testbed.bgp.route import Route, frozen_slots, store_through_slots
 
 __all__ = ["Action", "Announce", "InstallRoute", "RemoveRoute", "Teardown", "Withdraw", "kernel_target"]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_slots
 class Announce:
     """Send ``route`` (as it goes on the wire) to the neighbor at ``neighbor``."""
 
@@ -27,7 +27,7 @@ class Announce:
     route: Route
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_slots
 class Withdraw:
     """Withdraw ``prefix`` from the neighbor at ``neighbor``."""
 
@@ -35,7 +35,7 @@ class Withdraw:
     prefix: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_slots
 class InstallRoute:
     """Program the kernel route to ``prefix`` via ``next_hop`` (add or
     replace); with ``blackhole`` a route that discards the traffic instead
@@ -46,7 +46,7 @@ class InstallRoute:
     blackhole: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_slots
 class RemoveRoute:
     """Remove the kernel route to ``prefix``."""
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import sys
 from dataclasses import MISSING, dataclass, field, fields
 from enum import Enum, IntEnum
 from functools import lru_cache
@@ -189,6 +190,27 @@ def address_sort_key(address: str | None) -> tuple:
     return (ip.version, int(ip), "")
 
 
+def frozen_slots(cls):
+    """``@dataclass(frozen=True, slots=True)``, also on Python 3.9, which
+    lacks ``slots=`` (PyPy 3.9 runs the speakers of the ``zygote-pypy``
+    process model, ``testbed.speaker.pypy``): there the class is made
+    again with ``__slots__`` of its fields, as 3.10 does."""
+    if sys.version_info >= (3, 10):
+        return dataclass(frozen=True, slots=True)(cls)
+    return _slotted(dataclass(frozen=True)(cls))
+
+
+def _slotted(cls):
+    """The frozen dataclass ``cls`` made again with ``__slots__`` of its
+    fields and no ``__dict__``."""
+    names = tuple(f.name for f in fields(cls))
+    namespace = {k: v for k, v in cls.__dict__.items() if k not in names + ("__dict__", "__weakref__")}
+    namespace["__slots__"] = names
+    slotted = type(cls)(cls.__name__, cls.__bases__, namespace)
+    slotted.__qualname__ = cls.__qualname__
+    return slotted
+
+
 @dataclass(frozen=True)
 class Neighbor:
     """A BGP neighbor as the local router sees it.
@@ -222,7 +244,7 @@ class Neighbor:
         object.__setattr__(self, "ibgp", self.relationship is Relationship.INTERNAL)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_slots
 class Route:
     """A route to ``prefix`` with its path attributes.
 

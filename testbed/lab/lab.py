@@ -45,7 +45,7 @@ from testbed.routers.base import RouterBackend
 from testbed.model.router_kinds import choices
 from testbed.lab.converge_foreign import ForeignConvergence
 from testbed.routers.foreign import MixedBackend
-from testbed.routers.exabgp import PROCESS_MODELS, ExaBGPBackend, SpeakerProcess  # noqa: F401 - public names
+from testbed.routers.exabgp import PROCESS_MODELS, ZYGOTE_MODELS, ExaBGPBackend, SpeakerProcess  # noqa: F401 - public names
 from testbed.routers.startup import Listeners as _Listeners  # noqa: F401 - tests import it from here
 
 
@@ -91,7 +91,7 @@ class Lab:
         # Whether the speakers' identical pages are merged (testbed.linux.ksm):
         # by default in labs of 50 routers or more, where the kernel can;
         # TESTBED_KSM=0/1 decides otherwise.
-        if self.process_model != "zygote":
+        if self.process_model not in ZYGOTE_MODELS:
             self.merge_pages = False
         elif merge_pages is not None:
             self.merge_pages = bool(merge_pages) and ksm.supported()

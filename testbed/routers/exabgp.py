@@ -3,9 +3,10 @@
 Behind ``testbed.routers.base.RouterBackend``. Each router's directory in
 the lab's work directory holds ``exabgp.conf`` (``testbed.routers.exabgp_config``),
 ``agent.json``, the agent's control socket ``agent.sock`` and the logs
-``exabgp.log`` and ``agent.log``. Speakers run in one of two process models:
+``exabgp.log`` and ``agent.log``. Speakers run in one of three process models:
 ``zygote`` (one pre-imported process per lab forks each router's ExaBGP,
-whose agent runs as a thread of it: ``testbed.speaker.zygote``) or ``exec``
+whose agent runs as a thread of it: ``testbed.speaker.zygote``), the same
+run by PyPy (``zygote-pypy``: ``testbed.speaker.pypy``) or ``exec``
 (``exabgp`` and ``python -m testbed.agent`` per router). The backend talks
 to each agent over two control connections (``testbed.routers.agent_client``): one
 for requests, one for the ``watch`` long poll that brings state changes.
@@ -40,7 +41,8 @@ from testbed.routers.startup import start_in_order
 from testbed.speaker import packing
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-PROCESS_MODELS = ("zygote", "exec")
+PROCESS_MODELS = ("zygote", "zygote-pypy", "exec")
+ZYGOTE_MODELS = ("zygote", "zygote-pypy")  # the zygote run by this Python, or by PyPy (testbed.speaker.pypy)
 # ExaBGP 5.0's log lines of a reload (exabgp.reactor.loop.Reactor.reload)
 RELOAD_BEGUN = b"performing reload of exabgp"
 RELOAD_DONE = b"loaded new configuration successfully"
@@ -155,16 +157,22 @@ class ExaBGPBackend(RouterBackend):
     # -- lifecycle ---------------------------------------------------------------
     def check_machine(self) -> None:
         exabgp_command()
+        if self.process_model == "zygote-pypy":
+            from testbed.speaker import pypy
+
+            pypy.interpreter()
 
     def prepare(self, lab_id: str, workdir: Path):
         self.lab_id, self.workdir = lab_id, workdir
-        if self.process_model != "zygote":
+        if self.process_model not in ZYGOTE_MODELS:
             return None
+        from testbed.speaker import pypy
         from testbed.speaker.zygote import ZygoteClient
 
         self.progress("starting the speaker zygote")
         self.zygote = ZygoteClient(workdir / "zygote.sock", lab_id, log=workdir / "zygote.log",
-                                   merge_pages=self.merge_pages)
+                                   merge_pages=self.merge_pages,
+                                   **(pypy.zygote_options() if self.process_model == pypy.MODEL else {}))
 
         def start_zygote() -> list[str]:
             self.zygote.start()

@@ -1,6 +1,7 @@
 """The harness's side of a lab's zygote (``testbed.speaker.zygote``).
 
 ``ZygoteClient.start`` runs ``python -m testbed.speaker.zygote <socket>``
+(with this interpreter, or another one given: PyPy for ``zygote-pypy``)
 with the lab's tag in its environment, waits for its "ready" line on
 stdout, then talks to it on its Unix socket, one JSON request per line and
 one reply each (``testbed.jsonlines``): ``spawn`` a router's speaker (its
@@ -30,12 +31,16 @@ class ZygoteClient:
     """Start one lab's zygote and talk to it (blocking, one request at a time)."""
 
     def __init__(self, socket_path: str | Path, lab_id: str, log: str | Path | None = None,
-                 agent: str = "thread", merge_pages: bool = False):
+                 agent: str = "thread", merge_pages: bool = False, python: str | None = None,
+                 python_env: dict | None = None, ready_timeout: float = 15.0):
         self.path = str(socket_path)
         self.lab_id = lab_id
         self.log = str(log) if log else None
         self.agent = agent
         self.merge_pages = merge_pages
+        self.python = python or sys.executable  # the interpreter the zygote (and every speaker) runs on
+        self.ready_timeout = ready_timeout  # seconds start() waits for the "ready" line
+        self.python_env = dict(python_env or {})  # its settings (PyPy's GC), unless the caller's environment has them
         self.process: subprocess.Popen | None = None
         self.connection: jsonlines.Connection | None = None
         self.info: dict = {}
@@ -44,14 +49,15 @@ class ZygoteClient:
     def sock(self) -> socket.socket | None:
         return None if self.connection is None else self.connection.sock
 
-    def start(self, timeout: float = 15.0, env: dict | None = None) -> "ZygoteClient":
+    def start(self, timeout: float | None = None, env: dict | None = None) -> "ZygoteClient":
+        timeout = self.ready_timeout if timeout is None else timeout
         pythonpath = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))
-        environment = {**(env if env is not None else os.environ), LAB_ENV: self.lab_id,
+        environment = {**self.python_env, **(env if env is not None else os.environ), LAB_ENV: self.lab_id,
                        "PYTHONPATH": pythonpath}
         log = open(self.log, "ab") if self.log else subprocess.DEVNULL
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "testbed.speaker.zygote", self.path, "--agent", self.agent,
+                [self.python, "-m", "testbed.speaker.zygote", self.path, "--agent", self.agent,
                  *(["--merge-pages"] if self.merge_pages else [])],
                 env=environment, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
                 start_new_session=True, cwd=str(PACKAGE_ROOT))

@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import selectors
 import signal
 import socket
@@ -48,7 +49,7 @@ import time
 
 from testbed import jsonlines
 from testbed.linux.processes import LAB_ENV
-from testbed.speaker import child, compat
+from testbed.speaker import child, compat, pypy
 from testbed.speaker.client import ZygoteClient  # noqa: F401 - the harness's older import path
 from testbed.speaker.helpers import AGENT_MODES, set_name
 
@@ -318,8 +319,19 @@ def main(argv: list[str] | None = None) -> int:
     gc.disable()  # no collection while the shared image is being built
     t0 = time.monotonic()
     missing = preload()
+    warmed = jit = None
+    if pypy.running():
+        # PyPy's gc.disable() stops its major collections: the warm-up's
+        # garbage would stay in the heap every child inherits. The JIT's
+        # code for the per-route path is what every child should inherit.
+        gc.enable()
+        jit = pypy.configure_jit()
+        if pypy.warm_rounds():
+            warmed = pypy.warm_up(pypy.warm_rounds())
+        gc.collect()
     child.PRELOADED.update(sys.modules)
-    gc.freeze()  # no collect() first: it would leave holes children then fill
+    if hasattr(gc, "freeze"):  # CPython; PyPy's collector has no such thing
+        gc.freeze()  # no collect() first: it would leave holes children then fill
     gc.enable()  # for what the zygote allocates from now on; frozen objects are never scanned
     took = time.monotonic() - t0
     set_name("testbed-zygote")
@@ -328,7 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     def ready():
         line = json.dumps({"ready": True, "pid": os.getpid(), "lab": zygote.lab,
                            "preload_s": round(took, 3), "missing": missing,
-                           "modules": len(child.PRELOADED), "merging_pages": merging})
+                           "modules": len(child.PRELOADED), "merging_pages": merging,
+                           "python": platform.python_implementation(), "warm_up": warmed,
+                           "jit": jit})
         os.write(1, line.encode() + b"\n")
         # From now on our output goes where our errors go (the zygote's log).
         os.dup2(2, 1)
