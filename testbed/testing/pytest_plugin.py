@@ -41,15 +41,43 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     # A scenario module's tests share one lab and run in order (depeer, then
     # look, then re-peer): with pytest-xdist they must stay on one worker.
-    if getattr(config.option, "dist", "no") == "load":
-        config.option.dist = "loadfile"
+    # Each module is a group of its own (pytest_collection_modifyitems),
+    # unless its tests name a group (``xdist_group``): the tests that set
+    # and read the host's shared settings are one group, run one by one.
+    if getattr(config.option, "dist", "no") in ("load", "loadfile"):
+        config.option.dist = "loadgroup"
     config.addinivalue_line("markers", "emulation: starts real namespaces and BGP speakers; needs root")
     config._testbed_skipped_emulation = []  # type: ignore[attr-defined]
     config._testbed_measurements = []  # type: ignore[attr-defined]
+    config.pluginmanager.register(_Reports(config), "testbed-reports")
 
 
+class _Reports:
+    """Every test's reports as the process that prints them sees them
+    (with pytest-xdist, the controller: the workers send theirs): an
+    emulation test skipped as root, and the measurements of workers."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.controller = (not hasattr(config, "workerinput")
+                           and getattr(config.option, "dist", "no") != "no")
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        config = self.config
+        if report.skipped and "emulation" in report.keywords and os.geteuid() == 0:
+            if report.nodeid not in config._testbed_skipped_emulation:
+                config._testbed_skipped_emulation.append(report.nodeid)
+        if self.controller and report.when == "teardown":  # the report fixture ran in a worker
+            config._testbed_measurements += [(report.nodeid, name, value) for name, value in report.user_properties
+                                             if not str(name).startswith("testbed.")]
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    grouped = getattr(config.option, "loadgroup", False)
     for item in items:
+        if grouped and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
         if "lab" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.emulation)
         if item.get_closest_marker("emulation") and os.geteuid() != 0:
@@ -112,8 +140,6 @@ def report(request: pytest.FixtureRequest):
 def pytest_runtest_makereport(item: pytest.Item, call):
     outcome = yield
     rep = outcome.get_result()
-    if rep.skipped and item.get_closest_marker("emulation") and os.geteuid() == 0:
-        item.config._testbed_skipped_emulation.append(item.nodeid)
     if not rep.failed:
         return
     instance = item.funcargs.get("lab") if hasattr(item, "funcargs") else None
