@@ -41,11 +41,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     # A scenario module's tests share one lab and run in order (depeer, then
     # look, then re-peer): with pytest-xdist they must stay on one worker.
-    # Each module is a group of its own (pytest_collection_modifyitems),
-    # unless its tests name a group (``xdist_group``): the tests that set
-    # and read the host's shared settings are one group, run one by one.
-    if getattr(config.option, "dist", "no") in ("load", "loadfile"):
-        config.option.dist = "loadgroup"
+    # (The tests that set and read the host's shared settings, neighbour
+    # limits and ksmd, are in one module: one worker runs them one by one.)
+    if getattr(config.option, "dist", "no") == "load":
+        config.option.dist = "loadfile"
     config.addinivalue_line("markers", "emulation: starts real namespaces and BGP speakers; needs root")
     config._testbed_skipped_emulation = []  # type: ignore[attr-defined]
     config._testbed_measurements = []  # type: ignore[attr-defined]
@@ -72,12 +71,8 @@ class _Reports:
                                              if not str(name).startswith("testbed.")]
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    grouped = getattr(config.option, "loadgroup", False)
     for item in items:
-        if grouped and not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
         if "lab" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.emulation)
         if item.get_closest_marker("emulation") and os.geteuid() != 0:

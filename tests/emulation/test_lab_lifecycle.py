@@ -25,8 +25,7 @@ from testbed.testing.wait import wait_until
 
 pytestmark = pytest.mark.emulation
 # The tests that set and read the host's own settings (neighbour table sizes,
-# ksmd) run one after the other with pytest-xdist: one group.
-HOST_STATE = pytest.mark.xdist_group("host_state")
+# ksmd) stay in this module: pytest-xdist runs a module on one worker, in order.
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -409,7 +408,6 @@ def test_a_configuration_exabgp_refuses_fails_the_start_and_leaves_nothing(monke
     assert_gone(lab.id, set(), lab.workdir)
 
 
-@HOST_STATE
 def test_a_lab_short_of_neighbour_entries_raises_the_limits_until_the_last_lab_stops(monkeypatch, tmp_path):
     # The kernel's ARP and NDP tables are one per host, shared by every
     # namespace (1,024 entries by default): a 1,000-AS lab's sessions never
@@ -445,7 +443,6 @@ def ksm_stat(pid: int) -> dict[str, str]:
         return dict(line.split(maxsplit=1) for line in handle.read().strip().splitlines())
 
 
-@HOST_STATE
 def test_a_lab_that_merges_pages_offers_only_its_speakers_and_puts_ksmd_back(tmp_path):
     # Large labs merge their speakers' identical pages (testbed.linux.ksm); here
     # a small one is made to. Where the kernel cannot, nothing changes.
