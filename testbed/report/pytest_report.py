@@ -30,6 +30,7 @@ _SHARED = pytest.StashKey[dict]()
 _WRITTEN = pytest.StashKey[list]()
 _RECORDERS = pytest.StashKey[dict]()  # module node id -> its labs' recorders
 META = re.compile(r"<!-- testbed-report (\{.*?\}) -->")
+BROWSERS = 2  # headless chromiums opening the run's reports at once
 LAB_KEYS = ("topology", "topology_source", "topology_hash", "seed", "process_model", "mrai_s",
             "hold_time_s", "update_delay", "merge_pages", "lab_id")
 
@@ -178,14 +179,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         check_reports(session, Path(directory))
 
 
-def check_reports(session: pytest.Session, directory: Path) -> None:
+def check_reports(session: pytest.Session, directory: Path) -> dict[str, list[str]]:
     """Every report of the run opened in chromium (``page_problems``): the
-    run fails when one has a console error or makes a request."""
+    run fails when one has a console error or makes a request. Two
+    browsers share the pages (one per core of a small machine). Returns
+    ``{page: [problems]}`` of the pages with problems."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from testbed.report.browser import page_problems
 
     pages = sorted(directory.glob("*.html"))
     started = time.monotonic()
-    found = page_problems(pages)
+    shares = [pages[i::BROWSERS] for i in range(BROWSERS) if pages[i::BROWSERS]]
+    found: dict[str, list[str]] = {}
+    with ThreadPoolExecutor(max(1, len(shares))) as pool:
+        for problems in pool.map(page_problems, shares):
+            found.update(problems)
     bad = {page: problems for page, problems in found.items() if problems}
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     line = (f"testbed reports: {len(pages)} pages of {directory} opened in chromium "
@@ -197,6 +206,7 @@ def check_reports(session: pytest.Session, directory: Path) -> None:
                 reporter.write_line(f"  {page}: {problem}", red=True)
     if bad:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    return bad
 
 
 def write_index(directory: Path, environment: dict) -> Path | None:

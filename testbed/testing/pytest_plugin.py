@@ -41,11 +41,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     # A scenario module's tests share one lab and run in order (depeer, then
     # look, then re-peer): with pytest-xdist they must stay on one worker.
+    # (The tests that set and read the host's shared settings, neighbour
+    # limits and ksmd, are in one module: one worker runs them one by one.)
     if getattr(config.option, "dist", "no") == "load":
         config.option.dist = "loadfile"
     config.addinivalue_line("markers", "emulation: starts real namespaces and BGP speakers; needs root")
     config._testbed_skipped_emulation = []  # type: ignore[attr-defined]
     config._testbed_measurements = []  # type: ignore[attr-defined]
+    config.pluginmanager.register(_Reports(config), "testbed-reports")
+
+
+class _Reports:
+    """Every test's reports as the process that prints them sees them
+    (with pytest-xdist, the controller: the workers send theirs): an
+    emulation test skipped as root, and the measurements of workers."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.controller = (not hasattr(config, "workerinput")
+                           and getattr(config.option, "dist", "no") != "no")
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        config = self.config
+        if report.skipped and "emulation" in report.keywords and os.geteuid() == 0:
+            if report.nodeid not in config._testbed_skipped_emulation:
+                config._testbed_skipped_emulation.append(report.nodeid)
+        if self.controller and report.when == "teardown":  # the report fixture ran in a worker
+            config._testbed_measurements += [(report.nodeid, name, value) for name, value in report.user_properties
+                                             if not str(name).startswith("testbed.")]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -112,8 +135,6 @@ def report(request: pytest.FixtureRequest):
 def pytest_runtest_makereport(item: pytest.Item, call):
     outcome = yield
     rep = outcome.get_result()
-    if rep.skipped and item.get_closest_marker("emulation") and os.geteuid() == 0:
-        item.config._testbed_skipped_emulation.append(item.nodeid)
     if not rep.failed:
         return
     instance = item.funcargs.get("lab") if hasattr(item, "funcargs") else None

@@ -56,9 +56,9 @@ def test_cli_up_runs_commands_and_stops_the_lab():
     assert not cleanup.tagged_processes().get(stopped.group(1))
 
 
-def run_pytest(tmp_path: Path, body: str) -> subprocess.CompletedProcess:
+def run_pytest(tmp_path: Path, body: str, *options: str) -> subprocess.CompletedProcess:
     (tmp_path / "test_case.py").write_text(textwrap.dedent(body))
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *options,
                            "--rootdir", str(tmp_path), str(tmp_path / "test_case.py")],
                           cwd=tmp_path, capture_output=True, text=True, timeout=180)
 
@@ -85,15 +85,22 @@ def test_failing_scenario_keeps_logs_and_rib_dumps(tmp_path):
     assert not (cleanup.DEFAULT_ROOT / lab_id).exists()
 
 
-def test_skipped_emulation_test_fails_the_run_as_root(tmp_path):
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_skipped_emulation_test_fails_the_run_as_root(tmp_path, workers):
+    # ./run.sh test runs the suite on pytest-xdist workers: the controller,
+    # which decides the exit status, must see a worker's skip too.
     result = run_pytest(tmp_path, """
         import pytest
         @pytest.mark.emulation
         def test_needs_something():
             pytest.skip("pretend the lab could not run")
-    """)
+
+        def test_other():
+            pass
+    """, *workers)
     assert result.returncode == 1, result.stdout
     assert "SKIPPED AS ROOT (counts as failure)" in result.stdout
+    assert "1 passed, 1 skipped" in result.stdout, result.stdout
 
 
 def test_repeated_depeer_and_repeer_cycles(lab):

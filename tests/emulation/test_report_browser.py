@@ -236,17 +236,27 @@ def test_the_report_of_a_lab_that_did_not_start_opens_cleanly(browser, broken):
 
 
 def test_the_run_s_report_check_names_a_console_error_and_a_request(tmp_path):
-    """``--testbed-report-check`` (``page_problems``) would fail a run whose
-    report has a script error or asks for anything beyond itself."""
-    from testbed.report.browser import page_problems
+    """``--testbed-report-check`` (``check_reports``, ``page_problems`` in
+    two browsers) fails a run whose report has a script error or asks for
+    anything beyond itself, whichever browser opened it."""
+    from types import SimpleNamespace
 
-    good = tmp_path / "good.html"
+    from testbed.report.pytest_report import BROWSERS, check_reports
+
+    good = tmp_path / "b_good.html"
     good.write_text("<!doctype html><title>t</title><p>fine</p>")
-    bad = tmp_path / "bad.html"
-    bad.write_text("<!doctype html><title>t</title><script>no_such_function()</script>"
-                   f"<img src=\"{(tmp_path / 'missing.png').as_uri()}\">")
-    found = page_problems([good, bad])
-    assert found[str(good)] == []
-    assert any("no_such_function" in problem for problem in found[str(bad)]), found
+    script = tmp_path / "a_script.html"   # sorted first: the first browser's
+    script.write_text("<!doctype html><title>t</title><script>no_such_function()</script>")
+    request = tmp_path / "c_request.html"  # the second browser's
+    request.write_text(f"<!doctype html><title>t</title><img src=\"{(tmp_path / 'missing.png').as_uri()}\">")
+    assert BROWSERS == 2
+    session = SimpleNamespace(exitstatus=0, config=SimpleNamespace(
+        pluginmanager=SimpleNamespace(get_plugin=lambda name: None)))
+    bad = check_reports(session, tmp_path)
+    assert set(bad) == {str(script), str(request)}, bad
+    assert any("no_such_function" in problem for problem in bad[str(script)]), bad
     assert any(problem.startswith("request: file:") and "missing.png" in problem
-               for problem in found[str(bad)]), found
+               for problem in bad[str(request)]), bad
+    assert session.exitstatus == pytest.ExitCode.TESTS_FAILED
+    session.exitstatus = 0
+    assert check_reports(session, tmp_path / "none") == {} and session.exitstatus == 0
