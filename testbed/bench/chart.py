@@ -1,7 +1,8 @@
 """The benchmark's chart: time and memory against the number of ASes.
 
 ``chart_svg(results)`` draws two log-log panels, start-to-converged time
-and peak memory (PSS), one line per process model, as plain SVG text (no
+and peak memory (PSS), one line per process model and one for BIRD (the
+native reference, ``testbed.bench.native``), as plain SVG text (no
 plotting library); ``python -m testbed.bench.benchmark --chart FILE``
 writes it.
 """
@@ -11,7 +12,8 @@ from __future__ import annotations
 import math
 
 
-COLOURS = {"zygote": "#1f77b4", "exec": "#d62728"}
+COLOURS = {"zygote": "#1f77b4", "exec": "#d62728", "bird": "#2ca02c"}
+NAMES = {"zygote": "ours (zygote)", "exec": "baseline (exec)", "bird": "BIRD 2 (native reference)"}
 
 
 def chart_svg(results: list, title: str = "") -> str:
@@ -59,7 +61,7 @@ def chart_svg(results: list, title: str = "") -> str:
                 parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
                 for s, v in line:
                     parts.append(f'<circle cx="{px(s):.1f}" cy="{py(v):.1f}" r="3" fill="{colour}"/>')
-            name = {"zygote": "ours (zygote)", "exec": "baseline (exec)"}.get(model, model)
+            name = NAMES.get(model, model)
             parts.append(f'<text x="{x0 + margin + 8}" y="{46 + 16 * row}" fill="{colour}">{name}</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"

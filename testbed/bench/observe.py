@@ -77,7 +77,7 @@ def kind_of(pid: int) -> str:
     except OSError:
         return "gone"
     # Processes forked by the zygote share its command line; it names them.
-    if comm.startswith(b"exabgp:"):
+    if comm.startswith(b"exabgp:") or comm == b"bird":  # a BIRD daemon is a router's whole speaker
         return "speaker"
     if comm.startswith(b"agent:"):
         return "agent"
