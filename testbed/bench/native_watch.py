@@ -40,7 +40,7 @@ from testbed.lab.converge import Convergence
 from testbed.routers.bird_config import protocol_name
 from testbed.routers.bird_control import Session, clock_seconds, command, parse_channels, parse_table
 
-__all__ = ["BirdWatch", "Expected", "Matched", "differences", "digest", "expected_tables", "signature"]
+__all__ = ["BirdWatch", "Matched", "differences", "digest", "expected_tables", "signature", "unchanged"]
 
 POLL = 0.05      # seconds between two rounds, at least (and at least a round's own time)
 ASKING = 8       # questions in flight at once (BIRD answers each in well under a millisecond of CPU)
@@ -58,9 +58,24 @@ class Matched:
 
 
 def signature(channels: dict[str, Session]) -> tuple:
-    """What changes whenever a router's routes or sessions may have."""
-    return (tuple(sorted((s.name, s.state, s.bgp_state, s.since) for s in channels.values())),
-            sum(s.updates_received + s.withdraws_received for s in channels.values()))
+    """What changes whenever a router's routes or sessions may have: each
+    session's state and since when, the route updates received. Compare
+    two with ``unchanged``."""
+    ordered = sorted(channels.values(), key=lambda s: s.name)
+    return (tuple((s.name, s.state, s.bgp_state) for s in ordered),
+            sum(s.updates_received + s.withdraws_received for s in ordered),
+            tuple(clock_seconds(s.since) for s in ordered))
+
+
+SINCE_JITTER = 0.5  # seconds; BIRD shows "since" as now minus an age: it wobbles by a millisecond
+
+
+def unchanged(a: tuple | None, b: tuple | None) -> bool:
+    """Whether two signatures describe the same state (a session that went
+    down and up again takes longer than ``SINCE_JITTER``)."""
+    if a is None or b is None or a[:2] != b[:2]:
+        return False
+    return all(min(abs(x - y), 86400 - abs(x - y)) < SINCE_JITTER for x, y in zip(a[2], b[2]))
 
 
 def digest(protocols: dict[str, str], routes: list[tuple]) -> str:
@@ -154,6 +169,7 @@ class BirdWatch(Convergence):
     def __init__(self, lab):
         super().__init__(lab.plan, lab.expect, lab.backend, lab.queries.names, lambda stage: lab.progress(stage))
         self.matched: dict[str, Matched] = {}
+        self.seen: dict[str, tuple] = {}  # router -> its signature at the last look, kept from wait to wait
         self.rounds = 0
         self._protocols = {name: {protocol_name(n): n.address for n in router.neighbors}
                            for name, router in self.plan.routers.items()}
@@ -171,7 +187,7 @@ class BirdWatch(Convergence):
         t0 = time.monotonic()
         deadline = t0 + timeout
         self.matched = {}  # the prediction may have changed (an event): look at everything again
-        seen: dict[str, tuple] = {}  # router -> its signature at the last look
+        seen = self.seen
         digests = self.expect.digests()
         while True:
             round_start = time.monotonic()
@@ -183,7 +199,7 @@ class BirdWatch(Convergence):
             for router, channels in looks.items():
                 sign = signature(channels)
                 before = self.matched.get(router)
-                if before is not None and before.signature == sign:
+                if before is not None and unchanged(before.signature, sign):
                     continue
                 self.matched.pop(router, None)
                 wanted = {name: self.expect.session_up(router, n) for name, n in
@@ -191,7 +207,7 @@ class BirdWatch(Convergence):
                 found = session_problems(router, wanted, channels)
                 if found:
                     problems[router] = found
-                elif seen.get(router) != sign:
+                elif not unchanged(seen.get(router), sign):
                     problems[router] = [f"router {router}: still receiving routes"]
                 else:
                     quiet.append(router)
