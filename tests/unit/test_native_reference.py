@@ -269,3 +269,26 @@ def test_earlier_bird_results_give_the_ratios_in_the_output_and_the_json(tmp_pat
     assert data["ratios_to_bird"]["100"]["exec"]["start_s"] == pytest.approx(12.0)
     assert "10" not in data["ratios_to_bird"]
     assert COLOURS["bird"] in chart.read_text()
+
+
+def test_cpu_is_counted_to_the_millisecond_not_by_the_tick():
+    import subprocess
+    import sys
+
+    from testbed.bench.observe import CLOCK_TICKS, cpu_ticks
+
+    # Children that run a little CPU, say exactly how much, and wait: the
+    # timer tick's accounting (10 ms steps) is off by more than a
+    # millisecond for all three but about once in a hundred runs.
+    code = ("import sys, time\nt = time.process_time()\nwhile time.process_time() - t < float(sys.argv[1]): pass\n"
+            "print(time.process_time(), flush=True)\nsys.stdin.read()\n")
+    for burn in (0.013, 0.027, 0.041):
+        child = subprocess.Popen([sys.executable, "-c", code, str(burn)], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True)
+        try:
+            own = float(child.stdout.readline())
+            counted = cpu_ticks(child.pid) / CLOCK_TICKS
+            assert abs(counted - own) < 0.001, (own, counted)
+        finally:
+            child.communicate("")
+        assert cpu_ticks(child.pid) is None  # gone
