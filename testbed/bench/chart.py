@@ -19,7 +19,10 @@ NAMES = {"zygote": "ours (zygote)", "exec": "baseline (exec)", "bird": "BIRD 2 (
 def chart_svg(results: list, title: str = "") -> str:
     """Two panels, start-to-converged time and peak memory (PSS) against the
     number of ASes (log-log), one line per process model."""
-    panels = [("start → converged (s)", lambda r: r.start_s),
+    # BIRD's own clocks say when its last route was put in place; its
+    # watched start → converged also holds the watch's last rounds.
+    panels = [("start → converged (s; BIRD: its clocks)",
+               lambda r: r.routes_placed_s if r.model == "bird" and r.routes_placed_s else r.start_s),
               ("peak memory, PSS (MiB)", lambda r: r.peak_pss_mib)]
     width, height, margin = 420, 300, 56
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * width}" height="{height + 40}" '
