@@ -1,7 +1,10 @@
 """What a lab costs, by size: ``python -m testbed.bench.benchmark --sizes 5 20 50``.
 
 For each size it generates an Internet-like topology (``testbed.model.generate``),
-starts a ``Lab`` on it and measures: the wall time to convergence and its
+starts a ``Lab`` on it, with the testbed's routers in each process model
+and once with every AS on BIRD 2 (``bird``, the native reference:
+``testbed.bench.native``; every figure is also shown as a ratio to it,
+``testbed.bench.native_report``), and measures: the wall time to convergence and its
 phases, the lab's processes, their memory (proportional set size and
 resident size, from ``/proc/<pid>/smaps_rollup``; the peak is the largest
 total sampled every half second from start to stop), their CPU use once
@@ -24,11 +27,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from testbed.bench import cpu_account, experiments, runs
+from testbed.bench import cpu_account, experiments, native, native_report, runs
 from testbed.bench.chart import chart_svg
 from testbed.bench.cpu_report import cost_line, cpu_tables
-from testbed.bench.observe import (CLOCK_TICKS, MIB, MemorySampler, cpu_ticks, idle_cpu, kind_of, ksmd_ticks,
-                                   lab_pids, leftovers, memory, phases, wait_merged)
+from testbed.bench.observe import (CLOCK_TICKS, MIB, PROBE_LOOPS, MemorySampler, cpu_ticks, idle_cpu, kind_of,
+                                   ksmd_ticks, lab_pids, leftovers, machine_probe, memory, phases, wait_merged)
 from testbed.bench.report import extras_table, ratios, table, targets, targets_table
 from testbed.errors import TestbedError
 from testbed.lab.evidence import keep_evidence, outcome
@@ -91,6 +94,9 @@ class Result:
     ksmd_cpu_s: float | None = None       # ksmd's CPU seconds, start to converged (in converge_cpu_s)
     merged_pss_mib: float | None = None   # total once merging settled (KSM; None without it)
     merged_after_s: float | None = None   # seconds after convergence that took
+    sessions_up_s: float | None = None    # bird: start → last session up, on BIRD's clocks
+    routes_placed_s: float | None = None  # bird: start → last route put in place, on BIRD's clocks
+    spread_s: float | None = None         # bird: last session up → every route in place
     depeer_session: str | None = None
     depeer_s: float | None = None
     repeer_s: float | None = None
@@ -105,28 +111,6 @@ class Result:
     failed_after_s: float | None = None   # seconds into that phase
     evidence: str | None = None           # where a failed run kept its logs and RIBs
     cpus: list[int] = field(default_factory=list)  # CPUs the lab's processes were allowed
-
-
-PROBE_LOOPS = 2_000_000  # iterations of the machine probe's pure-Python loop
-
-
-def machine_probe(repeat: int = 3) -> float:
-    """Milliseconds for a fixed pure-Python loop, best of ``repeat``: how
-    fast this machine runs the interpreter the lab is made of, right now.
-
-    Printed with every invocation, at its start and its end, because these
-    machines are virtual and share their cores: the same code measured an
-    hour apart ran the probe (and the whole benchmark) up to 1.5 times
-    slower. Figures of two invocations compare only as far as their probes
-    agree."""
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        total = 0
-        for i in range(PROBE_LOOPS):
-            total += i
-        best = min(best, time.perf_counter() - t0)
-    return best * 1000
 
 
 # -- one size ------------------------------------------------------------------
@@ -170,7 +154,8 @@ def measure(size: int, seed: int, timeout: float | None = None,
     """Start a lab of ``size`` generated ASes and measure it; always stops
     it. A start, depeering or re-peering that does not converge keeps its
     evidence in ``evidence`` (``testbed.lab.evidence``); ``settle``: seconds
-    of quiet after which a lab is said to have settled wrong."""
+    of quiet after which a lab is said to have settled wrong. ``model``: a
+    process model of the testbed's routers, or ``bird``."""
     from testbed.lab.lab import Lab
 
     result = Result(size=size, seed=seed, run=run)
@@ -192,8 +177,9 @@ def measure(size: int, seed: int, timeout: float | None = None,
         account.mark(stage)
         log(f"  {stage}")
 
-    lab = Lab(topology, progress=progress, process_model=model, mrai=mrai)
-    result.mrai = lab.mrai
+    lab = (native.lab(topology, progress) if model == native.MODEL
+           else Lab(topology, progress=progress, process_model=model, mrai=mrai))
+    result.mrai = lab.mrai if model != native.MODEL else None
     result.merge_pages = lab.merge_pages
     lab.convergence.settle = settle
     keeper = keep_evidence(lab, evidence, log) if evidence is not None else None
@@ -204,7 +190,7 @@ def measure(size: int, seed: int, timeout: float | None = None,
             try:
                 ksmd_before = ksmd_ticks() if lab.merge_pages else None
                 account.mark(cpu_account.START)
-                start = time.monotonic()
+                start, started = time.monotonic(), time.time()
                 lab.start(timeout=timeout)
                 converged = time.monotonic()
                 account.mark(cpu_account.END)
@@ -217,7 +203,10 @@ def measure(size: int, seed: int, timeout: float | None = None,
                 if ksmd_before is not None:  # the kernel's merging for this lab is its CPU too
                     result.ksmd_cpu_s = ((ksmd_ticks() or ksmd_before) - ksmd_before) / CLOCK_TICKS
                     result.converge_cpu_s += result.ksmd_cpu_s
-                exploration(lab, result)
+                if model == native.MODEL:
+                    native.figures(lab, result, started)
+                else:
+                    exploration(lab, result)
                 result.cpu_split = cpu_account.lab_split(account, lab)
                 result.processes = len(pids)
                 for pid in pids:
@@ -332,10 +321,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="results of earlier invocations (their --json files) to show and chart "
                              "with this one's")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
-    parser.add_argument("--models", nargs="+", default=["zygote", "exec"], choices=PROCESS_MODELS,
+    parser.add_argument("--models", nargs="+", default=None, choices=[*PROCESS_MODELS, native.MODEL],
                         help="process models to measure, in this order (repeat them to alternate: "
                              "zygote zygote-pypy zygote zygote-pypy); exec is the plain baseline, "
-                             "zygote-pypy the zygote on PyPy (default: zygote exec)")
+                             "zygote-pypy the zygote on PyPy, bird the native reference (every AS on "
+                             "BIRD 2; every figure is also shown as a ratio to it) (default: zygote exec "
+                             "bird, bird only where it is installed)")
     parser.add_argument("--mrai", type=float, nargs="+", default=[None], metavar="SECONDS",
                         help="the agents' announcement hold (testbed.agent.agent.MRAI_DEFAULT if not "
                              "given); several values are measured one after the other, for an A/B")
@@ -389,10 +380,20 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     extras: list = []
     skipped: list[str] = []
+    if args.models is None:
+        args.models = ["zygote", "exec", native.MODEL]
+        if args.sizes and native.missing():
+            args.models.remove(native.MODEL)
+            skipped.append(f"bird (the native reference): skipped, {native.missing()}")
+    elif native.MODEL in args.models and args.sizes and native.missing():
+        console.print(native.missing())
+        return 2
     expected = 0
     probes = [machine_probe()] if args.sizes else []
     try:
         for model in (args.models if args.sizes else []):
+            if model == native.MODEL:  # the fixed-size experiments drive the testbed's own routers
+                continue
             extra = experiments.Extra(model=model)
             if args.ring:
                 log(f"[bold]{args.ring}-AS ring of peers, {model} model[/bold]")
@@ -414,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
                                    f"{size * BASELINE_MIB_PER_AS / 1024:.0f} GiB")
                     log(skipped[-1])
                     continue
-                for mrai in args.mrai:
+                for mrai in (args.mrai if model != native.MODEL else [None]):  # BIRD has no MRAI
                     for run in range(1, args.repeat + 1):
                         expected += 1
                         log(f"[bold]{size} ASes, {model} model"
@@ -447,6 +448,9 @@ def main(argv: list[str] | None = None) -> int:
         compared = ratios(results)
         if compared is not None:
             out.print(compared)
+        against = native_report.table(results)
+        if against is not None:
+            out.print(against)
     if results and (args.repeat > 1 or any(r.outcome not in (None, "converged") for r in results)):
         out.print(runs.runs_table(results))
         out.print(runs.summary_table(results))
@@ -468,7 +472,8 @@ def main(argv: list[str] | None = None) -> int:
             results, f"seed {args.seed}, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores"))
         out.print(f"chart written to {args.chart}")
     data = {"results": [asdict(r) for r in results], "extras": [asdict(e) for e in extras],
-            "skipped": skipped, "machine_probe_ms": [round(p, 1) for p in probes]}
+            "skipped": skipped, "machine_probe_ms": [round(p, 1) for p in probes],
+            "ratios_to_bird": native_report.compare(results)}
     if args.json:
         args.json.write_text(json.dumps(data, indent=2) + "\n")
     print("BENCHMARK " + json.dumps(data, separators=(",", ":")), flush=True)

@@ -3,7 +3,8 @@
 The benchmark, its experiments and the soak read a lab through ``/proc``
 only: its processes are those tagged with its id (``lab_pids``,
 ``testbed.linux.processes``), each one's kind (speaker, agent, shell,
-zygote), memory (PSS and RSS from ``smaps_rollup``) and CPU ticks; a
+zygote), memory (PSS and RSS from ``smaps_rollup``) and CPU time (the
+scheduler's count, in clock ticks); a
 ``MemorySampler`` thread keeps the peaks and stops a lab before the machine
 runs out of memory; ``idle_cpu``, ``ksmd_ticks`` and ``wait_merged`` read
 the CPU of an idle lab and of the kernel's page merging. ``phases`` turns
@@ -61,10 +62,26 @@ def memory(pid: int) -> tuple[int, int]:
     return pss, rss
 
 
-def cpu_ticks(pid: int) -> int | None:
-    """utime + stime of ``pid`` in clock ticks; None if it is gone."""
-    fields = proc_stat(pid)
-    return None if fields is None else int(fields[11]) + int(fields[12])
+def cpu_ticks(pid: int) -> float | None:
+    """CPU time of ``pid`` in clock ticks; None if it is gone.
+
+    The scheduler's nanosecond count of each of its threads
+    (``/proc/<pid>/task/*/schedstat``; a thread that ended no longer
+    counts), not utime + stime of ``/proc/<pid>/stat``: where the kernel
+    accounts CPU by timer tick (this one does), a whole tick goes to
+    whoever runs when it fires, and processes that run in bursts shorter
+    than a tick are mostly missed (a 100-AS lab of BIRD routers: 0.2 s by
+    ticks, 1.0 s by the scheduler; its node shells 0.0 s against 0.7 s).
+    Where there is no schedstat, utime + stime."""
+    nanoseconds = 0
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/schedstat") as handle:
+                nanoseconds += int(handle.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        fields = proc_stat(pid)
+        return None if fields is None else int(fields[11]) + int(fields[12])
+    return nanoseconds * CLOCK_TICKS / 1e9
 
 
 def kind_of(pid: int) -> str:
@@ -77,7 +94,7 @@ def kind_of(pid: int) -> str:
     except OSError:
         return "gone"
     # Processes forked by the zygote share its command line; it names them.
-    if comm.startswith(b"exabgp:"):
+    if comm.startswith(b"exabgp:") or comm == b"bird":  # a BIRD daemon is a router's whole speaker
         return "speaker"
     if comm.startswith(b"agent:"):
         return "agent"
@@ -211,3 +228,25 @@ def wait_merged(log=lambda text: None) -> float:
             break
     log(f"  KSM merged {history[-1][1]:,} page mappings; waited {time.monotonic() - t0:.0f} s")
     return time.monotonic() - t0
+
+
+PROBE_LOOPS = 2_000_000  # iterations of the machine probe's pure-Python loop
+
+
+def machine_probe(repeat: int = 3) -> float:
+    """Milliseconds for a fixed pure-Python loop, best of ``repeat``: how
+    fast this machine runs the interpreter the lab is made of, right now.
+
+    Printed with every invocation, at its start and its end, because these
+    machines are virtual and share their cores: the same code measured an
+    hour apart ran the probe (and the whole benchmark) up to 1.5 times
+    slower. Figures of two invocations compare only as far as their probes
+    agree."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        total = 0
+        for i in range(PROBE_LOOPS):
+            total += i
+        best = min(best, time.perf_counter() - t0)
+    return best * 1000

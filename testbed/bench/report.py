@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from testbed.bench.native_report import spread
 from testbed.bench.observe import MIB
 
 if TYPE_CHECKING:
@@ -54,6 +55,9 @@ def table(results: list[Result]):
         ("model's prediction (during start)", lambda r: _fmt(r.model_s, ".2f", " s")),
         ("start → converged", lambda r: _fmt(r.start_s, ".2f", " s")),
         *[(f"  {name}", lambda r, n=name: _fmt(r.phases.get(n), ".2f", " s")) for name in phase_names],
+        ("start → last session up / last route in place (BIRD's clocks)", lambda r: "-" if r.sessions_up_s is None
+         else f"{r.sessions_up_s:.2f} / {_fmt(r.routes_placed_s, '.2f')} s"),
+        ("last session up → every route in place", lambda r: _fmt(spread(r), ".2f", " s")),
         ("CPU of the lab, start → converged", lambda r: _fmt(r.converge_cpu_s, ".1f", " s")),
         ("  of which ksmd (KSM page merging)", lambda r: _fmt(r.ksmd_cpu_s, ".1f", " s")),
         ("routes received / needed", lambda r: "-" if r.routes_in is None else
