@@ -129,14 +129,18 @@ def counter_rates(before: dict, after: dict, updates: int) -> dict[str, float]:
             for name in SPEAKER_COUNTERS if name in after}
 
 
-def chain():
-    """P -> R -> C, each the transit customer of the one before."""
+def chain(idle_peers: int = 0):
+    """P -> R -> C, each the transit customer of the one before; C also
+    peers with ``idle_peers`` stubs (D1, D2...), to which it sends none of
+    P's routes: sessions that only cost their turns."""
     from testbed.model.topology import Topology
 
     topo = Topology("per-update", hold_time=90)
     p, r, c = (topo.add_as(65001 + i, name) for i, name in enumerate(SPEAKERS))
     topo.transit(p, r)
     topo.transit(r, c)
+    for i in range(idle_peers):
+        topo.peering(c, topo.add_as(65101 + i, f"D{i + 1}"))
     return topo.validate()
 
 
@@ -189,7 +193,7 @@ def _wait_quiet(pids: dict[str, int], timeout: float = 60.0) -> None:
     _wait(quiet, timeout, "the speakers to go quiet", period=0)
 
 
-def run(updates: int, rounds: int, log=print, watch=None) -> list[dict]:
+def run(updates: int, rounds: int, log=print, watch=None, idle_peers: int = 0) -> list[dict]:
     """``rounds`` rounds of ``updates`` UPDATEs; one result per round.
     ``watch(pids)``, if given, is called as each round starts with the
     speakers' pids by name and returns a function called as it ends (to
@@ -197,10 +201,11 @@ def run(updates: int, rounds: int, log=print, watch=None) -> list[dict]:
     from testbed.bench.experiments import _count_routes
     from testbed.lab.lab import Lab
 
-    lab = Lab(chain(), process_model="zygote")
+    lab = Lab(chain(idle_peers), process_model="zygote")
     results = []
     try:
-        log(f"starting P -> R -> C; P originates {updates} prefixes with an AS path each")
+        log(f"starting P -> R -> C{f' (with {idle_peers} idle peers)' if idle_peers else ''}; "
+            f"P originates {updates} prefixes with an AS path each")
         lab.start(timeout=60.0)
         clients = {name: lab._client(name) for name in SPEAKERS}
         pids = {name: int(clients[name].request("summary", timeout=10.0)["pid"]) for name in SPEAKERS}
@@ -278,13 +283,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m testbed.bench.per_update", description=__doc__.split("\n\n")[0])
     parser.add_argument("--updates", type=int, default=10_000, help="one-route UPDATEs per round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--idle-peers", type=int, default=0, help="peers of C that receive nothing")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("per_update: run as root (it starts a lab)", file=sys.stderr)
         return 3
-    results = run(args.updates, args.rounds)
+    results = run(args.updates, args.rounds, idle_peers=args.idle_peers)
     print(table(results))
-    print("PER_UPDATE " + json.dumps({"updates": args.updates, "rounds": results,
+    print("PER_UPDATE " + json.dumps({"updates": args.updates, "idle_peers": args.idle_peers, "rounds": results,
                                       "environment": {k: v for k, v in os.environ.items()
                                                       if k.startswith("TESTBED_")}}))
     return 0

@@ -30,6 +30,8 @@ from testbed.speaker.helpers import exit_fork, set_name, text_stream
 
 # Read in the zygote, from the harness's environment (a speaker's is its router's).
 PROFILE_DIR = os.environ.get("TESTBED_PROFILE")
+PROFILE_CLOCK = os.environ.get("TESTBED_PROFILE_CLOCK", "wall")
+PROFILE_ONLY = {name for name in os.environ.get("TESTBED_PROFILE_ONLY", "").split(",") if name}
 CLONE_NEWNET = 0x40000000
 PRELOADED: set[str] = set()  # the zygote's modules (for TESTBED_ZYGOTE_TRACE), set by it before forking
 
@@ -118,18 +120,17 @@ def profiled(name: str):
     when it ends: where a speaker's CPU goes, per function, for
     performance work (``python -m pstats``). ``TESTBED_PROFILE_CLOCK=cpu``
     times the calls in the thread's own CPU time instead (waits count
-    nothing, nor do other threads and processes holding the cores).
-    Without ``TESTBED_PROFILE``, nothing."""
+    nothing, nor do other threads and processes holding the cores; each
+    call costs a system call more); ``TESTBED_PROFILE_ONLY=R,C`` profiles
+    those routers only. Without ``TESTBED_PROFILE``, nothing."""
     directory = PROFILE_DIR
-    if not directory:
+    if not directory or (PROFILE_ONLY and State.router not in PROFILE_ONLY):
         yield
         return
     import cProfile
-
     import time
 
-    cpu = os.environ.get("TESTBED_PROFILE_CLOCK") == "cpu"
-    profile = cProfile.Profile(time.thread_time, 1.0) if cpu else cProfile.Profile()
+    profile = cProfile.Profile(time.thread_time_ns, 1e-9) if PROFILE_CLOCK == "cpu" else cProfile.Profile()
     profile.enable()
     try:
         yield
