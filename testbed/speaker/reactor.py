@@ -49,7 +49,7 @@ def install(reactor_class, peer_class, no_wait_when_queued: bool, turns: bool, d
 
     from testbed.speaker.batching import COUNTERS, flush_pending
 
-    established, later, now = FSM.ESTABLISHED, ACTION.LATER, ACTION.NOW
+    established, later, again = FSM.ESTABLISHED, ACTION.LATER, ACTION.NOW
     state = {}
 
     def _wait_for_io(self, sleeptime):
@@ -121,7 +121,7 @@ def install(reactor_class, peer_class, no_wait_when_queued: bool, turns: bool, d
         action = run(self)
         if drain:
             steps = 1
-            while action == now and steps < drain and self.fsm.state == established:
+            while action == again and steps < drain and self.fsm.state == established:
                 action = run(self)
                 steps += 1
             COUNTERS["peer_steps"] += steps
