@@ -281,7 +281,7 @@ def table(results: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m testbed.bench.per_update", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--updates", type=int, default=10_000, help="one-route UPDATEs per round")
+    parser.add_argument("--updates", type=int, default=1000, help="one-route UPDATEs per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--idle-peers", type=int, default=0, help="peers of C that receive nothing")
     args = parser.parse_args(argv)
