@@ -25,11 +25,13 @@ import signal
 import sys
 import traceback
 
-from testbed.speaker import AGENT_PROCESS, compat, helpers, inprocess, reactor, speedups
+from testbed.speaker import AGENT_PROCESS, batching, compat, helpers, inprocess, reactor, speedups
 from testbed.speaker.helpers import exit_fork, set_name, text_stream
 
 # Read in the zygote, from the harness's environment (a speaker's is its router's).
 PROFILE_DIR = os.environ.get("TESTBED_PROFILE")
+PROFILE_CLOCK = os.environ.get("TESTBED_PROFILE_CLOCK", "wall")
+PROFILE_ONLY = {name for name in os.environ.get("TESTBED_PROFILE_ONLY", "").split(",") if name}
 CLONE_NEWNET = 0x40000000
 PRELOADED: set[str] = set()  # the zygote's modules (for TESTBED_ZYGOTE_TRACE), set by it before forking
 
@@ -116,14 +118,19 @@ def profiled(name: str):
     profile this thread (cProfile, wall time: waits show as the calls that
     block, ``select``, ``flush``, ``send``...) and write ``<directory>/<name>.prof``
     when it ends: where a speaker's CPU goes, per function, for
-    performance work (``python -m pstats``). Without it, nothing."""
+    performance work (``python -m pstats``). ``TESTBED_PROFILE_CLOCK=cpu``
+    times the calls in the thread's own CPU time instead (waits count
+    nothing, nor do other threads and processes holding the cores; each
+    call costs a system call more); ``TESTBED_PROFILE_ONLY=R,C`` profiles
+    those routers only. Without ``TESTBED_PROFILE``, nothing."""
     directory = PROFILE_DIR
-    if not directory:
+    if not directory or (PROFILE_ONLY and State.router not in PROFILE_ONLY):
         yield
         return
     import cProfile
+    import time
 
-    profile = cProfile.Profile()
+    profile = cProfile.Profile(time.thread_time_ns, 1e-9) if PROFILE_CLOCK == "cpu" else cProfile.Profile()
     profile.enable()
     try:
         yield
@@ -142,11 +149,17 @@ def install(agent: str, agent_process: str) -> None:
     from exabgp.reactor.loop import Reactor
     from exabgp.reactor.peer import Peer
 
+    from exabgp.reactor.network.connection import Connection
+
     transport = inprocess.enabled()
     helpers.install(processes, agent, agent_process, profiled)
     reactor.watch_helpers(processes.Processes)
     turns = speedups.enabled() and speedups.install()
-    reactor.install(Reactor, Peer, no_wait_when_queued=transport, turns=turns)
+    if batching.enabled("recv"):
+        batching.install_reader(Connection)
+    reactor.install(Reactor, Peer, no_wait_when_queued=transport, turns=turns,
+                    drain=batching.DRAIN_STEPS if batching.enabled("drain") else 0,
+                    handover=batching.enabled("handover"))
     if transport:
         from testbed.speaker import handover
 

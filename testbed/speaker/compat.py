@@ -41,8 +41,8 @@ class Patch(NamedTuple):
     digest: str   # sha256 (first 16 hex digits) of the original's source
 
 
-_S, _R, _H, _Z = ("testbed.speaker.speedups", "testbed.speaker.reactor", "testbed.speaker.handover",
-                  "testbed.speaker.child")
+_S, _R, _H, _Z, _B = ("testbed.speaker.speedups", "testbed.speaker.reactor", "testbed.speaker.handover",
+                      "testbed.speaker.child", "testbed.speaker.batching")
 _P = "testbed.speaker.packing"
 
 PATCHES: dict[str, Patch] = {p.name: p for p in (
@@ -73,6 +73,10 @@ PATCHES: dict[str, Patch] = {p.name: p for p in (
           "061dae4651ca234d"),
     Patch("inet-init", "exabgp.bgp.message.update.nlri.inet:INET.__init__", _H, "reimplements",
           "6f96f6875df7ae08"),
+    Patch("connection-reader", "exabgp.reactor.network.connection:Connection.reader", _B, "replaces",
+          "f24e4d410e05b858"),
+    Patch("connection-read-bytes", "exabgp.reactor.network.connection:Connection._reader", _B, "reimplements",
+          "1a78401f968206d6"),
     Patch("server-cmdline", "exabgp.application.server:cmdline", _Z, "relies", "4f4efc613d5b7912"),
     Patch("env-setup", "exabgp.environment.environment:Env.setup", _Z, "relies", "53ba9a6f28e764ca"),
     Patch("protocol-new-update", "exabgp.reactor.protocol:Protocol.new_update", _P, "replaces", "7b25e4e0dd97e57d"),

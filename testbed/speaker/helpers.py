@@ -118,8 +118,12 @@ class AgentHandle:
         down_r, down_w = os.pipe()   # ExaBGP -> agent (events)
         up_r, up_w = os.pipe()       # agent -> ExaBGP (commands)
         self._down_r, self._up_w = down_r, up_w
-        self.stdin = os.fdopen(down_w, "wb")
+        self.stdin = self.event_writer(down_w)
         self.stdout = os.fdopen(up_r, "rb")
+
+    def event_writer(self, fd: int):
+        """What ExaBGP writes its events to (``stdin``)."""
+        return os.fdopen(fd, "wb")
 
     def wait(self, timeout: float | None = None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -250,12 +254,21 @@ class ThreadAgent(AgentHandle):
         self._thread = threading.Thread(target=self._run, name="testbed-agent", daemon=True)
         self._thread.start()
 
+    def event_writer(self, fd: int):
+        """A ``batching.DeferredPipe`` (written once per turn of ExaBGP's
+        loop) unless ``TESTBED_BATCHING`` leaves ``handover`` out."""
+        from testbed.speaker import batching
+
+        return batching.DeferredPipe(fd) if batching.enabled("handover") else super().event_writer(fd)
+
     def transport(self):
         if self.channel is not None:
-            from testbed.speaker import handover
+            from testbed.speaker import batching, handover
 
-            return inprocess.InProcessTransport(self.channel, self._down_r, self._up_w,
-                                                stats=handover.queue_stats)
+            def stats() -> dict:
+                return {**handover.queue_stats(), **batching.counters()}
+
+            return inprocess.InProcessTransport(self.channel, self._down_r, self._up_w, stats=stats)
         from testbed.agent.transport import TextTransport
 
         return TextTransport(text_stream(self._up_w), input_fd=self._down_r)

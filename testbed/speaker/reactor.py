@@ -36,17 +36,26 @@ from testbed.speaker import compat
 IDLE_MARGIN = 0.005  # seconds after a second boundary an idle speaker wakes up
 
 
-def install(reactor_class, peer_class, no_wait_when_queued: bool, turns: bool) -> None:
-    """Wrap the reactor's wait (and, with ``turns``, its choice of peers)."""
+def install(reactor_class, peer_class, no_wait_when_queued: bool, turns: bool, drain: int = 0,
+            handover: bool = False) -> None:
+    """Wrap the reactor's wait (and, with ``turns``, its choice of peers;
+    with ``drain``, up to that many steps of a busy Established peer per
+    turn; with ``handover``, the agent's events written once per turn:
+    ``testbed.speaker.batching``)."""
     import select
 
     from exabgp.bgp.fsm import FSM
     from exabgp.reactor.peer import ACTION
 
-    established, later = FSM.ESTABLISHED, ACTION.LATER
+    from testbed.speaker.batching import COUNTERS, flush_pending
+
+    established, later, again = FSM.ESTABLISHED, ACTION.LATER, ACTION.NOW
     state = {}
 
     def _wait_for_io(self, sleeptime):
+        COUNTERS["reactor_turns"] += 1
+        if handover:
+            flush_pending()  # what this turn told the agent, in one write
         # Idle sleep: ExaBGP's loop waits in poll() on its sessions and API
         # pipe, and between events wakes every 50 ms (at the lab's speed 5)
         # to give every peer a turn, which is what an idle speaker spends
@@ -91,7 +100,7 @@ def install(reactor_class, peer_class, no_wait_when_queued: bool, turns: bool) -
             yield fd
 
     wait_for_io = compat.replace("reactor-wait", reactor_class, _wait_for_io)
-    if not turns:
+    if not turns and not drain:
         return
 
     # Turns: ExaBGP's loop gives every peer a turn whenever it wakes up,
@@ -101,8 +110,22 @@ def install(reactor_class, peer_class, no_wait_when_queued: bool, turns: bool) -
     # received. The timers count whole seconds, so a turn for every peer in
     # each new second sees them whenever they can change; within a second
     # an Established peer needs one only if ``needs_turn``.
+    #
+    # Drain: a peer's turn reads one message, or sends up to 25 UPDATEs,
+    # and ends with ``ACTION.NOW`` if there may be more; the loop then goes
+    # round its listener, its peers, its API and its async queue and polls
+    # before the next. An Established peer gets up to ``drain`` steps in
+    # one turn while it says NOW (the steps the loop would have given it
+    # in the next turns, with the round between them skipped).
     def peer_run(self):
-        self._testbed_action = action = run(self)
+        action = run(self)
+        if drain:
+            steps = 1
+            while action == again and steps < drain and self.fsm.state == established:
+                action = run(self)
+                steps += 1
+            COUNTERS["peer_steps"] += steps
+        self._testbed_action = action
         return action
 
     def reactor_active_peers(self):
@@ -116,7 +139,8 @@ def install(reactor_class, peer_class, no_wait_when_queued: bool, turns: bool) -
         return {key for key in peers if needs_turn(table[key], ready, established, later)}
 
     run = compat.replace("peer-run", peer_class, peer_run)
-    active_peers = compat.replace("reactor-active-peers", reactor_class, reactor_active_peers)
+    if turns:
+        active_peers = compat.replace("reactor-active-peers", reactor_class, reactor_active_peers)
 
 
 def can_sleep(peer, established) -> bool:
