@@ -14,7 +14,12 @@ processes not waited for by the lab's, softirq on an idle core), so that
 each phase adds up to the machine's busy time. ``split`` is what the
 benchmark keeps in its JSON (``testbed.bench.cpu_report`` prints it). The
 kernel here accounts CPU by ticks of ``CLOCK_TICKS``: a softirq (veth
-traffic) is charged as system time to whatever ran when it came.
+traffic) is charged as system time to whatever ran when it came, and a
+process that runs in bursts shorter than a tick is mostly missed (its
+time lands in the residue). The account reads ticks because they split
+user from system time as ``/proc/stat`` does; the benchmark's "CPU until
+converged" is the scheduler's nanosecond count
+(``testbed.bench.observe.cpu_ticks``), which is larger by what ticks miss.
 """
 
 from __future__ import annotations

@@ -546,14 +546,18 @@ def test_the_benchmark_ring_reaches_each_as_from_its_two_peers_only_and_leaves_n
 def test_the_benchmark_counts_what_the_agents_received_and_queued():
     from testbed.bench import cpu_account
     from testbed.bench.benchmark import Result, exploration
-    from testbed.bench.observe import CLOCK_TICKS, cpu_ticks, lab_pids
+    from testbed.bench.observe import CLOCK_TICKS, lab_pids
+    from testbed.linux.processes import proc_stat
 
     account = cpu_account.CpuAccount(lambda: lab.id)
     lab = Lab(internet(10, seed=1), progress=account.mark)
     account.mark(cpu_account.START)
     with lab:
         account.mark(cpu_account.END)
-        measured = sum(cpu_ticks(pid) or 0 for pid in lab_pids(lab.id)) / CLOCK_TICKS
+        # the account reads utime + stime (it splits user from system, as the
+        # machine's /proc/stat does), not the scheduler's nanoseconds that
+        # cpu_ticks sums: compare it with the same clock
+        measured = sum(int(f[11]) + int(f[12]) for f in map(proc_stat, lab_pids(lab.id)) if f) / CLOCK_TICKS
         result = Result(size=10, seed=1)
         exploration(lab, result)
         split = cpu_account.lab_split(account, lab)
