@@ -150,12 +150,13 @@ measures waits for a hold timer."""
 def measure(size: int, seed: int, timeout: float | None = None,
             log=lambda text: None, model: str = "zygote", mrai: float | None = None,
             hold_time: int = HOLD_TIME, evidence: Path | None = None, settle: float | None = None,
-            run: int = 1) -> Result:
+            run: int = 1, merge_wait: bool = True) -> Result:
     """Start a lab of ``size`` generated ASes and measure it; always stops
     it. A start, depeering or re-peering that does not converge keeps its
     evidence in ``evidence`` (``testbed.lab.evidence``); ``settle``: seconds
     of quiet after which a lab is said to have settled wrong. ``model``: a
-    process model of the testbed's routers, or ``bird``."""
+    process model of the testbed's routers, or ``bird``; ``merge_wait``:
+    whether to wait for KSM's merging to settle (up to 3 minutes)."""
     from testbed.lab.lab import Lab
 
     result = Result(size=size, seed=seed, run=run)
@@ -223,7 +224,7 @@ def measure(size: int, seed: int, timeout: float | None = None,
                 result.idle_cpu_by_kind = idle_cpu(lab.id, IDLE_WINDOW, ksmd=lab.merge_pages)
                 total = sum(result.idle_cpu_by_kind.values())
                 result.idle_cpu_total, result.idle_cpu_per_as = total, total / size
-                if lab.merge_pages:
+                if lab.merge_pages and merge_wait:
                     log("  waiting for KSM to merge the speakers' pages")
                     result.merged_after_s = time.monotonic() - converged + wait_merged(log)
                     result.merged_pss_mib = sampler.sample()[0] / MIB
@@ -340,6 +341,9 @@ def main(argv: list[str] | None = None) -> int:
                              "figure for the naive build; 0: skip it)")
     parser.add_argument("--no-path", action="store_true",
                         help="skip the 10-AS chain (depeering to every kernel, traffic)")
+    parser.add_argument("--no-merge-wait", action="store_true",
+                        help="do not wait for KSM's merging to settle after convergence (it takes 1-3 "
+                             "minutes a run; the merged PSS is then not measured)")
     parser.add_argument("--repeat", type=int, default=1, metavar="N",
                         help="run each size and model N times, a fresh lab each time; every run's "
                              "outcome is shown and kept in the JSON")
@@ -424,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
                         results.append(measure(
                             size, args.seed, args.timeout, log, model, mrai, args.hold_time,
                             evidence=runs.evidence_dir(args.evidence, size, model, run, args.repeat, mrai),
-                            settle=args.settle or None, run=run))
+                            settle=args.settle or None, run=run, merge_wait=not args.no_merge_wait))
     except KeyboardInterrupt:
         console.print("interrupted; the lab was stopped")
     if probes:
