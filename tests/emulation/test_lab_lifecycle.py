@@ -55,11 +55,11 @@ def assert_gone(lab_id: str, inodes: set[int], workdir: Path | None) -> None:
         assert not workdir.exists(), f"work directory {workdir} left"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def triangle():
-    """One triangle lab for the tests that only look at it (or change only
-    the model's expectation, and put it back); its first test sees it the
-    moment it is up."""
+    """A triangle lab of the test's own: a lab shared by the module stayed
+    up while its host-wide tests (neighbour limits, ksmd) waited for the
+    last lab to stop, and failed them."""
     with Lab("triangle") as lab:
         yield lab
 

@@ -147,12 +147,12 @@ def test_the_table_shows_session_drops_with_the_hold_time():
 
 
 def test_machine_probe_times_its_loop_in_milliseconds(monkeypatch):
-    from testbed.bench import benchmark
+    from testbed.bench import observe
 
-    monkeypatch.setattr(benchmark, "PROBE_LOOPS", 10)
-    short = benchmark.machine_probe(repeat=1)
-    monkeypatch.setattr(benchmark, "PROBE_LOOPS", 2_000_000)
-    long = benchmark.machine_probe(repeat=1)
+    monkeypatch.setattr(observe, "PROBE_LOOPS", 10)
+    short = observe.machine_probe(repeat=1)
+    monkeypatch.setattr(observe, "PROBE_LOOPS", 2_000_000)
+    long = observe.machine_probe(repeat=1)
     assert 0 < short < long < 60_000
 
 

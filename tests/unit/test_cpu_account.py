@@ -223,12 +223,16 @@ def test_what_ran_before_the_lab_had_an_id_is_never_read():
     current = [""]
     account = CpuAccount(lambda: current[0], ksmd=False)
     env = {**os.environ, LAB_ENV: lab}
-    command = [sys.executable, "-c", "import sys; sys.stdin.read()"]
-    early = subprocess.Popen(command, env=env, stdin=subprocess.PIPE)
+    # each child says it runs before it is looked for: until it has exec'd,
+    # a fresh child is a copy of this process, without the lab's tag
+    command = [sys.executable, "-c", "import sys; print('running', flush=True); sys.stdin.read()"]
+    early = subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     late = None
     try:
+        assert early.stdout.readline() == b"running\n"
         account.mark("before")
-        late = subprocess.Popen(command, env=env, stdin=subprocess.PIPE)
+        late = subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert late.stdout.readline() == b"running\n"
         current[0] = lab
         snap = account.mark("converged")
         assert late.pid in snap.processes and early.pid not in snap.processes
