@@ -34,6 +34,8 @@ import sys
 import time
 from typing import NamedTuple
 
+from testbed.testing.wait import wait_until
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SPEAKERS = ("P", "R", "C")
 ROLES = {"P": "sends N", "R": "receives N, sends N", "C": "receives N"}
@@ -164,17 +166,6 @@ def _originate(client, count: int, chunk: int = 200) -> None:
                 raise RuntimeError(f"P refused to originate: {reply['error']}")
 
 
-def _wait(check, timeout: float, what: str, period: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"waited {timeout:.0f} s for {what}")
-        time.sleep(period)
-
-
 def _wait_quiet(pids: dict[str, int], timeout: float = 60.0) -> None:
     """Until no speaker used more than ``QUIET_CPU`` in ``QUIET_WINDOW``."""
     def cpu():
@@ -190,7 +181,7 @@ def _wait_quiet(pids: dict[str, int], timeout: float = 60.0) -> None:
         last = now
         return done
 
-    _wait(quiet, timeout, "the speakers to go quiet", period=0)
+    wait_until(quiet, timeout, "the speakers to go quiet", interval=0)
 
 
 def run(updates: int, rounds: int, log=print, watch=None, idle_peers: int = 0) -> list[dict]:
@@ -212,7 +203,7 @@ def run(updates: int, rounds: int, log=print, watch=None, idle_peers: int = 0) -
         c_shell = lab.nodes["C"].pid
         held = clients["R"].request("summary", timeout=10.0)["loc_rib_size"]
         lab.depeer("P", "R", wait=False)
-        _wait(lambda: clients["R"].request("summary", timeout=10.0)["loc_rib_size"] < held, 30.0,
+        wait_until(lambda: clients["R"].request("summary", timeout=10.0)["loc_rib_size"] < held, 30.0,
               "R to drop P's routes")
         t0 = time.monotonic()
         _originate(clients["P"], updates)
@@ -225,7 +216,7 @@ def run(updates: int, rounds: int, log=print, watch=None, idle_peers: int = 0) -
             stop_watching = watch(pids) if watch is not None else None
             t0 = time.monotonic()
             lab.repeer("P", "R", wait=False)
-            _wait(lambda: _count_routes(c_shell) - base >= updates, 120.0,
+            wait_until(lambda: _count_routes(c_shell) - base >= updates, 120.0,
                   f"C's kernel to hold {updates} more routes")
             wall = time.monotonic() - t0
             _wait_quiet(pids)
@@ -243,7 +234,7 @@ def run(updates: int, rounds: int, log=print, watch=None, idle_peers: int = 0) -
             log(f"  round {number}: {counts['R']} UPDATEs into R in {wall:.2f} s; µs of CPU per UPDATE: "
                 + ", ".join(f"{n} {result['speakers'][n]['total']['cpu']:.0f}" for n in SPEAKERS))
             lab.depeer("P", "R", wait=False)
-            _wait(lambda: _count_routes(c_shell) <= base, 60.0, "C's kernel to lose P's routes")
+            wait_until(lambda: _count_routes(c_shell) <= base, 60.0, "C's kernel to lose P's routes")
     finally:
         lab.stop()
     return results
