@@ -206,29 +206,14 @@ def _count_routes(pid: int) -> int:
 def measure_ingest(model: str, count: int = 100_000, log=lambda text: None,
                    extra: Extra | None = None) -> Extra:
     """How fast one router takes ``count`` prefixes into its kernel."""
-    from testbed.lab.lab import Lab
-
     extra = extra or Extra(model=model)
-    topo = Topology("ingest", hold_time=30)
-    sender, receiver = topo.add_as(65001, "P"), topo.add_as(65002, "R")
-    topo.transit(sender, receiver)
-    lab = Lab(topo.validate(), process_model=model)
+    lab = ingest_lab(model)
     try:
         lab.start(timeout=60.0)
-        session = lab.plan.routers["P"].neighbor("R")
-        lines = ingest_commands(session.address, session.local_address, 65001, count)
-        pid = lab.nodes["R"].pid
-        before = _count_routes(pid)
+        lines, before = ingest_prepared(lab, count)
         log(f"  ingest: {count} prefixes from P into R's kernel")
         t0 = time.monotonic()
-        for start in range(0, len(lines), 10):
-            lab._client("P").request("exabgp", lines=lines[start:start + 10], timeout=60.0)
-        deadline = t0 + 300.0
-        while _count_routes(pid) - before < count:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{_count_routes(pid) - before} of {count} prefixes in the kernel "
-                                   "after 300 s")
-            time.sleep(0.01)  # reading the count costs ~2 ms at 100,000 routes
+        ingest_sent(lab, lines, count, before, request_timeout=60.0, patience=300.0, poll=0.01)
         extra.ingest_prefixes = count
         extra.ingest_s = time.monotonic() - t0
         extra.ingest_rate = count / extra.ingest_s
@@ -238,3 +223,37 @@ def measure_ingest(model: str, count: int = 100_000, log=lambda text: None,
     finally:
         lab.stop()
     return extra
+
+
+def ingest_lab(process_model: str):
+    """The ingest experiments' lab, not started: provider P, customer R."""
+    from testbed.lab.lab import Lab
+
+    topo = Topology("ingest", hold_time=30)
+    sender, receiver = topo.add_as(65001, "P"), topo.add_as(65002, "R")
+    topo.transit(sender, receiver)
+    return Lab(topo.validate(), process_model=process_model)
+
+
+def ingest_prepared(lab, count: int) -> tuple[list[str], int]:
+    """P's ExaBGP commands for ``count`` prefixes to R, and the routes R's
+    kernel holds before them."""
+    session = lab.plan.routers["P"].neighbor("R")
+    lines = ingest_commands(session.address, session.local_address, 65001, count)
+    return lines, _count_routes(lab.nodes["R"].pid)
+
+
+def ingest_sent(lab, lines: list[str], count: int, before: int, request_timeout: float,
+                patience: float, poll: float) -> None:
+    """Hand P its commands, ten at a time, and wait until R's kernel holds
+    ``count`` more routes than ``before`` (reading the count costs ~2 ms at
+    100,000 routes: ``poll`` keeps it off the cores the ingest runs on)."""
+    pid = lab.nodes["R"].pid
+    deadline = time.monotonic() + patience
+    for start in range(0, len(lines), 10):
+        lab._client("P").request("exabgp", lines=lines[start:start + 10], timeout=request_timeout)
+    while _count_routes(pid) - before < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{_count_routes(pid) - before} of {count} prefixes in the kernel "
+                               f"after {patience:.0f} s")
+        time.sleep(poll)

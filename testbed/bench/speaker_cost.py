@@ -147,29 +147,15 @@ def measure(model: str, size: int, seed: int, log=lambda text: None) -> Run:
 def ingest(model: str, count: int, run: Run, log=lambda text: None) -> None:
     """CPU per prefix of the receiving and the sending speaker while one
     router takes ``count`` prefixes (``testbed.bench.experiments``' ingest)."""
-    from testbed.bench.experiments import _count_routes, ingest_commands
-    from testbed.lab.lab import Lab
-    from testbed.model.topology import Topology
+    from testbed.bench.experiments import ingest_lab, ingest_prepared, ingest_sent
 
-    topo = Topology("ingest", hold_time=30)
-    sender, receiver = topo.add_as(65001, "P"), topo.add_as(65002, "R")
-    topo.transit(sender, receiver)
-    lab = Lab(topo.validate(), process_model=model.partition(":")[0])
+    lab = ingest_lab(model.partition(":")[0])
     try:
         lab.start(timeout=60.0)
-        session = lab.plan.routers["P"].neighbor("R")
-        lines = ingest_commands(session.address, session.local_address, 65001, count)
-        pid = lab.nodes["R"].pid
-        before = _count_routes(pid)
+        lines, before = ingest_prepared(lab, count)
         p, r = lab.speakers["P"].pid, lab.speakers["R"].pid
         cpu_p, cpu_r = _cpu(p), _cpu(r)
-        for start in range(0, len(lines), 10):
-            lab._client("P").request("exabgp", lines=lines[start:start + 10], timeout=120.0)
-        deadline = time.monotonic() + 600.0
-        while _count_routes(pid) - before < count:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{_count_routes(pid) - before} of {count} prefixes in the kernel after 600 s")
-            time.sleep(0.05)
+        ingest_sent(lab, lines, count, before, request_timeout=120.0, patience=600.0, poll=0.05)
         run.ingest_prefixes = count
         run.ingest_receiver_us = (_cpu(r) - cpu_r) / count * 1e6
         run.ingest_sender_us = (_cpu(p) - cpu_p) / count * 1e6

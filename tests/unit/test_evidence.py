@@ -15,12 +15,11 @@ from types import SimpleNamespace
 
 import pytest
 from rich.console import Console
-from test_lab_orchestration import FakeBackend
+from test_lab_orchestration import FakeBackend, fake_lab_fixture  # noqa: F401 (the fixture)
 
 from testbed.bench import runs
 from testbed.bench.benchmark import Result
 from testbed.errors import ConvergenceTimeout, LabError, SettledWrong, SpeakerCrashed
-from testbed.lab import Lab
 from testbed.lab.evidence import differences, keep_evidence, outcome, render, session_rows, write
 from testbed.model.addressing import plan
 from testbed.model.loader import load
@@ -28,15 +27,6 @@ from testbed.model.prediction import Expectation
 
 A_V4 = "192.0.2.0/25"
 REJECT_A = {"import": [{"match": {"prefix": [A_V4]}, "action": "reject"}]}
-
-
-@pytest.fixture(name="fake_lab")
-def fake_lab_fixture():
-    fake = FakeBackend()
-    made = Lab("triangle", backend=fake, process_model="exec")
-    fake.attach(made)
-    made.started = True
-    return made
 
 
 # -- the outcome of a wait ---------------------------------------------------------
