@@ -288,8 +288,7 @@ def exploration(lab, result: Result) -> None:
     result.superseded = totals.get("superseded_in_queue")  # None: stock ExaBGP (exec model)
     result.misordered = totals.get("misordered_in_queue")
     result.announced_out = (totals.get("announced_out", 0) + totals.get("withdrawn_out", 0)) or None
-    result.routes_needed = sum(len(rib) for ribs in lab.expect.adj_ribs_in().values()
-                               for rib in ribs.values())
+    result.routes_needed = lab.expect.adj_rib_in_size()
 
 
 BASELINE_INGEST = 10_000  # prefixes the baseline ingests (its rate is what is compared)

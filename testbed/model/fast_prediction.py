@@ -141,6 +141,7 @@ class Prediction:
         self.routings = {origins: propagate(graph, sorted(origins)) for origins in self.by_origins}
         self._neighbors: dict[str, dict] = {}
         self._texts: dict[frozenset, tuple] = {}
+        self._by_receiver: dict[int, list[tuple]] | None = None
 
     # -- routes ----------------------------------------------------------------
     def _sender(self, routing, x: int) -> tuple[int, int]:
@@ -356,19 +357,38 @@ class Prediction:
                 table[p] = self._received(x, heard, q, routing, text, p)
         return table
 
+    def _received_by(self) -> dict[int, list[tuple]]:
+        """receiver -> every (origins, sender, announcer) it receives: the
+        exports of all routings, walked once (not once per router, which
+        took hours at 1,000 ASes)."""
+        if self._by_receiver is None:
+            self._by_receiver = {}
+            for origins in self.by_origins:
+                _, ancestor = self._cached_tables(origins)
+                for sender, receiver, q in self._exports(self.routings[origins], ancestor):
+                    self._by_receiver.setdefault(receiver, []).append((origins, sender, q))
+        return self._by_receiver
+
     def adj_ribs_in(self, name: str) -> dict[str, dict[str, Route]]:
         x = self.graph.by_name[name]
         ribs = {n.address: {} for n in self.plan.routers[name].neighbors}
         address = {self.graph.by_name[n.name]: n.address for n in self.plan.routers[name].neighbors}
+        for origins, sender, q in self._received_by().get(x, ()):
+            routing = self.routings[origins]
+            text, _ = self._cached_tables(origins)
+            for p in self.by_origins[origins]:
+                ribs[address[sender]][p] = self._received(x, sender, q, routing, text, p)
+        return ribs
+
+    def adj_rib_in_size(self) -> int:
+        """How many routes every Adj-RIB-In holds together, counted
+        without building them (3.4 million ``Route`` objects at 1,000 ASes)."""
+        total = 0
         for origins, prefixes in self.by_origins.items():
             routing = self.routings[origins]
-            text, ancestor = self._cached_tables(origins)
-            for sender, receiver, q in self._exports(routing, ancestor):
-                if receiver != x:
-                    continue
-                for p in prefixes:
-                    ribs[address[sender]][p] = self._received(x, sender, q, routing, text, p)
-        return ribs
+            _, ancestor = self._cached_tables(origins)
+            total += len(prefixes) * sum(1 for _ in self._exports(routing, ancestor))
+        return total
 
 
 class _Lazy(Mapping):
@@ -392,9 +412,9 @@ class _Lazy(Mapping):
 
 
 def predict(expectation):
-    """(Loc-RIBs, Adj-RIBs-In, digests) of every router, as
+    """(Loc-RIBs, Adj-RIBs-In, digests, Adj-RIB-In size) of every router, as
     ``Expectation`` keeps them (the tables built per router on look-up)."""
     prediction = Prediction(expectation)
     return (_Lazy(prediction.names, prediction.loc_rib),
             _Lazy(prediction.names, prediction.adj_ribs_in),
-            prediction.digests())
+            prediction.digests(), prediction.adj_rib_in_size)

@@ -79,7 +79,7 @@ class Expectation:
         """router -> prefix -> route (JSON form) once routing has converged."""
         if self._cache is None and self.fast and fast_prediction.out_of_scope(self) is None:
             self.model = fast_prediction.MODEL_FAST
-            self._cache, self._adj_in, self._digests = fast_prediction.predict(self)
+            self._cache, self._adj_in, self._digests, self._adj_in_size = fast_prediction.predict(self)
             self._shut = set()
         if self._cache is None:
             self.model = fast_prediction.MODEL_EVENTS
@@ -107,12 +107,19 @@ class Expectation:
             self._adj_in = {name: {a: engine.adj_rib_in(a) for a in engine.neighbors}
                             for name, engine in engines.items()}
             self._digests = {name: engine.fingerprint() for name, engine in engines.items()}
+            self._adj_in_size = lambda: sum(len(rib) for ribs in self._adj_in.values() for rib in ribs.values())
         return _AsJson(self._cache, depth=1)
 
     def adj_ribs_in(self) -> Mapping[str, dict[str, dict[str, dict]]]:
         """router -> neighbor address -> prefix -> route received, once converged."""
         self.loc_ribs()
         return _AsJson(self._adj_in, depth=2)
+
+    def adj_rib_in_size(self) -> int:
+        """How many routes all the Adj-RIBs-In hold together once converged
+        (counted, not built, where the rank-order model applies)."""
+        self.loc_ribs()
+        return self._adj_in_size()
 
     def digests(self) -> dict[str, str]:
         """router -> ``testbed.routers.agent_client.state_digest`` of its predicted state."""
