@@ -26,7 +26,8 @@ def chart_svg(results: list, title: str = "") -> str:
                lambda r: r.routes_placed_s if r.model == "bird" and r.routes_placed_s else r.start_s),
               ("peak memory, PSS (MiB)", lambda r: r.peak_pss_mib)]
     width, height, margin = 420, 300, 56
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * width}" height="{height + 40}" '
+    legend_y = height + 58   # one row under both panels: inside a panel it covered points
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * width}" height="{legend_y + 14}" '
              f'font-family="sans-serif" font-size="12">',
              f'<text x="{width}" y="18" text-anchor="middle" font-size="14">{_escape(title)}</text>']
     sizes = sorted({r.size for r in results})
@@ -57,7 +58,7 @@ def chart_svg(results: list, title: str = "") -> str:
             parts.append(f'<text x="{x0 + margin - 6}" y="{py(tick) + 4:.1f}" text-anchor="end">{tick:g}</text>')
             parts.append(f'<line x1="{x0 + margin}" x2="{x0 + width - margin / 2}" y1="{py(tick):.1f}" '
                          f'y2="{py(tick):.1f}" stroke="#ddd"/>')
-        for row, model in enumerate(models):
+        for model in models:
             line = points[model]
             colour = COLOURS.get(model, "#555")
             if line:
@@ -65,8 +66,13 @@ def chart_svg(results: list, title: str = "") -> str:
                 parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
                 for s, v in line:
                     parts.append(f'<circle cx="{px(s):.1f}" cy="{py(v):.1f}" r="3" fill="{colour}"/>')
-            name = NAMES.get(model, model)
-            parts.append(f'<text x="{x0 + margin + 8}" y="{46 + 16 * row}" fill="{colour}">{name}</text>')
+    x = margin
+    for model in models:
+        colour, name = COLOURS.get(model, "#555"), NAMES.get(model, model)
+        parts.append(f'<line x1="{x}" x2="{x + 18}" y1="{legend_y - 4}" y2="{legend_y - 4}" '
+                     f'stroke="{colour}" stroke-width="2"/>')
+        parts.append(f'<text x="{x + 24}" y="{legend_y}" fill="{colour}">{name}</text>')
+        x += 24 + 7 * len(name) + 28   # ~7 px per character at 12 px sans-serif
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 

@@ -116,6 +116,18 @@ def test_chart_has_a_line_per_model_and_panel():
     assert {"10", "100", "1000"} <= set(texts)
 
 
+def test_the_legend_is_under_the_panels_not_over_their_points():
+    root = ET.fromstring(chart_svg(results(), ""))
+    frames = [r for r in root.iter(f"{SVG}rect")]
+    bottom = max(float(r.get("y")) + float(r.get("height")) for r in frames)
+    legend = [t for t in root.iter(f"{SVG}text") if t.text in ("ours (zygote)", "baseline (exec)")]
+    assert len(legend) == 2   # once for the figure, not once per panel
+    assert all(float(t.get("y")) > bottom + 30 for t in legend)  # below the size labels too
+    assert float(root.get("height")) > max(float(t.get("y")) for t in legend)
+    xs = sorted(float(t.get("x")) for t in legend)
+    assert xs[1] - xs[0] > 7 * len("ours (zygote)")  # side by side, not on top of each other
+
+
 def test_earlier_results_are_shown_and_charted_without_running_anything(tmp_path, capsys):
     import json
 
@@ -200,8 +212,9 @@ def test_exploration_sums_what_the_agents_and_their_speakers_counted():
              "B": {"updates_in": 1, "routes_in": 1, "withdrawn_in": 0, "updates_out": 4, "prefixes_out": 4}}
     clients = {name: SimpleNamespace(request=lambda op, s=s: {"stats": s, "sessions": {}})
                for name, s in stats.items()}
-    expect = SimpleNamespace(adj_ribs_in=lambda: {})
+    expect = SimpleNamespace(adj_rib_in_size=lambda: 5)
     lab = SimpleNamespace(plan=SimpleNamespace(routers=stats), clients=clients, expect=expect)
     result = Result(size=2, seed=1)
     exploration(lab, result)
     assert (result.updates_in, result.prefixes_in, result.updates_out, result.prefixes_out) == (4, 7, 6, 10)
+    assert (result.routes_in, result.routes_needed) == (6, 5)
