@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import subprocess
 from pathlib import Path
 
 from testbed.errors import LabError
 from testbed.model.plans import Plan, RouterPlan
-from testbed.routers.configs import daemon_binary
+from testbed.routers.configs import control, daemon_binary
 
 __all__ = ["BirdRouter", "parse_protocols", "parse_routes"]
 
@@ -150,15 +149,8 @@ class BirdRouter:
 
     def birdc(self, *command: str, timeout: float = 10.0) -> str:
         """The text of one birdc command."""
-        try:
-            result = subprocess.run([daemon_binary("birdc"), "-s", str(self.socket), *command],
-                                    capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise LabError(f"router {self.router.name}: birdc {' '.join(command)} timed out") from None
-        if result.returncode != 0:
-            raise LabError(f"router {self.router.name}: birdc {' '.join(command)}: "
-                           f"{(result.stderr or result.stdout).strip()}")
-        return result.stdout
+        return control(self.router.name, [daemon_binary("birdc"), "-s", str(self.socket), *command],
+                       f"birdc {' '.join(command)}", timeout)
 
     def ready(self) -> bool:
         """Whether its control socket answers."""

@@ -24,7 +24,8 @@ from testbed.errors import LabError
 from testbed.model.plans import Plan, RouterPlan
 from testbed.model.router_kinds import Choice
 
-__all__ = ["RouterConfigError", "check", "config_text", "template_values", "FRR_BIN", "daemon_binary"]
+__all__ = ["RouterConfigError", "check", "config_text", "template_values", "FRR_BIN", "daemon_binary",
+           "control"]
 
 FRR_BIN = Path("/usr/lib/frr")
 BINARIES = {"bird": ("bird", "birdc"), "frr": ("vtysh", str(FRR_BIN / "bgpd"), str(FRR_BIN / "zebra"))}
@@ -40,6 +41,19 @@ def daemon_binary(name: str) -> str:
     if not found:
         raise LabError(f"{name} is not installed: run scripts/setup-routers.sh (as root) for BIRD and FRR")
     return found
+
+
+def control(router: str, argv: list[str], what: str, timeout: float) -> str:
+    """The output of a daemon's control client (``birdc``, ``vtysh``) run as
+    ``argv``, or a ``LabError`` naming the router and ``what`` was asked
+    with the client's own message (also when it timed out)."""
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise LabError(f"router {router}: {what} timed out") from None
+    if result.returncode != 0:
+        raise LabError(f"router {router}: {what}: {(result.stderr or result.stdout).strip()}")
+    return result.stdout
 
 
 def template_values(plan: Plan, router: RouterPlan) -> dict:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from testbed.errors import LabError
 from testbed.model.plans import Plan, RouterPlan
-from testbed.routers.configs import FRR_BIN, daemon_binary
+from testbed.routers.configs import FRR_BIN, control, daemon_binary
 
 __all__ = ["FrrRouter", "routes_from_json"]
 
@@ -103,15 +103,8 @@ class FrrRouter:
                 time.sleep(0.01)  # no event tells us another process made a socket
 
     def vtysh(self, command: str, timeout: float = 10.0) -> str:
-        try:
-            result = subprocess.run([daemon_binary("vtysh"), "--vty_socket", str(self.directory), "-c", command],
-                                    capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise LabError(f"router {self.router.name}: vtysh -c {command!r} timed out") from None
-        if result.returncode != 0:
-            raise LabError(f"router {self.router.name}: vtysh -c {command!r}: "
-                           f"{(result.stderr or result.stdout).strip()}")
-        return result.stdout
+        return control(self.router.name, [daemon_binary("vtysh"), "--vty_socket", str(self.directory),
+                                          "-c", command], f"vtysh -c {command!r}", timeout)
 
     def json(self, command: str) -> dict:
         text = self.vtysh(command)
@@ -126,14 +119,9 @@ class FrrRouter:
         args = [daemon_binary("vtysh"), "--vty_socket", str(self.directory)]
         for command in commands:
             args += ["-c", command]
-        try:
-            result = subprocess.run(args, capture_output=True, text=True, timeout=20)
-        except subprocess.TimeoutExpired:
-            raise LabError(f"router {self.router.name}: vtysh timed out") from None
-        if result.returncode != 0:
-            raise LabError(f"router {self.router.name}: vtysh: {(result.stderr or result.stdout).strip()}")
+        text = control(self.router.name, args, "vtysh", 20.0)
         decoder = json.JSONDecoder()
-        text, index, answers = result.stdout, 0, []
+        index, answers = 0, []
         while len(answers) < len(commands):
             while index < len(text) and text[index].isspace():
                 index += 1

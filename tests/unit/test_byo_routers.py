@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from testbed.errors import TopologyError
+from testbed.errors import LabError, TopologyError
 from testbed.model.addressing import plan
 from testbed.model.loader import load
 from testbed.model.router_kinds import Choice, choices
@@ -191,3 +191,13 @@ def test_yaml_topologies_name_router_kinds_too(tmp_path):
     path.write_text(path.read_text().replace("missing.conf", "r.bird.j2"))
     kinds = choices(load(path))
     assert kinds["R"] == Choice("bird", tmp_path / "r.bird.j2", kinds["R"].where) and kinds["T"].kind == "exabgp"
+
+
+def test_a_control_client_answer_and_its_failures_name_the_router_and_the_command():
+    from testbed.routers.configs import control
+
+    assert control("r1", ["sh", "-c", "echo up"], "birdc show status", 5.0) == "up\n"
+    with pytest.raises(LabError, match=r"^router r1: birdc show status: no such protocol$"):
+        control("r1", ["sh", "-c", "echo 'no such protocol' >&2; exit 8"], "birdc show status", 5.0)
+    with pytest.raises(LabError, match=r"^router r2: vtysh -c 'show bgp' timed out$"):
+        control("r2", ["sleep", "5"], "vtysh -c 'show bgp'", 0.2)
