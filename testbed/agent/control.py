@@ -8,6 +8,12 @@ state, or changes it (originate, withdraw, policy, admin, end the update
 delay, raw ExaBGP commands). A ``watch`` is the long poll the harness waits
 on: it is answered only once the agent's state generation has passed the
 one the harness last saw (``answer_watchers``, after every event).
+
+Replies are queued per connection and written only as far as the socket
+takes them (``writable`` when the loop sees room): a client that pipelines
+requests and reads the replies only after sending them all must never find
+the agent blocked writing a reply, no longer reading, while it is itself
+blocked sending the rest (each side waiting for the other to read).
 """
 
 from __future__ import annotations
@@ -158,12 +164,15 @@ class ControlServer:
         self.sock.listen(16)
         self.sock.setblocking(False)
         self.lines: dict[socket.socket, jsonlines.Lines] = {}
+        self.output: dict[socket.socket, bytearray] = {}   # replies the socket has not taken yet
+        self.writing: set[socket.socket] = set()           # connections the loop watches for room
         self.watchers: list[tuple[socket.socket, int]] = []
 
     def accept(self) -> socket.socket:
         conn, _ = self.sock.accept()
         conn.setblocking(False)
         self.lines[conn] = jsonlines.Lines()
+        self.output[conn] = bytearray()
         return conn
 
     def readable(self, conn: socket.socket) -> bool:
@@ -175,8 +184,42 @@ class ControlServer:
             self.request(conn, raw)
         return True
 
+    def writable(self, conn: socket.socket) -> bool:
+        """Write what the socket takes of ``conn``'s queued replies, without
+        blocking; False once the peer is gone (then ``drop`` it)."""
+        out = self.output.get(conn)
+        while out:
+            try:
+                sent = conn.send(out)
+            except BlockingIOError:
+                return True
+            except OSError:
+                out.clear()
+                return False
+            del out[:sent]
+        return out is not None
+
+    def write_interest(self) -> list[tuple[socket.socket, bool]]:
+        """The connections whose need to be watched for room changed, and
+        whether each now needs it (replies still queued)."""
+        changes = []
+        for conn, out in self.output.items():
+            if bool(out) != (conn in self.writing):
+                changes.append((conn, bool(out)))
+                (self.writing.add if out else self.writing.discard)(conn)
+        return changes
+
+    def reply(self, conn: socket.socket, message: dict) -> None:
+        """Queue ``message`` for ``conn`` and write what the socket takes now."""
+        out = self.output.get(conn)
+        if out is not None:
+            out += jsonlines.encode(message)
+            self.writable(conn)
+
     def drop(self, conn: socket.socket) -> None:
         self.lines.pop(conn, None)
+        self.output.pop(conn, None)
+        self.writing.discard(conn)
         self.watchers = [(c, g) for c, g in self.watchers if c is not conn]
         conn.close()
 
@@ -190,7 +233,7 @@ class ControlServer:
         if reply is None:
             self.watchers.append((conn, int(request.get("after", -1))))
             return
-        jsonlines.send(conn, reply)
+        self.reply(conn, reply)
 
     def answer_watchers(self) -> None:
         if not self.watchers:
@@ -198,7 +241,7 @@ class ControlServer:
         generation, waiting = self.agent.generation, []
         for conn, after in self.watchers:
             if generation > after:
-                jsonlines.send(conn, summary(self.agent))
+                self.reply(conn, summary(self.agent))
             else:
                 waiting.append((conn, after))
         self.watchers = waiting

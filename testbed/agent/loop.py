@@ -1,7 +1,8 @@
 """The route agent's event loop: one thread, one selector, no other threads.
 
 ``run`` waits on the agent's transport (what ExaBGP says), its control
-socket (``testbed.agent.control.ControlServer``) and, when the agent
+socket (``testbed.agent.control.ControlServer``; a connection is also
+watched for room while replies wait for its client to read) and, when the agent
 writes kernel routes, the namespace's link events
 (``testbed.linux.routes.LinkWatch``); between events it releases held
 announcements and ends the update delay on time (``testbed.agent.schedule``
@@ -62,7 +63,7 @@ def run(agent, signals: bool = True) -> None:
                     wait = agent.release() if agent.schedule.held_order else None
                 else:
                     wait = left if wait is None else min(wait, left)
-            for key, _ in selector.select(timeout=1.0 if wait is None else min(1.0, wait)):
+            for key, mask in selector.select(timeout=1.0 if wait is None else min(1.0, wait)):
                 if key.data == "output":
                     transport.flush()
                 elif key.data == "exabgp":
@@ -82,11 +83,18 @@ def run(agent, signals: bool = True) -> None:
                     selector.register(server.accept(), selectors.EVENT_READ, "client")
                 else:
                     conn = key.fileobj
-                    if not server.readable(conn):
+                    alive = server.writable(conn) if mask & selectors.EVENT_WRITE else True
+                    if alive and mask & selectors.EVENT_READ:
+                        alive = server.readable(conn)
+                    if not alive:
                         selector.unregister(conn)
                         server.drop(conn)
             wait = agent.release() if agent.schedule.held_order else None
             server.answer_watchers()
+            # Replies the client has not read yet wait in the server, never
+            # in a blocking write: read on, write when there is room.
+            for conn, waiting in server.write_interest():
+                selector.modify(conn, selectors.EVENT_READ | (selectors.EVENT_WRITE if waiting else 0), "client")
     finally:
         selector.close()
         server.close()

@@ -1,0 +1,53 @@
+"""The agent's control server queues its replies instead of blocking on
+them (``testbed.agent.control.ControlServer``): a client may pipeline more
+requests than the socket buffers replies for, and the server reads on. On
+a real Unix socket; the requests are ones no agent state answers (unknown
+ops, answered with an error naming the op), so no agent is needed."""
+
+from __future__ import annotations
+
+import select
+import socket
+import threading
+
+from testbed import jsonlines
+from testbed.agent.control import ControlServer
+
+OP = "x" * 1000   # an unknown op of 1 KB: its error reply names it, so each reply is over 1 KB
+
+
+def test_pipelined_requests_are_read_on_while_their_replies_wait(tmp_path):
+    server = ControlServer(str(tmp_path / "agent.sock"), agent=None)
+    client = jsonlines.Connection.connect(server.path)
+    try:
+        conn = server.accept()
+        count = 2 * client.sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) // len(OP)  # twice what it buffers
+        payload = b"".join(jsonlines.encode({"op": OP}) for _ in range(count))
+        client.sock.settimeout(10.0)
+        sending = threading.Thread(target=client.sock.sendall, args=(payload,), daemon=True)
+        sending.start()
+        # The server side as the agent's loop drives it on a readable socket,
+        # until every request is read: it must never block.
+        reading = threading.Thread(target=_read_all, args=(server, conn, sending), daemon=True)
+        reading.start()
+        reading.join(10.0)
+        assert not reading.is_alive(), "the server blocked writing replies the client does not read yet"
+        sending.join(10.0)
+        assert not sending.is_alive(), "the server stopped reading the client's requests"
+        assert server.write_interest() == [(conn, True)]        # replies wait: the loop must watch for room
+        assert server.write_interest() == []                    # ... told once
+        replies = []
+        while len(replies) < count:
+            replies.append(client.receive(1.0))
+            server.writable(conn)
+        assert replies == [{"error": f"unknown request {OP!r}"}] * count
+        assert server.write_interest() == [(conn, False)]       # all written: no longer watched
+    finally:
+        client.close()
+        server.close()
+
+
+def _read_all(server, conn, sending) -> None:
+    while sending.is_alive() or select.select([conn], [], [], 0)[0]:
+        if select.select([conn], [], [], 0.05)[0]:
+            server.readable(conn)
