@@ -164,6 +164,10 @@ def install(agent: str, agent_process: str) -> None:
         from testbed.speaker import handover
 
         handover.install(API, ASYNC, helpers.channel_of)
+        from testbed.speaker import sharing
+
+        if sharing.enabled():
+            handover.attribute_maker = sharing.AttributeMaker(handover.make_attributes)
     from exabgp.reactor.protocol import Protocol
 
     from testbed.speaker import packing
