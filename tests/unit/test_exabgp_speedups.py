@@ -82,6 +82,9 @@ CHECK = textwrap.dedent(r"""
         option._set_level("INFO")
         log.debug(lambda: "hidden", "reactor")
         log.info(lambda: "info shown", "reactor")
+        option.enabled = {"statistics": False}
+        log.info(lambda: "info hidden", "statistics")
+        option.enabled = {}
         option._set_level("WARNING")
         log.info(lambda: "info hidden", "reactor")
         option._set_level("DEBUG")
