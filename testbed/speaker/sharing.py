@@ -17,7 +17,10 @@ the template's dict with that next hop, its index filled in from the
 texts of its parts (what ``Attributes.index`` would compute, in the same
 order). The result is equal to ``make_attributes``'s for every input
 (``tests/unit/test_shared_attributes.py`` compares dict, index, text and
-packed bytes). The caches are the speaker's, bounded (``LIMIT``).
+packed bytes). Sending them, ``testbed.speaker.packing`` packed each
+one twice per session (with and without NEXT_HOP): ``forms`` packs a
+template once per kind of session and puts each next hop's bytes in. The
+caches are the speaker's, bounded (``LIMIT``).
 ``TESTBED_SHARED_ATTRIBUTES=0`` turns it off (for an A/B); it needs the
 in-process transport (``handover``), whose ``_inject`` calls it.
 """
@@ -31,6 +34,7 @@ from testbed.speaker import compat
 ENV = "TESTBED_SHARED_ATTRIBUTES"
 LIMIT = 8192          # templates and next hops kept, each; then forgotten and made again
 NEXT_HOP = 3          # path attribute type code
+_CODES_FIRST = {1, 2}  # ORIGIN, AS_PATH
 PATCHES = ("attributes-init", "attributes-index")
 
 
@@ -51,6 +55,7 @@ class AttributeMaker:
         self._attributes = Attributes
         self._templates: dict[tuple, tuple] = {}   # (origin, path, med, lp) -> (items, text before, after)
         self._hops: dict[str, tuple] = {}          # next hop text -> (NextHop, its text in the index, str)
+        self._packed: dict[tuple, tuple] = {}      # (template, session kind) -> (template, packed, split)
         Attributes()  # what every Attributes() does first: Attribute.caching from the environment
 
     def _text(self, items) -> str:
@@ -80,6 +85,7 @@ class AttributeMaker:
                     self._hops.clear()
                 found = made[NEXT_HOP]
                 hop = self._hops[next_hop] = (found, self._text(((NEXT_HOP, found),)), str(found))
+            made._testbed_template = template
             return made
         items, before, after = template
         found, piece, name = hop
@@ -94,4 +100,39 @@ class AttributeMaker:
         new._json = ""
         new._dict = {}
         new.cacheable = True
+        new._testbed_template = template
         return new
+
+    def forms(self, attributes, negotiated):
+        """``packing._attribute_forms`` of ``attributes`` for a session:
+        (packed with NEXT_HOP as ``Attributes.pack`` packs it, packed
+        without), for an ``Attributes`` this maker made from a template;
+        else None. The packing without NEXT_HOP is made once per template
+        and kind of session (``Attributes.pack`` reads the local and peer
+        AS, the attributes ``asn4``); the next hop's bytes go in after
+        those of ORIGIN and AS_PATH, where ``pack`` puts them."""
+        template = attributes.__dict__.get("_testbed_template")
+        if template is None or len(attributes) != len(template[0]) + 1:   # not ours, or changed since
+            return None
+        key = (id(template), int(negotiated.local_as), int(negotiated.peer_as), bool(negotiated.asn4))
+        found = self._packed.get(key)
+        if found is None:
+            if len(self._packed) >= self._limit:
+                self._packed.clear()
+            if not _CODES_FIRST <= {code for code, _ in template[0]}:
+                return None
+            rest = self._attributes()
+            for code, attribute in template[0]:
+                dict.__setitem__(rest, code, attribute)
+            base = rest.pack(negotiated)
+            # Attributes.pack adds each attribute's pack() in order of code
+            # (AS_PATH's may hold an AS4_PATH too); ORIGIN and AS_PATH are
+            # always there (make_attributes), so no default comes before.
+            split = sum(len(attribute.pack(negotiated)) for code, attribute in template[0] if code < NEXT_HOP)
+            found = self._packed[key] = (template, base, split)  # the template kept: its id stays its own
+        base, split = found[1], found[2]
+        hop = attributes.get(NEXT_HOP)
+        if hop is None or hop.ipv4() is not True:   # Attributes.pack leaves it out
+            return base, base
+        return base[:split] + hop.pack(negotiated) + base[split:], base
+

@@ -72,3 +72,38 @@ def test_the_caches_are_bounded():
 def test_it_can_be_turned_off():
     assert sharing.enabled({}) and sharing.enabled({sharing.ENV: "1"})
     assert not sharing.enabled({sharing.ENV: "0"})
+
+
+def forms_as_packing_makes_them(attributes, session):
+    """What ``packing._attribute_forms`` computes without the maker."""
+    from exabgp.bgp.message.update.attribute import Attributes
+
+    full = attributes.pack(session)
+    hop = attributes.get(3)
+    if hop is None or hop.ipv4() is not True:
+        return full, full
+    rest = Attributes()
+    for code, attribute in attributes.items():
+        if code != 3:
+            dict.__setitem__(rest, code, attribute)
+    return full, rest.pack(session)
+
+
+def test_the_packed_forms_are_what_packing_computes():
+    maker = sharing.AttributeMaker(handover.make_attributes)
+    for key in KEYS + KEYS:
+        attributes = maker(*key)
+        for session in SESSIONS:
+            assert maker.forms(attributes, session) == forms_as_packing_makes_them(attributes, session), key
+    assert len(maker._packed) == len(maker._templates) * len(SESSIONS)
+
+
+def test_no_packed_forms_for_attributes_it_did_not_make_or_that_changed():
+    from exabgp.bgp.message.update.attribute import MED
+
+    maker = sharing.AttributeMaker(handover.make_attributes)
+    assert maker.forms(handover.make_attributes("10.0.0.1", "igp", (1,), None, None), SESSIONS[0]) is None
+    changed = maker("10.0.0.1", "igp", (1,), None, None)
+    changed.add(MED(5))
+    assert maker.forms(changed, SESSIONS[0]) is None
+
