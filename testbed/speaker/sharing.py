@@ -108,13 +108,16 @@ class AttributeMaker:
         (packed with NEXT_HOP as ``Attributes.pack`` packs it, packed
         without), for an ``Attributes`` this maker made from a template;
         else None. The packing without NEXT_HOP is made once per template
-        and kind of session (``Attributes.pack`` reads the local and peer
-        AS, the attributes ``asn4``); the next hop's bytes go in after
+        and kind of session (iBGP or eBGP, four-octet AS numbers or not:
+        all that ``Attributes.pack`` reads of it here); the next hop's bytes go in after
         those of ORIGIN and AS_PATH, where ``pack`` puts them."""
         template = attributes.__dict__.get("_testbed_template")
         if template is None or len(attributes) != len(template[0]) + 1:   # not ours, or changed since
             return None
-        key = (id(template), int(negotiated.local_as), int(negotiated.peer_as), bool(negotiated.asn4))
+        # pack() reads the local and peer AS only to add defaults for a
+        # missing ORIGIN or AS_PATH (never missing here) and to add or drop
+        # LOCAL_PREF: whether they are equal (iBGP) is all that counts
+        key = (id(template), negotiated.local_as == negotiated.peer_as, bool(negotiated.asn4))
         found = self._packed.get(key)
         if found is None:
             if len(self._packed) >= self._limit:
