@@ -92,6 +92,8 @@ PATCHES: dict[str, Patch] = {p.name: p for p in (
           "reimplements", "2c93b8d9870aead2"),
     Patch("attributes-index", "exabgp.bgp.message.update.attribute.attributes:Attributes.index", _SH,
           "reimplements", "1b607245a269734a"),
+    Patch("attributes-text", "exabgp.bgp.message.update.attribute.attributes:Attributes._generate_text", _SH,
+          "relies", "848344349ad32381"),
     Patch("log-info", "exabgp.logger:_log.info", _S, "wraps", "4b9688bc5399d7b1"),
 )}
 

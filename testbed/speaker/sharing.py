@@ -35,7 +35,7 @@ ENV = "TESTBED_SHARED_ATTRIBUTES"
 LIMIT = 8192          # templates and next hops kept, each; then forgotten and made again
 NEXT_HOP = 3          # path attribute type code
 _CODES_FIRST = {1, 2}  # ORIGIN, AS_PATH
-PATCHES = ("attributes-init", "attributes-index")
+PATCHES = ("attributes-init", "attributes-index", "attributes-text", "attributes-pack")
 
 
 def enabled(environ=os.environ) -> bool:

@@ -108,3 +108,13 @@ def test_no_packed_forms_for_attributes_it_did_not_make_or_that_changed():
     changed.add(MED(5))
     assert maker.forms(changed, SESSIONS[0]) is None
 
+
+
+def test_it_refuses_an_exabgp_whose_attributes_changed(monkeypatch):
+    from testbed.speaker import compat
+
+    monkeypatch.setattr(compat, "_verified", set())
+    patch = compat.PATCHES["attributes-index"]
+    monkeypatch.setitem(compat.PATCHES, "attributes-index", patch._replace(digest="0" * 16))
+    with pytest.raises(compat.CompatError, match="attributes-index"):
+        sharing.AttributeMaker(handover.make_attributes)
