@@ -104,6 +104,8 @@ def normalise_prefix(text: str) -> str:
     fast = _fast_ipv4(text)
     if fast is not None:
         normal, key = text, (4, fast[0], fast[1], "")
+    elif (fast := _fast_ipv6(text)) is not None:
+        normal, key = text, (6, fast[0], fast[1], "")
     else:
         try:
             net = ipaddress.ip_network(text.strip(), strict=True)
@@ -173,6 +175,34 @@ def _fast_ipv4(text: str) -> tuple[int, int] | None:
         return None
     value = int.from_bytes(packed, "big")
     if value & ((1 << (32 - bits)) - 1):
+        return None
+    return value, bits
+
+
+_LENGTHS6 = {str(bits): bits for bits in range(129)}
+_AF_INET6 = socket.AF_INET6
+
+
+def _fast_ipv6(text: str) -> tuple[int, int] | None:
+    """``_fast_ipv4`` for IPv6: ``ipaddress`` takes ~15 us a prefix, and
+    every speaker's agent meets each IPv6 prefix of the lab at least once.
+    Canonical means what ``str(ipaddress.ip_network(text))`` gives, which
+    is what ``inet_ntop`` prints (RFC 5952: lower case, the longest run of
+    two or more zero groups compressed, the first of equal runs) except
+    for the dotted forms ``inet_ntop`` gives some addresses: any text with
+    a dot is left to ``ipaddress``."""
+    address, _, length = text.partition("/")
+    bits = _LENGTHS6.get(length)
+    if bits is None or "." in address:
+        return None
+    try:
+        packed = socket.inet_pton(_AF_INET6, address)
+    except OSError:
+        return None
+    if socket.inet_ntop(_AF_INET6, packed) != address:
+        return None
+    value = int.from_bytes(packed, "big")
+    if value & ((1 << (128 - bits)) - 1):
         return None
     return value, bits
 

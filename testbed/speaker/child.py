@@ -164,6 +164,13 @@ def install(agent: str, agent_process: str) -> None:
         from testbed.speaker import handover
 
         handover.install(API, ASYNC, helpers.channel_of)
+        from testbed.speaker import sharing
+
+        if sharing.enabled():
+            from testbed.speaker import packing
+
+            maker = handover.attribute_maker = sharing.AttributeMaker(handover.make_attributes)
+            packing.shared_forms = maker.forms
     from exabgp.reactor.protocol import Protocol
 
     from testbed.speaker import packing

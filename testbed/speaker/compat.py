@@ -44,6 +44,7 @@ class Patch(NamedTuple):
 _S, _R, _H, _Z, _B = ("testbed.speaker.speedups", "testbed.speaker.reactor", "testbed.speaker.handover",
                       "testbed.speaker.child", "testbed.speaker.batching")
 _P = "testbed.speaker.packing"
+_SH = "testbed.speaker.sharing"
 
 PATCHES: dict[str, Patch] = {p.name: p for p in (
     Patch("afi-create", "exabgp.protocol.family:AFI.create", _S, "replaces", "e3572ad165fdaab7"),
@@ -87,6 +88,13 @@ PATCHES: dict[str, Patch] = {p.name: p for p in (
     Patch("attributes-pack", "exabgp.bgp.message.update.attribute.attributes:Attributes.pack", _P, "relies",
           "bc79206eef2ce2f5"),
     Patch("update-unpack", "exabgp.bgp.message.update:Update.unpack_message", _P, "relies", "0dbbe84626d1243a"),
+    Patch("attributes-init", "exabgp.bgp.message.update.attribute.attributes:Attributes.__init__", _SH,
+          "reimplements", "2c93b8d9870aead2"),
+    Patch("attributes-index", "exabgp.bgp.message.update.attribute.attributes:Attributes.index", _SH,
+          "reimplements", "1b607245a269734a"),
+    Patch("attributes-text", "exabgp.bgp.message.update.attribute.attributes:Attributes._generate_text", _SH,
+          "relies", "848344349ad32381"),
+    Patch("log-info", "exabgp.logger:_log.info", _S, "wraps", "4b9688bc5399d7b1"),
 )}
 
 _verified: set[str] = set()   # patches checked in this process (or in the zygote before its fork)

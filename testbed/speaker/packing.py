@@ -54,6 +54,10 @@ HEADER = b"\xff" * 16         # BGP marker; then length (2 octets) and type 2 (U
 EXTENDED = 0x10               # attribute flag: two-octet length
 OPTIONAL = 0x80
 
+shared_forms = None
+"""If set (``testbed.speaker.sharing.AttributeMaker.forms``): what ``_attribute_forms``
+computes, for the ``Attributes`` it made, from packings shared between neighbors; None otherwise."""
+
 sent = {"updates_out": 0, "prefixes_out": 0}
 """UPDATEs this speaker sent and the prefixes (announced and withdrawn) in them."""
 
@@ -126,6 +130,11 @@ def _attribute_forms(attributes, negotiated, cache: dict) -> tuple[bytes, bytes]
     found = cache.get(id(attributes))
     if found is not None:
         return found[1]
+    if shared_forms is not None:
+        forms = shared_forms(attributes, negotiated)
+        if forms is not None:
+            cache[id(attributes)] = (attributes, forms)
+            return forms
     full = attributes.pack(negotiated)
     hop = attributes.get(NEXT_HOP)
     if hop is None or hop.ipv4() is not True:   # Attributes.pack left it out already

@@ -78,6 +78,7 @@ PRELOAD = (
     "testbed.speaker.inprocess",
     "testbed.speaker.handover",
     "testbed.speaker.packing",
+    "testbed.speaker.sharing",
     "testbed.linux.routes",
     "testbed.bgp",
     "testbed.routers.agent_client",

@@ -81,6 +81,12 @@ CHECK = textwrap.dedent(r"""
         # debug logging: nothing when DEBUG is off, a line when it is on
         option._set_level("INFO")
         log.debug(lambda: "hidden", "reactor")
+        log.info(lambda: "info shown", "reactor")
+        option.enabled = {"statistics": False}
+        log.info(lambda: "info hidden", "statistics")
+        option.enabled = {}
+        option._set_level("WARNING")
+        log.info(lambda: "info hidden", "reactor")
         option._set_level("DEBUG")
         log.debug(lambda: "shown", "reactor")
         unpack(1, 1, b"\x18\x14\x00\x00")
@@ -146,7 +152,7 @@ def test_patched_functions_answer_as_the_originals():
         done = subprocess.run([sys.executable, "-c", CHECK, mode], capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         results[mode] = done.stdout
-    assert '"log": ["DEBUG reactor shown", "DEBUG parser NLRI      ipv4 unicast' in results["stock"]
+    assert '"log": ["INFO reactor info shown", "DEBUG reactor shown", "DEBUG parser NLRI      ipv4 unicast' in results["stock"]
     assert results["stock"].count("parser NLRI") == 1
     assert results["patched"] == results["stock"]
     assert ('"accept": [["idle", false], ["nothing waiting", false], ["two waiting", true, [0, 2]], '
