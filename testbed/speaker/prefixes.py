@@ -13,7 +13,8 @@ prefix as the NLRI field carries it without ADD-PATH (``packed``, read by
 per neighbor. The first change made for a prefix is made the usual way
 and its parts are kept; the rest are equal to it
 (``tests/unit/test_shared_prefixes.py`` compares objects, indexes and the
-UPDATEs sent). Bounded (``LIMIT``: then forgotten and made again).
+UPDATEs sent). Bounded (``LIMIT``: then forgotten and made again; ~380
+bytes a prefix).
 ``TESTBED_SHARED_PREFIXES=0`` turns it off (for an A/B); it needs the
 in-process transport (``handover``), whose ``_inject`` uses it.
 """
@@ -25,7 +26,7 @@ import os
 from testbed.speaker import compat
 
 ENV = "TESTBED_SHARED_PREFIXES"
-LIMIT = 65536         # prefixes kept; then forgotten and made again
+LIMIT = 16384         # prefixes kept (~380 bytes each: at most ~6 MB); then forgotten and made again
 PATCHES = ("change-index", "inet-init", "inet-index", "inet-pack", "cidr-pack")
 PACKED = "_testbed_nlri"
 """The attribute of a shared ``CIDR`` holding its NLRI bytes (``pack_nlri()``)."""
