@@ -187,3 +187,9 @@ def test_an_update_the_api_asks_for_still_goes_through_protocol_send(exabgp, mon
                         raising=False)
     received = _run(protocol, theirs)
     assert b"".join(handed) == received and handed
+
+
+def test_the_switches_are_on_unless_set_to_0():
+    assert prefixes.enabled({}) and prefixes.enabled({prefixes.ENV: "1"})
+    assert not prefixes.enabled({prefixes.ENV: "0"})
+    assert packing.coalescing({}) and not packing.coalescing({packing.WRITE_ENV: "0"})
