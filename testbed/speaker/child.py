@@ -171,6 +171,10 @@ def install(agent: str, agent_process: str) -> None:
 
             maker = handover.attribute_maker = sharing.AttributeMaker(handover.make_attributes)
             packing.shared_forms = maker.forms
+        from testbed.speaker import prefixes
+
+        if prefixes.enabled():
+            handover.prefix_parts = prefixes.PrefixParts()
     from exabgp.reactor.protocol import Protocol
 
     from testbed.speaker import packing

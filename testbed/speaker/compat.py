@@ -45,6 +45,7 @@ _S, _R, _H, _Z, _B = ("testbed.speaker.speedups", "testbed.speaker.reactor", "te
                       "testbed.speaker.child", "testbed.speaker.batching")
 _P = "testbed.speaker.packing"
 _SH = "testbed.speaker.sharing"
+_PF = "testbed.speaker.prefixes"
 
 PATCHES: dict[str, Patch] = {p.name: p for p in (
     Patch("afi-create", "exabgp.protocol.family:AFI.create", _S, "replaces", "e3572ad165fdaab7"),
@@ -95,6 +96,11 @@ PATCHES: dict[str, Patch] = {p.name: p for p in (
     Patch("attributes-text", "exabgp.bgp.message.update.attribute.attributes:Attributes._generate_text", _SH,
           "relies", "848344349ad32381"),
     Patch("log-info", "exabgp.logger:_log.info", _S, "wraps", "4b9688bc5399d7b1"),
+    Patch("change-index", "exabgp.rib.change:Change.index", _PF, "relies", "e4fcb978a899d6f2"),
+    Patch("inet-index", "exabgp.bgp.message.update.nlri.inet:INET.index", _PF, "relies", "0032da0983ef113e"),
+    Patch("inet-pack", "exabgp.bgp.message.update.nlri.inet:INET.pack_nlri", _PF, "relies", "38b6a077cc1de43b"),
+    Patch("cidr-pack", "exabgp.bgp.message.update.nlri.cidr:CIDR.pack_nlri", _PF, "relies", "9cab5aab57aa5820"),
+    Patch("protocol-send", "exabgp.reactor.protocol:Protocol.send", _P, "reimplements", "b5b0461338ed6d4b"),
 )}
 
 _verified: set[str] = set()   # patches checked in this process (or in the zygote before its fork)

@@ -43,12 +43,15 @@ from struct import pack
 
 from testbed.errors import TestbedError
 from testbed.speaker import compat
+from testbed.speaker.prefixes import PACKED
 
 MODES = ("mixed", "family", "stock")
 MODE_ENV = "TESTBED_UPDATE_PACKING"
+WRITE_ENV = "TESTBED_COALESCE_WRITES"  # "0": one send(2) per UPDATE, as ExaBGP writes them
+WRITE_SIZE = 65536            # octets of UPDATEs gathered before a write to the session's socket
 PEERS_ENV = "TESTBED_MIXED_UPDATE_PEERS"   # set by the harness per speaker: peers that take mixed UPDATEs
 PATCHES = ("protocol-new-update", "update-messages", "mpreach-pack", "rib-updates", "attributes-pack",
-           "update-unpack")
+           "update-unpack", "protocol-send")
 NEXT_HOP = 3                  # path attribute type code
 HEADER = b"\xff" * 16         # BGP marker; then length (2 octets) and type 2 (UPDATE)
 EXTENDED = 0x10               # attribute flag: two-octet length
@@ -71,6 +74,11 @@ def mode(environ=os.environ) -> str:
     if value not in MODES:
         raise PackingError(f"{MODE_ENV}={value!r}: expected one of {', '.join(MODES)}")
     return value
+
+
+def coalescing(environ=os.environ) -> bool:
+    """Whether a drain's UPDATEs go to the socket in few writes (``WRITE_SIZE``)."""
+    return environ.get(WRITE_ENV, "1") != "0"
 
 
 def mixed_peers(environ=os.environ) -> frozenset[str]:
@@ -157,6 +165,7 @@ def plan(updates, negotiated, include_withdraw: bool):
     session; None when the drain must go ExaBGP's way (see the module)."""
     from exabgp.bgp.message import Action
     from exabgp.bgp.message.update import Update
+    from exabgp.bgp.message.update.nlri.qualifier import PathInfo
     from exabgp.protocol.family import AFI, SAFI
 
     v4, v6 = (int(AFI.ipv4), int(SAFI.unicast)), (int(AFI.ipv6), int(SAFI.unicast))
@@ -167,6 +176,12 @@ def plan(updates, negotiated, include_withdraw: bool):
     withdrawn6: list[bytes] = []
     seen: set = set()
     cache: dict = {}
+    # Without ADD-PATH, an NLRI packs as its CIDR (INET.pack_nlri), which a
+    # shared CIDR (testbed.speaker.prefixes) holds packed already; the
+    # family and those bytes then say what its index says.
+    addpath = negotiated.addpath
+    plain = not addpath.send(AFI.ipv4, SAFI.unicast) and not addpath.send(AFI.ipv6, SAFI.unicast)
+    nopath = PathInfo.NOPATH
     for update in updates:
         if type(update) is not Update:
             return None  # a route refresh's markers: ExaBGP's way
@@ -177,14 +192,19 @@ def plan(updates, negotiated, include_withdraw: bool):
                 continue
             if family != v4 and family != v6:
                 return None
-            index = nlri.index()
+            packed = getattr(nlri.cidr, PACKED, None) if plain and nlri.path_info is nopath else None
+            if packed is None:
+                packed = nlri.pack(negotiated)
+                index = nlri.index()
+            else:
+                index = (family, packed)
             if index in seen:
                 return None  # queued twice, under two attribute sets: ExaBGP's order
             seen.add(index)
             action = nlri.action
             if action == withdraw:
                 if include_withdraw:
-                    (withdrawn4 if family == v4 else withdrawn6).append(nlri.pack(negotiated))
+                    (withdrawn4 if family == v4 else withdrawn6).append(packed)
                 continue
             if action != announce:
                 return None
@@ -196,7 +216,7 @@ def plan(updates, negotiated, include_withdraw: bool):
                 group = groups.get(base)
                 if group is None:
                     group = groups[base] = _Group(base)
-                group.v4.setdefault(full, []).append(nlri.pack(negotiated))
+                group.v4.setdefault(full, []).append(packed)
             else:
                 if hop.afi != AFI.ipv6:
                     return None
@@ -208,7 +228,7 @@ def plan(updates, negotiated, include_withdraw: bool):
                 group = groups.get(base)
                 if group is None:
                     group = groups[base] = _Group(base)
-                group.v6.setdefault(packed_hop, []).append(nlri.pack(negotiated))
+                group.v6.setdefault(packed_hop, []).append(packed)
     return groups, withdrawn4, withdrawn6
 
 
@@ -386,14 +406,20 @@ def install(protocol_class, chosen: str | None = None) -> str:
     the mode installed."""
     chosen = mode() if chosen is None else chosen
     peers = mixed_peers()
+    coalesce = coalescing()
     compat.verify(PATCHES)
-    from exabgp.bgp.message import _NOP
+    from exabgp.bgp.message import _NOP, Message
     from exabgp.logger import log
     from exabgp.reactor.protocol import _UPDATE
+
+    short = Message.CODE.short
+    codes: dict[int, str] = {}
 
     def new_update(self, include_withdraw):
         number = 0
         neighbor = self.neighbor
+        buffered: list[bytes] = []
+        size = 0
         for message, prefixes in drain(neighbor.rib.outgoing, self.negotiated, neighbor["group-updates"],
                                        include_withdraw,
                                        session_mode(chosen, str(neighbor["peer-address"]), peers)):
@@ -401,8 +427,27 @@ def install(protocol_class, chosen: str | None = None) -> str:
             if message[18] == 2:  # not a route refresh's marker
                 sent["updates_out"] += 1
                 sent["prefixes_out"] += prefixes
+            if coalesce:
+                # Protocol.send's count, and its hand-over to the API when asked for
+                code = codes.get(message[18]) or codes.setdefault(message[18], f"send-{short(message[18])}")
+                if not neighbor.api.get(code, False):
+                    self.peer.stats[code] += 1
+                    buffered.append(message)
+                    size += len(message)
+                    if size >= WRITE_SIZE:
+                        for _ in self.connection.writer(b"".join(buffered)):
+                            yield _NOP  # the socket's buffer full, or a transient network error
+                        buffered, size = [], 0
+                    continue
+                if buffered:
+                    for _ in self.connection.writer(b"".join(buffered)):
+                        yield _NOP
+                    buffered, size = [], 0
             for _ in self.send(message):
                 yield _NOP  # a transient network error, already logged
+        if buffered:
+            for _ in self.connection.writer(b"".join(buffered)):
+                yield _NOP
         if number:
             log.debug(lambda: ">> %d UPDATE(s)" % number, self.connection.session())
         yield _UPDATE

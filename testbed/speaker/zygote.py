@@ -79,6 +79,7 @@ PRELOAD = (
     "testbed.speaker.handover",
     "testbed.speaker.packing",
     "testbed.speaker.sharing",
+    "testbed.speaker.prefixes",
     "testbed.linux.routes",
     "testbed.bgp",
     "testbed.routers.agent_client",
