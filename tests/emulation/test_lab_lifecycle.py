@@ -19,6 +19,7 @@ from testbed.lab import cleanup
 from testbed.errors import ConvergenceTimeout, LabError, SpeakerCrashed
 from testbed.model.generate import internet
 from testbed.lab.lab import Lab
+from testbed.linux import lab_records
 from testbed.testing import namespaces
 from testbed.testing.children import default_signals, stop_child
 from testbed.testing.wait import wait_until
@@ -49,6 +50,14 @@ def assert_gone(lab_id: str, inodes: set[tuple[int, int]], workdir: Path | None)
     assert not namespaces.left(inodes), f"network namespaces of lab {lab_id} left"
     if workdir is not None:
         assert not workdir.exists(), f"work directory {workdir} left"
+
+
+def labs_in_use(root: Path) -> str:
+    """For a failure of "the last lab puts the host's settings back": the
+    labs on the host still in use (another program's, beside the suite, are
+    labs too: the settings stay raised for them)."""
+    found = [f"{record.id} (pids {record.pids[:3]})" for record in lab_records.labs(root) if record.in_use]
+    return f"labs in use on the host now: {', '.join(found) or 'none'}"
 
 
 @pytest.fixture
@@ -428,7 +437,7 @@ def test_a_lab_short_of_neighbour_entries_raises_the_limits_until_the_last_lab_s
             assert neighbours.read_thresholds() == during
         finally:
             first.stop()
-        assert neighbours.read_thresholds() == before  # the last lab put them back
+        assert neighbours.read_thresholds() == before, labs_in_use(tmp_path)  # the last lab put them back
         assert not (tmp_path / neighbours.SAVED).exists()
     finally:
         neighbours._write_thresholds(before)
@@ -478,7 +487,7 @@ def test_a_lab_that_merges_pages_offers_only_its_speakers_and_puts_ksmd_back(hos
                 assert Lab("triangle").merge_pages is False  # 3 routers: too small to by default
         finally:
             lab.stop()
-        assert ksm.read_settings() == before  # the last lab put ksmd back
+        assert ksm.read_settings() == before, labs_in_use(tmp_path)  # the last lab put ksmd back
         assert not (tmp_path / ksm.SAVED).exists()
     finally:
         if before is not None:
