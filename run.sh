@@ -12,10 +12,11 @@ what="${1:-}"
 shift || true
 case "$what" in
     demo) "$ROOT/scripts/setup.sh"; exec "$ROOT/.venv/bin/testbed" run depeering_fallback --report "$ROOT/reports/demo.html" "$@" ;;
-    # TESTBED_TEST_WORKERS=2: two pytest-xdist workers, each taking whole
-    # test modules (a module's lab is shared by its tests). Not the default
-    # yet: lifecycle tests' 5 s clean-up bounds failed now and then with two
-    # workers on a loaded 2-core machine.
-    test) "$ROOT/scripts/setup.sh"; "$ROOT/scripts/setup-routers.sh"; "$ROOT/scripts/setup-pypy.sh"; exec "$ROOT/.venv/bin/python" -m pytest -n "${TESTBED_TEST_WORKERS:-0}" --testbed-report "$ROOT/test-artifacts/reports" --testbed-report-check "$@" ;;
+    # Two pytest-xdist workers by default (TESTBED_TEST_WORKERS; 0 runs the
+    # suite in this one process), each taking whole test modules (a
+    # module's lab is shared by its tests); the few tests of host-wide
+    # settings run while no lab of the other worker does (host_exclusive
+    # in tests/conftest.py).
+    test) "$ROOT/scripts/setup.sh"; "$ROOT/scripts/setup-routers.sh"; "$ROOT/scripts/setup-pypy.sh"; exec "$ROOT/.venv/bin/python" -m pytest -n "${TESTBED_TEST_WORKERS:-2}" --testbed-report "$ROOT/test-artifacts/reports" --testbed-report-check "$@" ;;
     *) echo "usage: sudo ./run.sh demo|test [args]" >&2; exit 2 ;;
 esac

@@ -7,7 +7,12 @@ loopback up, each held by an ``unshare -n sleep`` process that is killed
 after the test, for the emulation tests that try kernel mechanisms outside
 a lab (netlink routes, listeners); ``open_browser``, headless Debian
 chromium driven by selenium for the tests that look at pages as a person
-does (reports, the live view), and the flags it runs with.
+does (reports, the live view), and the flags it runs with; ``host_exclusive``,
+for the tests that check host-wide settings only the last lab puts back:
+with pytest-xdist every test module holds the run's ``HostLock`` shared
+(from before its own lab fixtures to after them) and such a test holds it
+alone, so no lab of the other worker runs meanwhile. Without xdist both
+do nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import pytest
 
 from testbed.errors import MissingDependency
 from testbed.report.browser import CHROMIUM_FLAGS, chromium_paths
+from testbed.testing.host_lock import HostLock
 from testbed.testing.wait import wait_until
 
 
@@ -30,6 +36,47 @@ def _netns_inode(pid: int) -> int | None:
         return os.stat(f"/proc/{pid}/ns/net").st_ino
     except FileNotFoundError:
         return None
+
+
+@pytest.fixture(scope="session")
+def _host_lock(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostLock | None]:
+    """This worker's handle on the lock of the run (None without xdist).
+    It lives in the controller's base temporary directory, the parent of
+    every worker's own (``.../pytest-N/popen-gwK``)."""
+    if not hasattr(request.config, "workerinput"):
+        yield None
+        return
+    lock = HostLock(tmp_path_factory.getbasetemp().parent)
+    try:
+        yield lock
+    finally:
+        lock.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _host_shared(_host_lock: HostLock | None) -> Iterator[None]:
+    """The module's shared hold: autouse, so it is set up before the
+    module's own lab fixtures and torn down after them."""
+    if _host_lock is None:
+        yield
+        return
+    _host_lock.share()
+    try:
+        yield
+    finally:
+        _host_lock.release()
+
+
+@pytest.fixture
+def host_exclusive(_host_lock: HostLock | None, _host_shared: None) -> Iterator[None]:
+    """For a test that checks what only the last lab on the host puts back
+    (neighbour limits, ksmd): no lab of another xdist worker runs while it
+    does. Ask for it before any fixture that starts a lab."""
+    if _host_lock is None:
+        yield
+        return
+    with _host_lock.exclusive():
+        yield
 
 
 @pytest.fixture

@@ -41,8 +41,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     # A scenario module's tests share one lab and run in order (depeer, then
     # look, then re-peer): with pytest-xdist they must stay on one worker.
-    # (The tests that set and read the host's shared settings, neighbour
-    # limits and ksmd, are in one module: one worker runs them one by one.)
+    # (The suite's tests of host-wide settings, neighbour limits and ksmd,
+    # also keep the other worker's labs away: tests/conftest.py.)
     if getattr(config.option, "dist", "no") == "load":
         config.option.dist = "loadfile"
     config.addinivalue_line("markers", "emulation: starts real namespaces and BGP speakers; needs root")

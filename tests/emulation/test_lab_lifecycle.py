@@ -19,40 +19,45 @@ from testbed.lab import cleanup
 from testbed.errors import ConvergenceTimeout, LabError, SpeakerCrashed
 from testbed.model.generate import internet
 from testbed.lab.lab import Lab
-from testbed.linux.netns import netns_inode
+from testbed.linux import lab_records
+from testbed.testing import namespaces
 from testbed.testing.children import default_signals, stop_child
 from testbed.testing.wait import wait_until
 
 pytestmark = pytest.mark.emulation
 # The tests that set and read the host's own settings (neighbour table sizes,
-# ksmd) stay in this module: pytest-xdist runs a module on one worker, in order.
+# ksmd) ask for ``host_exclusive`` (tests/conftest.py): with pytest-xdist no
+# lab of the other worker runs while they check that the last lab puts them back.
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def namespaces_of(lab: Lab) -> set[int]:
-    return {netns_inode(node.pid) for node in lab.nodes.values()}
+def namespaces_of(lab: Lab) -> set[tuple[int, int]]:
+    """The lab's network namespaces, by inode and cookie (an inode number
+    alone is given to the next namespace of another lab)."""
+    return namespaces.namespaces_of(node.pid for node in lab.nodes.values())
 
 
-def live_namespaces() -> set[int]:
-    found = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                found.add(os.stat(f"/proc/{entry}/ns/net").st_ino)
-            except OSError:
-                pass
-    return found
-
-
-def assert_gone(lab_id: str, inodes: set[int], workdir: Path | None) -> None:
-    wait_until(lambda: not cleanup.tagged_processes().get(lab_id) and not inodes & live_namespaces(), 5,
+def assert_gone(lab_id: str, inodes: set[tuple[int, int]], workdir: Path | None) -> None:
+    # What is guarded is that nothing is left; the bound only ends a wait
+    # for processes the stop has killed to be reaped (it ends at once when
+    # they are). It was 5 s and failed with two workers: another lab's new
+    # namespace had been given the inode number of one of this lab's.
+    wait_until(lambda: not cleanup.tagged_processes().get(lab_id) and not namespaces.left(inodes), 15,
                f"the processes and namespaces of lab {lab_id} to be gone", interval=0.05,
                explain=lambda: f"processes left: {cleanup.tagged_processes().get(lab_id, [])}, "
-                               f"namespaces left: {sorted(inodes & live_namespaces())}")
+                               f"namespaces left: {sorted(namespaces.left(inodes))}")
     assert not cleanup.tagged_processes().get(lab_id), f"processes of lab {lab_id} left"
-    assert not inodes & live_namespaces(), f"network namespaces of lab {lab_id} left"
+    assert not namespaces.left(inodes), f"network namespaces of lab {lab_id} left"
     if workdir is not None:
         assert not workdir.exists(), f"work directory {workdir} left"
+
+
+def labs_in_use(root: Path) -> str:
+    """For a failure of "the last lab puts the host's settings back": the
+    labs on the host still in use (another program's, beside the suite, are
+    labs too: the settings stay raised for them)."""
+    found = [f"{record.id} (pids {record.pids[:3]})" for record in lab_records.labs(root) if record.in_use]
+    return f"labs in use on the host now: {', '.join(found) or 'none'}"
 
 
 @pytest.fixture
@@ -170,7 +175,7 @@ def start_child(topology: str = "triangle", env: dict | None = None) -> tuple[su
     if not line:
         raise AssertionError(f"child lab did not start: {child.stderr.read()}")
     info = json.loads(line)
-    info["inodes"] = {netns_inode(pid) for pid in info["pids"]}
+    info["inodes"] = namespaces.namespaces_of(info["pids"])
     return child, info
 
 
@@ -408,7 +413,8 @@ def test_a_configuration_exabgp_refuses_fails_the_start_and_leaves_nothing(monke
     assert_gone(lab.id, set(), lab.workdir)
 
 
-def test_a_lab_short_of_neighbour_entries_raises_the_limits_until_the_last_lab_stops(monkeypatch, tmp_path):
+def test_a_lab_short_of_neighbour_entries_raises_the_limits_until_the_last_lab_stops(host_exclusive, monkeypatch,
+                                                                                      tmp_path):
     # The kernel's ARP and NDP tables are one per host, shared by every
     # namespace (1,024 entries by default): a 1,000-AS lab's sessions never
     # opened past that. Here a small lab is made to claim a large one's need.
@@ -431,7 +437,7 @@ def test_a_lab_short_of_neighbour_entries_raises_the_limits_until_the_last_lab_s
             assert neighbours.read_thresholds() == during
         finally:
             first.stop()
-        assert neighbours.read_thresholds() == before  # the last lab put them back
+        assert neighbours.read_thresholds() == before, labs_in_use(tmp_path)  # the last lab put them back
         assert not (tmp_path / neighbours.SAVED).exists()
     finally:
         neighbours._write_thresholds(before)
@@ -443,7 +449,7 @@ def ksm_stat(pid: int) -> dict[str, str]:
         return dict(line.split(maxsplit=1) for line in handle.read().strip().splitlines())
 
 
-def test_a_lab_that_merges_pages_offers_only_its_speakers_and_puts_ksmd_back(tmp_path):
+def test_a_lab_that_merges_pages_offers_only_its_speakers_and_puts_ksmd_back(host_exclusive, tmp_path):
     # Large labs merge their speakers' identical pages (testbed.linux.ksm); here
     # a small one is made to. Where the kernel cannot, nothing changes.
     from testbed.linux import ksm
@@ -481,7 +487,7 @@ def test_a_lab_that_merges_pages_offers_only_its_speakers_and_puts_ksmd_back(tmp
                 assert Lab("triangle").merge_pages is False  # 3 routers: too small to by default
         finally:
             lab.stop()
-        assert ksm.read_settings() == before  # the last lab put ksmd back
+        assert ksm.read_settings() == before, labs_in_use(tmp_path)  # the last lab put ksmd back
         assert not (tmp_path / ksm.SAVED).exists()
     finally:
         if before is not None:

@@ -9,7 +9,6 @@ removes everything (once the ``Traffic`` sockets are closed).
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import shutil
 import socket
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from testbed.linux.netns import inside, netns_inode, write_sysctl
+from testbed.testing import namespaces
 from testbed.testing.wait import wait_until
 from testbed.traffic.packets import _Echo, _parse
 from testbed.traffic.traffic import Hop, Traffic, TrafficError
@@ -84,7 +84,7 @@ def _address(ipr, ifname: str, address: str) -> None:
 
 @contextlib.contextmanager
 def three_node_lab(h2_ipv4: str = H2[4],
-                   spawned: dict[int, int] | None = None) -> Iterator[Lab]:
+                   spawned: dict[int, tuple[int, int]] | None = None) -> Iterator[Lab]:
     """h1 -- r -- h2 with both families; everything is gone on exit, also
     when setup fails half-way. ``spawned`` gets the pid and namespace inode
     of each namespace process as soon as it is in its namespace."""
@@ -100,7 +100,7 @@ def three_node_lab(h2_ipv4: str = H2[4],
         wait_until(lambda: all(netns_inode(p.pid) != home for p in processes), 5,
                    "the three unshare processes to enter new network namespaces")
         if spawned is not None:
-            spawned.update((p.pid, netns_inode(p.pid)) for p in processes)
+            spawned.update((p.pid, *namespaces.namespaces_of([p.pid])) for p in processes)
         lab = Lab(*(p.pid for p in processes))
         for pid in (lab.h1, lab.r, lab.h2):
             for name, value in (("net.ipv6.conf.all.accept_dad", 0),
@@ -155,17 +155,13 @@ def three_node_lab(h2_ipv4: str = H2[4],
             process.wait(timeout=5)
 
 
-def assert_gone(pids: list[int], namespaces: set[int] = frozenset()) -> None:
+def assert_gone(pids: list[int], held: set[tuple[int, int]] = frozenset()) -> None:
     """The processes are reaped and no task on the machine (a thread of ours
-    left inside() one, say) is in any of the namespaces (by inode)."""
+    left inside() one, say) is in any of the namespaces (by inode and
+    cookie: another lab's new namespace may have the inode number)."""
     for pid in pids:
         assert not os.path.exists(f"/proc/{pid}"), f"namespace process {pid} is still there"
-    inside_them = []
-    for task in glob.glob("/proc/[0-9]*/task/[0-9]*/ns/net"):
-        with contextlib.suppress(OSError):
-            if os.stat(task).st_ino in namespaces:
-                inside_them.append(task)
-    assert not inside_them, f"tasks still in the lab's namespaces: {inside_them}"
+    assert not namespaces.left(held), f"tasks still in the lab's namespaces: {namespaces.left(held)}"
 
 
 @pytest.fixture(scope="module")
@@ -173,11 +169,11 @@ def lab() -> Iterator[Lab]:
     sockets_before = own_sockets()
     with three_node_lab() as lab:
         pids = [lab.h1, lab.r, lab.h2]
-        namespaces = {netns_inode(pid) for pid in pids}
+        held = namespaces.namespaces_of(pids)
         yield lab
     # The teardown itself is checked: processes reaped, nothing inside the
     # namespaces, no socket left open (a raw socket keeps its namespace).
-    assert_gone(pids, namespaces)
+    assert_gone(pids, held)
     leaked = own_sockets() - sockets_before
     assert not leaked, f"sockets left open after the lab and Traffic closed: {leaked}"
 
@@ -336,7 +332,7 @@ def test_misuse_is_reported(lab: Lab, traffic: Traffic) -> None:
 
 def test_a_failed_setup_leaves_nothing() -> None:
     sockets_before = own_sockets()
-    spawned: dict[int, int] = {}
+    spawned: dict[int, tuple[int, int]] = {}
     # h2's address is refused after the namespaces and links exist.
     with pytest.raises(OSError, match="IP address"):
         with three_node_lab(h2_ipv4="10.0.2.256", spawned=spawned):

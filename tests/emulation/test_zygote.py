@@ -31,6 +31,7 @@ from testbed.lab import cleanup
 from testbed.linux import netns
 from testbed.model.addressing import Plan, plan
 from testbed.routers.agent_client import AgentClient
+from testbed.testing import namespaces
 from testbed.errors import LabError
 from testbed.lab.lab import _Listeners
 from testbed.model.agent_config import agent_config
@@ -218,20 +219,10 @@ def make_lab(request):
     yield make
     for lab in made:
         print(lab.logs())  # pytest shows it only for a failing test
-        inodes = {i for i in (_inode(h.pid) for h in lab.holders.values()) if i}
+        held = namespaces.namespaces_of(h.pid for h in lab.holders.values())
         lab.close()
         assert not cleanup.tagged_processes().get(lab.id), f"processes of lab {lab.id} left"
-        assert not inodes & live_namespaces(), f"namespaces of lab {lab.id} left"
-
-
-def live_namespaces() -> set[int]:
-    found = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            inode = _inode(int(entry))
-            if inode:
-                found.add(inode)
-    return found
+        assert not namespaces.left(held), f"namespaces of lab {lab.id} left"
 
 
 def _environ(pid: int) -> dict[str, str]:
