@@ -11,8 +11,9 @@ does (reports, the live view), and the flags it runs with; ``host_exclusive``,
 for the tests that check host-wide settings only the last lab puts back:
 with pytest-xdist every test module holds the run's ``HostLock`` shared
 (from before its own lab fixtures to after them) and such a test holds it
-alone, so no lab of the other worker runs meanwhile. Without xdist both
-do nothing.
+alone, so no lab of the other worker runs meanwhile; ``host_quiet``, the
+same for a whole module whose lab measures a timing (how speakers batch
+a burst). Without xdist they do nothing.
 """
 
 from __future__ import annotations
@@ -67,16 +68,28 @@ def _host_shared(_host_lock: HostLock | None) -> Iterator[None]:
         _host_lock.release()
 
 
+def _alone(host_lock: HostLock | None) -> Iterator[None]:
+    if host_lock is None:
+        yield
+        return
+    with host_lock.exclusive():
+        yield
+
+
 @pytest.fixture
 def host_exclusive(_host_lock: HostLock | None, _host_shared: None) -> Iterator[None]:
     """For a test that checks what only the last lab on the host puts back
     (neighbour limits, ksmd): no lab of another xdist worker runs while it
     does. Ask for it before any fixture that starts a lab."""
-    if _host_lock is None:
-        yield
-        return
-    with _host_lock.exclusive():
-        yield
+    yield from _alone(_host_lock)
+
+
+@pytest.fixture(scope="module")
+def host_quiet(_host_lock: HostLock | None, _host_shared: None) -> Iterator[None]:
+    """For a module whose lab measures how its speakers batch a burst (a
+    timing the other worker's labs, taking the cores, would change): the
+    host to itself for the whole module."""
+    yield from _alone(_host_lock)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ UPDATES = 500
 
 
 @pytest.fixture(scope="module")
-def burst():
+def burst(host_quiet):
     if os.geteuid() != 0:
         pytest.fail("emulation tests run as root")
     seen = {}
