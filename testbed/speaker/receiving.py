@@ -39,7 +39,7 @@ from testbed.speaker import compat
 ENV = "TESTBED_RECEIVE_CACHE"
 LIMIT = 4096            # attribute sets kept per session; then forgotten and parsed again
 PATCHES = ("attributes-unpack", "attributes-parse", "attributes-parse-one")
-MP_REACH, MP_UNREACH = 14, 15
+AS_PATH, MP_REACH, MP_UNREACH = 2, 14, 15
 AS4_PATH, AS4_AGGREGATOR = 17, 18
 EXTENDED = 0x10         # attribute flag: two-octet length
 stats = {"hits": 0, "misses": 0, "original": 0}
@@ -75,19 +75,63 @@ def split(data):
     return found
 
 
-def make_unpack(original, attributes_class, debug_on, limit: int = LIMIT):
+def make_aspath():
+    """``aspath(attribute, asn4)``: the ``ASPath`` that ExaBGP's ``_parse_one``
+    makes of an AS_PATH attribute (``attribute``: its bytes, header
+    included) on a session with ``asn4`` four-octet AS numbers, for the
+    common case: flags 0x40 (well-known transitive, one-octet length),
+    segments of known types, none empty, exactly filling the attribute.
+    None for anything else (then ExaBGP's own parse runs)."""
+    from struct import unpack_from
+
+    from exabgp.bgp.message.open.asn import ASN
+    from exabgp.bgp.message.update.attribute.aspath import ASPath
+    from exabgp.bgp.message.update.attribute.attribute import Attribute
+
+    kinds = dict(ASPath._DISPATCH)
+    if not Attribute.registered(AS_PATH, 0x40):
+        return lambda attribute, asn4: None
+    formats = {(size, count): f"!{count}{'L' if size == 4 else 'H'}" for size in (2, 4) for count in range(256)}
+
+    def aspath(attribute, asn4):
+        if attribute[0] != 0x40 or (asn4 is not True and asn4 is not False):
+            return None
+        data = attribute[3:]
+        size = 4 if asn4 else 2
+        end, at, segments = len(data), 0, []
+        if not end:
+            return None
+        while at < end:
+            if at + 2 > end:
+                return None
+            kind, count = kinds.get(data[at]), data[at + 1]
+            stop = at + 2 + count * size
+            if kind is None or not count or stop > end:
+                return None
+            segment = kind()
+            for number in unpack_from(formats[size, count], data, at + 2):
+                segment.append(ASN(number))
+            segments.append(segment)
+            at = stop
+        return ASPath(segments, data)
+
+    return aspath
+
+
+def make_unpack(original, attributes_class, option, limit: int = LIMIT):
     """The replacement of ``Attributes.unpack`` (a function of ``cls, data,
     direction, negotiated``) around ``original`` (the original's function);
-    ``debug_on()`` says whether ExaBGP logs DEBUG (then the original runs,
-    for its parser's log lines)."""
+    where ``option.logit`` says ExaBGP logs DEBUG, the original runs (for
+    its parser's log lines)."""
     from exabgp.bgp.message.update.attribute.attribute import Attribute
 
     treat_as_withdraw = Attribute.CODE.INTERNAL_TREAT_AS_WITHDRAW
+    aspath = make_aspath()
     uncached = {MP_REACH, MP_UNREACH}   # they carry prefixes: parsed every time
     set_item, new_dict, dict_len = dict.__setitem__, dict.__new__, dict.__len__
 
     def unpack(cls, data, direction, negotiated):
-        if negotiated is None or cls is not attributes_class or debug_on():
+        if negotiated is None or cls is not attributes_class or option.logit.get("DEBUG", False):
             stats["original"] += 1
             return original(cls, data, direction, negotiated)
         if negotiated.cached_attributes is not None and data == negotiated.cached_wire:
@@ -118,6 +162,14 @@ def make_unpack(original, attributes_class, debug_on, limit: int = LIMIT):
                 set_item(new, code, found)
                 stats["hits"] += 1
                 continue
+            if code == AS_PATH and code not in new:   # new each time, mostly: decoded here
+                decoded = aspath(attribute_bytes, negotiated.asn4)
+                if decoded is not None:
+                    set_item(new, code, decoded)
+                    if len(cache) >= limit:
+                        cache.clear()
+                    cache[attribute_bytes] = decoded
+                    continue
             size = dict_len(new)
             new._parse_one(attribute_bytes, direction, negotiated)
             stats["misses"] += 1
@@ -149,6 +201,6 @@ def install() -> bool:
     from exabgp.logger.option import option
 
     original = Attributes.unpack.__func__
-    unpack = make_unpack(original, Attributes, lambda: option.logit.get("DEBUG", False))
+    unpack = make_unpack(original, Attributes, option)
     compat.replace("attributes-unpack", Attributes, classmethod(unpack))
     return True
