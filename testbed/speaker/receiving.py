@@ -118,6 +118,55 @@ def make_aspath():
     return aspath
 
 
+def make_mp_reach():
+    """``mp_reach(attribute, direction, negotiated)``: the ``MPRNLRI`` that
+    ExaBGP's ``_parse_one`` makes of an MP_REACH_NLRI attribute (its bytes,
+    header included) for the lab's case: flags 0x80 or 0x90, IPv6 unicast
+    negotiated, one 16-octet next hop, no extended next hop, no ADD-PATH,
+    at least one prefix (each read by ExaBGP's own ``NLRI.unpack_nlri``,
+    whose errors pass as they do through the original). None for anything
+    else (then ExaBGP's own parse runs)."""
+    from exabgp.bgp.message import Action
+    from exabgp.bgp.message.direction import Direction
+    from exabgp.bgp.message.update.attribute.attribute import Attribute
+    from exabgp.bgp.message.update.attribute.mprnlri import MPRNLRI
+    from exabgp.bgp.message.update.attribute.nexthop import NextHop
+    from exabgp.bgp.message.update.nlri import NLRI
+    from exabgp.protocol.family import AFI, SAFI, Family
+
+    ipv6, unicast, announce, inbound = AFI.ipv6, SAFI.unicast, Action.ANNOUNCE, Direction.IN
+    family = (ipv6, unicast)
+    lengths, rd = Family.size.get(family, ((), 1))
+    if (not Attribute.registered(MP_REACH, 0x80) or Attribute.klass(MP_REACH, 0x80) is not MPRNLRI
+            or 16 not in lengths or rd):
+        return lambda attribute, direction, negotiated: None
+    start = bytes((0, 2, 1, 16))   # AFI 2, SAFI 1, next hop length 16
+
+    def mp_reach(attribute, direction, negotiated):
+        flag = attribute[0]
+        offset = 3 if flag == 0x80 else 4 if flag == 0x90 else 0
+        if (not offset or len(attribute) < offset + 22 or attribute[offset:offset + 4] != start
+                or direction is not inbound or negotiated.nexthop or family not in negotiated.families):
+            return None
+        addpath = negotiated.addpath.receive(ipv6, unicast)
+        if addpath:
+            return None
+        hop = attribute[offset + 4:offset + 20]
+        data = attribute[offset + 21:]
+        nlris = []
+        while data:   # MPRNLRI.unpack's loop for one next hop
+            nlri, left = NLRI.unpack_nlri(ipv6, unicast, data, announce, addpath)
+            if nlri:
+                nlri.nexthop = NextHop.unpack(hop)
+                nlris.append(nlri)
+            if left == data:
+                raise RuntimeError("sub-calls should consume data")
+            data = left
+        return MPRNLRI(ipv6, unicast, nlris)
+
+    return mp_reach
+
+
 def make_unpack(original, attributes_class, option, limit: int = LIMIT):
     """The replacement of ``Attributes.unpack`` (a function of ``cls, data,
     direction, negotiated``) around ``original`` (the original's function);
@@ -127,6 +176,7 @@ def make_unpack(original, attributes_class, option, limit: int = LIMIT):
 
     treat_as_withdraw = Attribute.CODE.INTERNAL_TREAT_AS_WITHDRAW
     aspath = make_aspath()
+    mp_reach = make_mp_reach()
     uncached = {MP_REACH, MP_UNREACH}   # they carry prefixes: parsed every time
     set_item, new_dict, dict_len = dict.__setitem__, dict.__new__, dict.__len__
 
@@ -157,6 +207,11 @@ def make_unpack(original, attributes_class, option, limit: int = LIMIT):
         # item of its own code, is that item again unless its code is
         # already there (then the original's _parse_one skips it or raises)
         for code, attribute_bytes in parts:
+            if code == MP_REACH and code not in new:
+                decoded = mp_reach(attribute_bytes, direction, negotiated)
+                if decoded is not None:
+                    set_item(new, code, decoded)
+                    continue
             found = cache.get(attribute_bytes)
             if found is not None and code not in new:
                 set_item(new, code, found)

@@ -250,3 +250,24 @@ def test_as_paths_of_every_shape(quiet):
                 data = reach + origin + header + payload
                 stock, ours = unpack_both(data, sessions, fast)
                 assert ours == stock, (asn4, data.hex())
+
+
+def test_mp_reach_of_every_length(quiet):
+    """MP_REACH_NLRI cut after each octet of its value (the attribute's
+    length saying so), with one and two next hops, each flag form, on
+    sessions with and without IPv6: what ExaBGP decodes or raises."""
+    good = mp_attribute(["2001:db8:99::/48", "2001:db8:98:1::/64"])
+    value = good[3:] if good[0] & 0x10 == 0 else good[4:]
+    two_hops = value[:3] + bytes((32,)) + value[4:20] + bytes.fromhex("fe80" + "00" * 13 + "01") + value[20:]
+    rest = attributes("10.0.0.1", (65001,)).pack(negotiated())
+    fast = fast_unpack()
+    for families in (("ipv4", "ipv6"), ("ipv4",)):
+        sessions = (negotiated(families=families), negotiated(families=families))
+        for full in (value, two_hops):
+            for cut in range(len(full) + 1):
+                part = full[:cut]
+                for header in (bytes((0x80, 14, len(part))), bytes((0x90, 14, 0, len(part))),
+                               bytes((0xa0, 14, len(part))), bytes((0xc0, 14, len(part)))):
+                    data = header + part + rest
+                    stock, ours = unpack_both(data, sessions, fast)
+                    assert ours == stock, data.hex()
