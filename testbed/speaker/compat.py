@@ -108,6 +108,12 @@ PATCHES: dict[str, Patch] = {p.name: p for p in (
           "5c6fd3aa6a92f530"),
     Patch("attributes-parse-one", "exabgp.bgp.message.update.attribute.attributes:Attributes._parse_one", _RC,
           "relies", "3a23a3ce12cfa67b"),
+    Patch("mpreach-unpack", "exabgp.bgp.message.update.attribute.mprnlri:MPRNLRI.unpack", _RC, "reimplements",
+          "9096c8e9b92c315c"),
+    Patch("aspath-new", "exabgp.bgp.message.update.attribute.aspath:ASPath._new_aspaths", _RC, "reimplements",
+          "9fba0e0c3c899896"),
+    Patch("aspath-unpack", "exabgp.bgp.message.update.attribute.aspath:ASPath.unpack", _RC, "reimplements",
+          "baccee96470c60e7"),
 )}
 
 _verified: set[str] = set()   # patches checked in this process (or in the zygote before its fork)

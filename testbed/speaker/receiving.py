@@ -14,20 +14,23 @@ about 45 % of what a single-homed speaker spends reading.
 ``make_unpack`` wraps the original. For a block whose attribute headers
 and lengths all lie within it, without AS4_PATH or AS4_AGGREGATOR (which
 ``unpack`` reconciles with the others) and with DEBUG logging off, it
-does what ``Attributes.parse`` does, attribute by attribute, except that
-an attribute whose bytes (header included) this session decoded before
-into one clean item of its own code (ORIGIN, NEXT_HOP, MED,
-LOCAL_PREF, communities: they repeat; not treat-as-withdraw, discard or an
-error) is that item again. Everything else, the MP attributes always,
-goes through ExaBGP's own ``_parse_one``, in wire order, so the result's
-items, their order, every error raised or marked (RFC 7606) and the
-session's own cache are what the original gives
-(``tests/unit/test_receiving.py`` compares both on blocks built with
-ExaBGP's classes, malformed ones included). The cache is the session's
-(kept on its ``Negotiated``, as the original's is; bounded by ``LIMIT``).
-``install`` applies it through ``testbed.speaker.compat``
-(``attributes-unpack``) in a zygote speaker; ``TESTBED_RECEIVE_CACHE=0``
-turns it off (for an A/B).
+does what ``Attributes.parse`` does, attribute by attribute, in wire
+order, except that: an attribute whose bytes (header included) this
+session decoded before into one clean item of its own code (ORIGIN,
+NEXT_HOP, MED, LOCAL_PREF, communities, a repeated AS path; never
+treat-as-withdraw, discard or an error) is that item again; an AS_PATH of
+the usual shape is decoded here (``make_aspath``), and so is an
+MP_REACH_NLRI of IPv6 unicast with one next hop (``make_mp_reach``, its
+prefixes read by ExaBGP's own ``NLRI.unpack_nlri``). Everything else goes
+through ExaBGP's own ``_parse_one``, so the result's items, their order,
+every error raised or marked (RFC 7606) and the session's own cache are
+what the original gives (``tests/unit/test_receiving.py`` compares both on
+blocks built with ExaBGP's classes, every cut and changed octet of them,
+AS paths and MP_REACH_NLRI of every shape and length). The cache is the
+session's (kept on its ``Negotiated``, as the original's is; bounded by
+``LIMIT``). ``install`` applies it through ``testbed.speaker.compat``
+(``attributes-unpack``; what it re-implements is registered there too)
+in a zygote speaker; ``TESTBED_RECEIVE_CACHE=0`` turns it off (for an A/B).
 """
 
 from __future__ import annotations
@@ -37,13 +40,15 @@ import os
 from testbed.speaker import compat
 
 ENV = "TESTBED_RECEIVE_CACHE"
-LIMIT = 4096            # attribute sets kept per session; then forgotten and parsed again
-PATCHES = ("attributes-unpack", "attributes-parse", "attributes-parse-one")
+LIMIT = 4096            # attributes kept per session; then forgotten and parsed again
+PATCHES = ("attributes-unpack", "attributes-parse", "attributes-parse-one", "attributes-init", "mpreach-unpack",
+           "aspath-new", "aspath-unpack")
 AS_PATH, MP_REACH, MP_UNREACH = 2, 14, 15
 AS4_PATH, AS4_AGGREGATOR = 17, 18
 EXTENDED = 0x10         # attribute flag: two-octet length
 stats = {"hits": 0, "misses": 0, "original": 0}
-"""Blocks read from the cache, parsed into it, and left to the original, in this speaker."""
+"""In this speaker: attributes taken from the cache, attributes parsed by
+ExaBGP's ``_parse_one``, and blocks left to the original whole."""
 
 
 def enabled(environ=os.environ) -> bool:

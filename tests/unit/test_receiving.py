@@ -271,3 +271,16 @@ def test_mp_reach_of_every_length(quiet):
                     data = header + part + rest
                     stock, ours = unpack_both(data, sessions, fast)
                     assert ours == stock, data.hex()
+
+
+def test_another_exabgp_version_fails_loudly_and_patches_nothing(monkeypatch):
+    from exabgp.bgp.message.update.attribute.attributes import Attributes
+
+    from testbed.speaker import compat
+
+    monkeypatch.setattr(compat, "_verified", set())
+    monkeypatch.setattr(compat, "exabgp_version", lambda: "4.2.21")
+    unpack = Attributes.unpack
+    with pytest.raises(compat.CompatError, match=r"ExaBGP 4\.2\.21 .* 5\.0\.15.*attributes-unpack"):
+        receiving.install()
+    assert Attributes.unpack == unpack
