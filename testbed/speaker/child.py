@@ -10,7 +10,8 @@ runs ExaBGP's own server entry point in-process (``run_exabgp``:
 ``Reactor(...).run()``), after installing what the speaker changes in
 ExaBGP: the agent's start (``testbed.speaker.helpers``), the reactor's
 wait and turns (``testbed.speaker.reactor``), the speed-ups
-(``testbed.speaker.speedups``), the in-process transport
+(``testbed.speaker.speedups``), the cache of received path attributes
+(``testbed.speaker.receiving``), the in-process transport
 (``testbed.speaker.handover``) and the packing of UPDATEs
 (``testbed.speaker.packing``), each through ``testbed.speaker.compat``.
 It exits with ExaBGP's status, or 1 if its agent ended while ExaBGP ran.
@@ -25,7 +26,7 @@ import signal
 import sys
 import traceback
 
-from testbed.speaker import AGENT_PROCESS, batching, compat, helpers, inprocess, reactor, speedups
+from testbed.speaker import AGENT_PROCESS, batching, compat, helpers, inprocess, reactor, receiving, speedups
 from testbed.speaker.helpers import exit_fork, set_name, text_stream
 
 # Read in the zygote, from the harness's environment (a speaker's is its router's).
@@ -155,6 +156,8 @@ def install(agent: str, agent_process: str) -> None:
     helpers.install(processes, agent, agent_process, profiled)
     reactor.watch_helpers(processes.Processes)
     turns = speedups.enabled() and speedups.install()
+    if receiving.enabled():
+        receiving.install()
     if batching.enabled("recv"):
         batching.install_reader(Connection)
     reactor.install(Reactor, Peer, no_wait_when_queued=transport, turns=turns,

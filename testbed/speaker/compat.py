@@ -46,6 +46,7 @@ _S, _R, _H, _Z, _B = ("testbed.speaker.speedups", "testbed.speaker.reactor", "te
 _P = "testbed.speaker.packing"
 _SH = "testbed.speaker.sharing"
 _PF = "testbed.speaker.prefixes"
+_RC = "testbed.speaker.receiving"
 
 PATCHES: dict[str, Patch] = {p.name: p for p in (
     Patch("afi-create", "exabgp.protocol.family:AFI.create", _S, "replaces", "e3572ad165fdaab7"),
@@ -101,6 +102,18 @@ PATCHES: dict[str, Patch] = {p.name: p for p in (
     Patch("inet-pack", "exabgp.bgp.message.update.nlri.inet:INET.pack_nlri", _PF, "relies", "38b6a077cc1de43b"),
     Patch("cidr-pack", "exabgp.bgp.message.update.nlri.cidr:CIDR.pack_nlri", _PF, "relies", "9cab5aab57aa5820"),
     Patch("protocol-send", "exabgp.reactor.protocol:Protocol.send", _P, "reimplements", "b5b0461338ed6d4b"),
+    Patch("attributes-unpack", "exabgp.bgp.message.update.attribute.attributes:Attributes.unpack", _RC, "wraps",
+          "c458a61a25563c46"),
+    Patch("attributes-parse", "exabgp.bgp.message.update.attribute.attributes:Attributes.parse", _RC, "relies",
+          "5c6fd3aa6a92f530"),
+    Patch("attributes-parse-one", "exabgp.bgp.message.update.attribute.attributes:Attributes._parse_one", _RC,
+          "relies", "3a23a3ce12cfa67b"),
+    Patch("mpreach-unpack", "exabgp.bgp.message.update.attribute.mprnlri:MPRNLRI.unpack", _RC, "reimplements",
+          "9096c8e9b92c315c"),
+    Patch("aspath-new", "exabgp.bgp.message.update.attribute.aspath:ASPath._new_aspaths", _RC, "reimplements",
+          "9fba0e0c3c899896"),
+    Patch("aspath-unpack", "exabgp.bgp.message.update.attribute.aspath:ASPath.unpack", _RC, "reimplements",
+          "baccee96470c60e7"),
 )}
 
 _verified: set[str] = set()   # patches checked in this process (or in the zygote before its fork)
