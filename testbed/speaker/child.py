@@ -137,8 +137,12 @@ def profiled(name: str):
         yield
     finally:
         profile.disable()
+        # whole or absent: a speaker killed while writing (a lab's stop
+        # does not wait long) left truncated files pstats could not load
+        path = os.path.join(directory, f"{name}.prof")
         try:
-            profile.dump_stats(os.path.join(directory, f"{name}.prof"))
+            profile.dump_stats(f"{path}.part")
+            os.replace(f"{path}.part", path)
         except OSError:
             pass
 
