@@ -39,9 +39,12 @@ class Lines:
 
 def read(sock: socket.socket, lines: Lines) -> list[bytes] | None:
     """One read from a readable (non-blocking) socket: the whole lines it
-    completes, or None once the peer closed or the socket failed."""
+    completes (none if nothing was there after all), or None once the
+    peer closed or the socket failed."""
     try:
         chunk = sock.recv(1 << 16)
+    except (BlockingIOError, InterruptedError):
+        return []   # a spurious wake-up: nothing to read yet, not a closed peer
     except OSError:
         chunk = b""
     if not chunk:

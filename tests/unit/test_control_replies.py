@@ -51,3 +51,17 @@ def _read_all(server, conn, sending) -> None:
     while sending.is_alive() or select.select([conn], [], [], 0)[0]:
         if select.select([conn], [], [], 0.05)[0]:
             server.readable(conn)
+
+
+def test_a_wake_up_with_nothing_to_read_is_not_a_closed_peer():
+    a, b = socket.socketpair()
+    try:
+        a.setblocking(False)
+        lines = jsonlines.Lines()
+        assert jsonlines.read(a, lines) == []            # nothing there yet: the peer is still here
+        b.sendall(b'{"op": "summary"}\n{"op": "wat')
+        assert jsonlines.read(a, lines) == [b'{"op": "summary"}']
+        b.close()
+        assert jsonlines.read(a, lines) is None          # closed: now it is gone
+    finally:
+        a.close()
