@@ -13,13 +13,17 @@ Replies are queued per connection and written only as far as the socket
 takes them (``writable`` when the loop sees room): a client that pipelines
 requests and reads the replies only after sending them all must never find
 the agent blocked writing a reply, no longer reading, while it is itself
-blocked sending the rest (each side waiting for the other to read).
+blocked sending the rest (each side waiting for the other to read). Past
+``MAX_QUEUED`` bytes of unread replies the connection's requests wait in
+its socket until the client reads (``interest``), so a client that never
+reads cannot grow the agent's memory.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import selectors
 import socket
 import sys
 
@@ -149,6 +153,9 @@ def python_heap() -> dict:
     return {"blocks": sys.getallocatedblocks(), "objects": len(objects), "types": types}
 
 
+MAX_QUEUED = 4 << 20   # bytes of replies a connection may leave unread before its requests wait
+
+
 class ControlServer:
     """The agent's listening socket and its connections (non-blocking,
     driven by the agent's event loop)."""
@@ -165,7 +172,7 @@ class ControlServer:
         self.sock.setblocking(False)
         self.lines: dict[socket.socket, jsonlines.Lines] = {}
         self.output: dict[socket.socket, bytearray] = {}   # replies the socket has not taken yet
-        self.writing: set[socket.socket] = set()           # connections the loop watches for room
+        self.watched: dict[socket.socket, int] = {}        # the selector events the loop watches for
         self.watchers: list[tuple[socket.socket, int]] = []
 
     def accept(self) -> socket.socket:
@@ -173,6 +180,7 @@ class ControlServer:
         conn.setblocking(False)
         self.lines[conn] = jsonlines.Lines()
         self.output[conn] = bytearray()
+        self.watched[conn] = selectors.EVENT_READ
         return conn
 
     def readable(self, conn: socket.socket) -> bool:
@@ -199,14 +207,19 @@ class ControlServer:
             del out[:sent]
         return out is not None
 
-    def write_interest(self) -> list[tuple[socket.socket, bool]]:
-        """The connections whose need to be watched for room changed, and
-        whether each now needs it (replies still queued)."""
+    def interest(self) -> list[tuple[socket.socket, int]]:
+        """The connections whose selector events changed, with the events
+        each needs now: room to write while replies are queued; requests
+        to read unless more than ``MAX_QUEUED`` bytes of replies wait (a
+        client that sends and never reads is held back by its socket, not
+        by the agent's memory)."""
         changes = []
         for conn, out in self.output.items():
-            if bool(out) != (conn in self.writing):
-                changes.append((conn, bool(out)))
-                (self.writing.add if out else self.writing.discard)(conn)
+            events = ((selectors.EVENT_READ if len(out) <= MAX_QUEUED else 0)
+                      | (selectors.EVENT_WRITE if out else 0))
+            if events != self.watched.get(conn):
+                changes.append((conn, events))
+                self.watched[conn] = events
         return changes
 
     def reply(self, conn: socket.socket, message: dict) -> None:
@@ -219,7 +232,7 @@ class ControlServer:
     def drop(self, conn: socket.socket) -> None:
         self.lines.pop(conn, None)
         self.output.pop(conn, None)
-        self.writing.discard(conn)
+        self.watched.pop(conn, None)
         self.watchers = [(c, g) for c, g in self.watchers if c is not conn]
         conn.close()
 

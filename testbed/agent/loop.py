@@ -92,9 +92,9 @@ def run(agent, signals: bool = True) -> None:
             wait = agent.release() if agent.schedule.held_order else None
             server.answer_watchers()
             # Replies the client has not read yet wait in the server, never
-            # in a blocking write: read on, write when there is room.
-            for conn, waiting in server.write_interest():
-                selector.modify(conn, selectors.EVENT_READ | (selectors.EVENT_WRITE if waiting else 0), "client")
+            # in a blocking write: read on (up to a bound), write when there is room.
+            for conn, events in server.interest():
+                selector.modify(conn, events, "client")
     finally:
         selector.close()
         server.close()

@@ -9,8 +9,10 @@ from __future__ import annotations
 import select
 import socket
 import threading
+from selectors import EVENT_READ as READ, EVENT_WRITE as WRITE
 
 from testbed import jsonlines
+from testbed.agent import control
 from testbed.agent.control import ControlServer
 
 OP = "x" * 1000   # an unknown op of 1 KB: its error reply names it, so each reply is over 1 KB
@@ -34,14 +36,14 @@ def test_pipelined_requests_are_read_on_while_their_replies_wait(tmp_path):
         assert not reading.is_alive(), "the server blocked writing replies the client does not read yet"
         sending.join(10.0)
         assert not sending.is_alive(), "the server stopped reading the client's requests"
-        assert server.write_interest() == [(conn, True)]        # replies wait: the loop must watch for room
-        assert server.write_interest() == []                    # ... told once
+        assert server.interest() == [(conn, READ | WRITE)]      # replies wait: the loop must watch for room
+        assert server.interest() == []                          # ... told once
         replies = []
         while len(replies) < count:
             replies.append(client.receive(1.0))
             server.writable(conn)
         assert replies == [{"error": f"unknown request {OP!r}"}] * count
-        assert server.write_interest() == [(conn, False)]       # all written: no longer watched
+        assert server.interest() == [(conn, READ)]              # all written: no longer watched for room
     finally:
         client.close()
         server.close()
@@ -65,3 +67,29 @@ def test_a_wake_up_with_nothing_to_read_is_not_a_closed_peer():
         assert jsonlines.read(a, lines) is None          # closed: now it is gone
     finally:
         a.close()
+
+
+def test_past_the_bound_of_unread_replies_requests_wait_until_the_client_reads(tmp_path, monkeypatch):
+    monkeypatch.setattr(control, "MAX_QUEUED", 64 << 10)
+    server = ControlServer(str(tmp_path / "agent.sock"), agent=None)
+    client = jsonlines.Connection.connect(server.path)
+    try:
+        conn = server.accept()
+        client.sock.setblocking(False)
+        sent = 0
+        # requests while the server still reads them, replies never read
+        while server.interest() != [(conn, WRITE)]:
+            client.sock.sendall(jsonlines.encode({"op": OP}))
+            sent += 1
+            server.readable(conn)
+            assert sent < 10_000, "the server never stopped reading"
+        queued = len(server.output[conn])
+        assert control.MAX_QUEUED < queued < control.MAX_QUEUED + 4 * len(OP) + 64 * 1024
+        client.sock.setblocking(True)
+        for _ in range(sent):      # the client reads: the replies drain, and reading resumes
+            client.receive(5.0)
+            server.writable(conn)
+        assert server.interest() == [(conn, READ)]
+    finally:
+        client.close()
+        server.close()
