@@ -2,7 +2,8 @@
 
 ``wait_until`` itself lives in ``testbed.testing.wait`` (scenarios and
 users' scripts wait the same way); import it from there. Here:
-``bare_namespaces``, a factory of empty network namespaces with their
+``exabgp_env``, ExaBGP's environment and quiet logging for the tests
+that use its classes directly; ``bare_namespaces``, a factory of empty network namespaces with their
 loopback up, each held by an ``unshare -n sleep`` process that is killed
 after the test, for the emulation tests that try kernel mechanisms outside
 a lab (netlink routes, listeners); ``open_browser``, headless Debian
@@ -90,6 +91,21 @@ def host_quiet(_host_lock: HostLock | None, _host_shared: None) -> Iterator[None
     timing the other worker's labs, taking the cores, would change): the
     host to itself for the whole module."""
     yield from _alone(_host_lock)
+
+
+@pytest.fixture(scope="session")
+def exabgp_env():
+    """ExaBGP's environment read once and its logging quiet, as a speaker
+    sets them up: for the tests that use ExaBGP's classes directly."""
+    import exabgp.environment.setup  # noqa: F401 - reads ExaBGP's environment once
+    from exabgp.environment import getenv
+    from exabgp.logger import log
+
+    env = getenv()
+    env.log.destination = "stderr"
+    env.log.level = "CRITICAL"
+    log.init(env)
+    return env
 
 
 @pytest.fixture

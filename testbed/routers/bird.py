@@ -25,6 +25,7 @@ from pathlib import Path
 
 from testbed.errors import LabError
 from testbed.model.plans import Plan, RouterPlan
+from testbed.routers.bird_control import protocol_sections
 from testbed.routers.configs import control, daemon_binary
 
 __all__ = ["BirdRouter", "parse_protocols", "parse_routes"]
@@ -36,35 +37,24 @@ _ORIGINS = {"IGP": "igp", "EGP": "egp", "Incomplete": "incomplete"}
 
 
 def parse_protocols(text: str) -> dict[str, dict]:
-    """Protocol name -> {"proto", "state", "info", "neighbor", "asn", "neighbor_id"}
-    from ``birdc show protocols all``."""
+    """Protocol name -> {"proto", "state", "info", "neighbor", "asn",
+    "neighbor_id", "bgp_state", "last_error"} (the last five where BIRD
+    says them) from ``birdc show protocols all``."""
     found: dict[str, dict] = {}
-    current = None
-    for line in text.splitlines():
-        if not line.strip() or line.startswith(("BIRD ", "Name ", "Access restricted")):
+    for head, items in protocol_sections(text):
+        words = head.split()
+        if head.startswith(("BIRD ", "Name ", "Access restricted")) or len(words) < 4:
             continue
-        if not line.startswith(" "):
-            words = line.split()
-            if len(words) >= 4:
-                current = {"proto": words[1], "state": words[3],
-                           "info": " ".join(words[5:]) if len(words) > 5 else ""}
-                found[words[0]] = current
-            continue
-        if current is None:
-            continue
-        key, _, value = line.strip().partition(":")
-        value = value.strip()
-        if key == "Neighbor address":
-            current["neighbor"] = value
-        elif key == "Neighbor AS":
-            current["asn"] = int(value)
-        elif key == "Neighbor ID":
-            current["neighbor_id"] = value
-        elif key == "BGP state":
-            current["bgp_state"] = value
-        elif key == "Last error":
-            current["last_error"] = value
+        current = found[words[0]] = {"proto": words[1], "state": words[3],
+                                     "info": " ".join(words[5:]) if len(words) > 5 else ""}
+        for key, value in items:
+            if key in _PROTOCOL_KEYS:
+                current[_PROTOCOL_KEYS[key]] = int(value) if key == "Neighbor AS" else value
     return found
+
+
+_PROTOCOL_KEYS = {"Neighbor address": "neighbor", "Neighbor AS": "asn", "Neighbor ID": "neighbor_id",
+                  "BGP state": "bgp_state", "Last error": "last_error"}
 
 
 def _ints(text: str) -> list[int]:

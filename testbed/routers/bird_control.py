@@ -6,7 +6,9 @@ whole lab took tens of seconds of CPU that the routers needed. ``command(socket,
 text)`` sends one command over a fresh connection to a router's control
 socket and returns the answer as birdc would print it (the reply codes of
 BIRD's CLI protocol taken off, an error reply raised as ``LabError``).
-``parse_channels`` reads ``show protocols all`` into what a watcher needs
+``protocol_sections`` cuts ``show protocols all`` into each protocol's
+head line and its "key: value" lines (``testbed.routers.bird``'s
+``parse_protocols`` reads them too); ``parse_channels`` reads them into what a watcher needs
 per BGP session (state, since when, routes imported per channel, route
 updates received), and ``parse_table`` reads ``show route all`` into
 compact tuples (prefix, protocol, best, time, AS path, next hop, MED).
@@ -17,12 +19,14 @@ from __future__ import annotations
 
 import re
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from testbed.errors import LabError
 
-__all__ = ["Session", "TableRoute", "clock_seconds", "command", "parse_channels", "parse_table"]
+__all__ = ["Session", "TableRoute", "clock_seconds", "command", "parse_channels", "parse_table",
+           "protocol_sections"]
 
 _CODE = re.compile(rb"^(\d{4})([ -])")
 
@@ -86,35 +90,48 @@ _HEAD = re.compile(r"^(?P<name>\S+)\s+(?P<proto>\S+)\s+(?P<table>\S+)\s+(?P<stat
                    r"(?P<since>\d\d:\d\d:\d\d(?:\.\d+)?)\s*(?P<info>.*)$")
 
 
+def protocol_sections(text: str) -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    """Each protocol of ``show protocols all``: its head line (name, proto,
+    table, state, since, info) and the (key, value) of the indented lines
+    under it, in order (blank lines skipped)."""
+    head: str | None = None
+    items: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if not line.startswith(" "):
+            if head is not None:
+                yield head, items
+            head, items = line, []
+        elif head is not None:
+            key, _, value = line.strip().partition(":")
+            items.append((key, value.strip()))
+    if head is not None:
+        yield head, items
+
+
 def parse_channels(text: str) -> dict[str, Session]:
     """BGP protocol name -> ``Session`` from ``show protocols all``."""
     found: dict[str, Session] = {}
-    current: Session | None = None
-    channel = ""
-    for line in text.splitlines():
-        if not line.startswith(" "):
-            head = _HEAD.match(line)
-            current = None
-            if head and head["proto"] == "BGP":
-                current = Session(head["name"], head["state"], head["info"].strip(), head["since"])
-                found[current.name] = current
+    for head_line, items in protocol_sections(text):
+        head = _HEAD.match(head_line)
+        if not head or head["proto"] != "BGP":
             continue
-        if current is None:
-            continue
-        key, _, value = line.strip().partition(":")
-        value = value.strip()
-        if key == "BGP state":
-            current.bgp_state = value
-        elif key == "Neighbor address":
-            current.neighbor = value
-        elif key == "Channel ipv4" or key.startswith("Channel "):
-            channel = key.split()[1]
-        elif key == "Routes":
-            current.imported[channel] = int(value.split()[0])
-        elif key == "Import updates":
-            current.updates_received += int(value.split()[0])
-        elif key == "Import withdraws":
-            current.withdraws_received += int(value.split()[0])
+        current = found[head["name"]] = Session(head["name"], head["state"], head["info"].strip(), head["since"])
+        channel = ""
+        for key, value in items:
+            if key == "BGP state":
+                current.bgp_state = value
+            elif key == "Neighbor address":
+                current.neighbor = value
+            elif key.startswith("Channel "):
+                channel = key.split()[1]
+            elif key == "Routes":
+                current.imported[channel] = int(value.split()[0])
+            elif key == "Import updates":
+                current.updates_received += int(value.split()[0])
+            elif key == "Import withdraws":
+                current.withdraws_received += int(value.split()[0])
     return found
 
 

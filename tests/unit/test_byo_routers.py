@@ -201,3 +201,31 @@ def test_a_control_client_answer_and_its_failures_name_the_router_and_the_comman
         control("r1", ["sh", "-c", "echo 'no such protocol' >&2; exit 8"], "birdc show status", 5.0)
     with pytest.raises(LabError, match=r"^router r2: vtysh -c 'show bgp' timed out$"):
         control("r2", ["sleep", "5"], "vtysh -c 'show bgp'", 0.2)
+
+
+DOWN = """BIRD 2.0.12 ready.
+Name       Proto      Table      State  Since         Info
+device1    Device     ---        up     13:24:53.594
+
+n_X        BGP        ---        start  13:25:01.002  Active        Socket: Connection refused
+  BGP state:          Active
+    Neighbor address: 10.0.0.9
+    Neighbor AS:      64509
+    Last error:       Socket: Connection refused
+  Channel ipv4
+    State:          DOWN
+"""
+
+
+def test_a_session_that_is_down_reads_the_same_to_both_readers_of_show_protocols():
+    from testbed.routers.bird_control import parse_channels, protocol_sections
+
+    assert [head.split()[0] for head, _ in protocol_sections(DOWN)] == ["BIRD", "Name", "device1", "n_X"]
+    protocols = parse_protocols(DOWN)
+    assert set(protocols) == {"device1", "n_X"}
+    assert protocols["n_X"] == {"proto": "BGP", "state": "start", "info": "Active Socket: Connection refused",
+                                "bgp_state": "Active", "neighbor": "10.0.0.9", "asn": 64509,
+                                "last_error": "Socket: Connection refused"}
+    session = parse_channels(DOWN)["n_X"]
+    assert (session.state, session.bgp_state, session.neighbor, session.since) == \
+        ("start", "Active", "10.0.0.9", "13:25:01.002")

@@ -160,17 +160,23 @@ def test_patched_functions_answer_as_the_originals():
             '["none left", false], ["new socket", true, [true]], ["after", false]]') in results["stock"]
 
 
-def test_another_exabgp_version_fails_loudly_and_patches_nothing(monkeypatch):
-    from exabgp.protocol.family import Family
+@pytest.mark.parametrize("module, owner, attribute, patch", [
+    ("speedups", "exabgp.protocol.family:Family", "index", "family-index"),
+    ("receiving", "exabgp.bgp.message.update.attribute.attributes:Attributes", "unpack", "attributes-unpack"),
+])
+def test_another_exabgp_version_fails_loudly_and_patches_nothing(monkeypatch, module, owner, attribute, patch):
+    import importlib
 
     from testbed.speaker import compat
 
+    where, name = owner.split(":")
+    target = getattr(importlib.import_module(where), name)
     monkeypatch.setattr(compat, "_verified", set())
     monkeypatch.setattr(compat, "exabgp_version", lambda: "4.2.21")
-    index = Family.index
-    with pytest.raises(compat.CompatError, match=r"ExaBGP 4\.2\.21 .* 5\.0\.15.*family-index"):
-        exabgp_speedups.install()
-    assert Family.index is index
+    before = getattr(target, attribute)
+    with pytest.raises(compat.CompatError, match=rf"ExaBGP 4\.2\.21 .* 5\.0\.15.*{patch}"):
+        importlib.import_module(f"testbed.speaker.{module}").install()
+    assert getattr(target, attribute) == before
 
 
 def test_they_can_be_turned_off(monkeypatch):

@@ -40,17 +40,10 @@ def commands() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def exabgp_api():
+def exabgp_api(exabgp_env):
     """ExaBGP's API command parser, as a speaker runs it."""
-    import exabgp.environment.setup  # noqa: F401 - reads ExaBGP's environment once
-    from exabgp.environment import getenv
-    from exabgp.logger import log
     from exabgp.reactor.api import API
 
-    env = getenv()
-    env.log.destination = "stderr"
-    env.log.level = "CRITICAL"
-    log.init(env)
     return API(None)
 
 

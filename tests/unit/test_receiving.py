@@ -17,18 +17,6 @@ from testbed.speaker import receiving
 exabgp = pytest.importorskip("exabgp")
 
 
-@pytest.fixture(scope="module")
-def quiet():
-    import exabgp.environment.setup  # noqa: F401 - reads ExaBGP's environment once
-    from exabgp.environment import getenv
-    from exabgp.logger import log
-
-    env = getenv()
-    env.log.destination = "stderr"
-    env.log.level = "CRITICAL"
-    log.init(env)
-
-
 def negotiated(asn4=True, families=("ipv4", "ipv6")):
     from exabgp.bgp.message.open.asn import ASN
     from exabgp.bgp.message.open.capability import Negotiated
@@ -156,7 +144,7 @@ class NO_DEBUG:
     logit: dict = {}
 
 
-def test_well_formed_blocks_parse_as_the_original_cold_and_warm(quiet):
+def test_well_formed_blocks_parse_as_the_original_cold_and_warm(exabgp_env):
     fast = fast_unpack()
     sessions = (negotiated(), negotiated())
     before = dict(receiving.stats)
@@ -166,7 +154,7 @@ def test_well_formed_blocks_parse_as_the_original_cold_and_warm(quiet):
     assert receiving.stats["hits"] - before["hits"] >= 2 * len(blocks())
 
 
-def test_malformed_blocks_fail_as_the_original(quiet):
+def test_malformed_blocks_fail_as_the_original(exabgp_env):
     """Every cut and every changed octet of three blocks (one with
     communities and large communities), through a session whose cache
     holds the good block: equal answers, errors included."""
@@ -186,7 +174,7 @@ def test_malformed_blocks_fail_as_the_original(quiet):
     assert outcomes >= {"raised", "withdraw", "parsed"}
 
 
-def test_special_cases(quiet):
+def test_special_cases(exabgp_env):
     """Two MP_REACH_NLRI (a NOTIFICATION), AS4_PATH, a non-negotiated family,
     an unknown transitive attribute, an attribute twice: each as the original."""
     good = blocks()[0]
@@ -209,7 +197,7 @@ def test_special_cases(quiet):
             assert ours == stock, data.hex()
 
 
-def test_the_cache_is_bounded_and_per_session(quiet):
+def test_the_cache_is_bounded_and_per_session(exabgp_env):
     fast = fast_unpack(limit=4)
     sessions = (negotiated(), negotiated())
     for data in blocks():
@@ -232,7 +220,7 @@ def test_it_can_be_turned_off():
     assert receiving.enabled({}) and not receiving.enabled({receiving.ENV: "0"})
 
 
-def test_as_paths_of_every_shape(quiet):
+def test_as_paths_of_every_shape(exabgp_env):
     """AS_PATH attributes of each segment type, count and length, one or
     two segments, on two- and four-octet sessions: what ExaBGP decodes."""
     reach = mp_attribute(["2001:db8:99::/48"])
@@ -252,7 +240,7 @@ def test_as_paths_of_every_shape(quiet):
                 assert ours == stock, (asn4, data.hex())
 
 
-def test_mp_reach_of_every_length(quiet):
+def test_mp_reach_of_every_length(exabgp_env):
     """MP_REACH_NLRI cut after each octet of its value (the attribute's
     length saying so), with one and two next hops, each flag form, on
     sessions with and without IPv6: what ExaBGP decodes or raises."""
@@ -271,16 +259,3 @@ def test_mp_reach_of_every_length(quiet):
                     data = header + part + rest
                     stock, ours = unpack_both(data, sessions, fast)
                     assert ours == stock, data.hex()
-
-
-def test_another_exabgp_version_fails_loudly_and_patches_nothing(monkeypatch):
-    from exabgp.bgp.message.update.attribute.attributes import Attributes
-
-    from testbed.speaker import compat
-
-    monkeypatch.setattr(compat, "_verified", set())
-    monkeypatch.setattr(compat, "exabgp_version", lambda: "4.2.21")
-    unpack = Attributes.unpack
-    with pytest.raises(compat.CompatError, match=r"ExaBGP 4\.2\.21 .* 5\.0\.15.*attributes-unpack"):
-        receiving.install()
-    assert Attributes.unpack == unpack

@@ -14,7 +14,7 @@ from collections import Counter
 import pytest
 
 from testbed.speaker import handover, packing, prefixes
-from tests.unit.test_update_packing import exabgp, negotiated, rib  # noqa: F401 - fixture
+from tests.unit.test_update_packing import negotiated, rib
 
 PEERS = [("10.0.%d.2" % n, "10.0.%d.1" % n, "fd00:%d::1" % n) for n in range(4)]
 ROUTES = ["198.51.100.0/24", "2001:db8:64::/48", "224.1.0.0/16", "10.0.0.0/8", "192.0.2.128/25",
@@ -43,7 +43,7 @@ def fields(change):
 
 
 @pytest.mark.parametrize("announce", [True, False])
-def test_changes_with_shared_parts_equal_those_without(exabgp, announce):
+def test_changes_with_shared_parts_equal_those_without(exabgp_env, announce):
     parts = prefixes.PrefixParts()
     shared, plain = changes(parts, announce), changes(None, announce)
     assert [fields(c) for _, c in shared] == [fields(c) for _, c in plain]
@@ -58,7 +58,7 @@ def test_changes_with_shared_parts_equal_those_without(exabgp, announce):
     assert len(parts) == len(ROUTES)
 
 
-def test_the_kept_parts_are_bounded(exabgp):
+def test_the_kept_parts_are_bounded(exabgp_env):
     parts = prefixes.PrefixParts(limit=3)
     changes(parts)
     assert 0 < len(parts) <= 3
@@ -84,7 +84,7 @@ def held(outgoing):
 
 @pytest.mark.parametrize("mode", ["mixed", "family", "stock"])
 @pytest.mark.parametrize("cache", [True, False])
-def test_the_adj_rib_out_holds_and_sends_the_same(exabgp, mode, cache):
+def test_the_adj_rib_out_holds_and_sends_the_same(exabgp_env, mode, cache):
     shared, plain = fed(prefixes.PrefixParts(), cache), fed(None, cache)
     for peer in shared:
         assert held(shared[peer]) == held(plain[peer])
@@ -150,7 +150,7 @@ def _run(protocol, theirs):
     return received + _receive(theirs)
 
 
-def test_gathered_writes_put_the_same_bytes_on_the_wire(exabgp, monkeypatch):
+def test_gathered_writes_put_the_same_bytes_on_the_wire(exabgp_env, monkeypatch):
     one, sock_one = _session(False, monkeypatch)
     gathered, sock_gathered = _session(True, monkeypatch)
     expected = b"".join(m for m, _ in packing.drain(fed(prefixes.PrefixParts())[PEERS[0][0]], negotiated(),
@@ -160,7 +160,7 @@ def test_gathered_writes_put_the_same_bytes_on_the_wire(exabgp, monkeypatch):
     assert one.peer.stats == gathered.peer.stats and gathered.peer.stats["send-update"] > 1
 
 
-def test_gathered_writes_through_a_full_socket_keep_every_update_in_order(exabgp, monkeypatch):
+def test_gathered_writes_through_a_full_socket_keep_every_update_in_order(exabgp_env, monkeypatch):
     """Writes of a few UPDATEs each (``WRITE_SIZE`` made small) into a
     socket whose buffer fills: the peer reads every UPDATE, in the order
     the drain made them."""
@@ -178,7 +178,7 @@ def test_gathered_writes_through_a_full_socket_keep_every_update_in_order(exabgp
     assert protocol.peer.stats["send-update"] == len(expected) == 400
 
 
-def test_an_update_the_api_asks_for_still_goes_through_protocol_send(exabgp, monkeypatch):
+def test_an_update_the_api_asks_for_still_goes_through_protocol_send(exabgp_env, monkeypatch):
     """A neighbor whose API asked for sent UPDATEs (``send-update``) gets
     each through ExaBGP's ``Protocol.send``, which hands it to the API."""
     protocol, theirs = _session(True, monkeypatch, api={"send-update": True})

@@ -19,19 +19,6 @@ HOP4, HOP6 = "10.0.0.1", "fd00::1"
 V4, V6 = "198.51.100.0/24", "2001:db8:64::/48"
 
 
-@pytest.fixture(scope="module")
-def exabgp():
-    """ExaBGP's environment and logging, as a speaker sets them up."""
-    import exabgp.environment.setup  # noqa: F401 - reads ExaBGP's environment once
-    from exabgp.environment import getenv
-    from exabgp.logger import log
-
-    env = getenv()
-    env.log.destination = "stderr"
-    env.log.level = "CRITICAL"
-    log.init(env)
-
-
 def negotiated(families=("ipv4", "ipv6"), msg_size=4096):
     """A session's ``Negotiated`` as ExaBGP fills it for an eBGP session
     with four-octet ASNs and the given families."""
@@ -116,7 +103,7 @@ def _codes(body, withdrawn_length) -> bytes:
     return codes
 
 
-def test_a_dual_stack_route_goes_in_one_update_with_both_next_hops(exabgp):
+def test_a_dual_stack_route_goes_in_one_update_with_both_next_hops(exabgp_env):
     outgoing = rib()
     announce(outgoing, V4, med=5)
     announce(outgoing, V6, med=5)
@@ -141,7 +128,7 @@ def _copy(outgoing):
     return other
 
 
-def test_every_change_of_equal_attributes_shares_updates(exabgp):
+def test_every_change_of_equal_attributes_shares_updates(exabgp_env):
     outgoing = rib()
     v4 = [f"10.{i}.0.0/16" for i in range(40)]
     v6 = [f"2001:db8:{i + 1:x}::/48" for i in range(40)]
@@ -174,7 +161,7 @@ def _refill():
 
 
 @pytest.mark.parametrize("msg_size", [4096, 65535])
-def test_updates_fit_the_negotiated_size_and_carry_every_prefix(exabgp, msg_size):
+def test_updates_fit_the_negotiated_size_and_carry_every_prefix(exabgp_env, msg_size):
     outgoing = rib()
     v4 = [f"10.{i // 256}.{i % 256}.0/24" for i in range(2000)]
     v6 = [f"2001:db8:{i + 1:x}::/48" for i in range(2000)]
@@ -201,7 +188,7 @@ def test_updates_fit_the_negotiated_size_and_carry_every_prefix(exabgp, msg_size
         assert len(messages) == 1 and len(messages[0]) > 4096
 
 
-def test_a_session_gets_only_the_families_it_negotiated(exabgp):
+def test_a_session_gets_only_the_families_it_negotiated(exabgp_env):
     outgoing = rib()
     announce(outgoing, V4)
     announce(outgoing, V6)
@@ -222,7 +209,7 @@ def test_a_session_gets_only_the_families_it_negotiated(exabgp):
     assert attributes[2] == "( 65002 65009 )"
 
 
-def test_no_withdrawal_on_the_first_send_of_a_session(exabgp):
+def test_no_withdrawal_on_the_first_send_of_a_session(exabgp_env):
     outgoing = rib()
     announce(outgoing, V4)
     withdraw(outgoing, "198.18.0.0/15")
@@ -230,7 +217,7 @@ def test_no_withdrawal_on_the_first_send_of_a_session(exabgp):
     assert decode(message)[:2] == ({V4: HOP4}, [])
 
 
-def test_the_peer_is_left_with_the_last_change_queued_for_each_prefix(exabgp):
+def test_the_peer_is_left_with_the_last_change_queued_for_each_prefix(exabgp_env):
     """Announce, withdraw, announce again under other attributes, in one
     drain and across drains: the peer, applying the UPDATEs in order, ends
     with what was queued last."""
@@ -260,7 +247,7 @@ def test_the_peer_is_left_with_the_last_change_queued_for_each_prefix(exabgp):
     assert peer == {V6: "( 65002 3 )"}
 
 
-def test_a_prefix_queued_twice_is_sent_as_exabgp_sends_it(exabgp):
+def test_a_prefix_queued_twice_is_sent_as_exabgp_sends_it(exabgp_env):
     """ExaBGP's own queueing (a text API command) can hold a prefix under
     two attribute sets; such a drain is ExaBGP's, message for message."""
     def queued():
@@ -285,7 +272,7 @@ def test_a_prefix_queued_twice_is_sent_as_exabgp_sends_it(exabgp):
     assert held == {V6}
 
 
-def test_a_route_refresh_is_sent_as_exabgp_sends_it(exabgp):
+def test_a_route_refresh_is_sent_as_exabgp_sends_it(exabgp_env):
     outgoing = rib(cache=True)
     announce(outgoing, V4)
     announce(outgoing, V6)
@@ -296,7 +283,7 @@ def test_a_route_refresh_is_sent_as_exabgp_sends_it(exabgp):
     assert len(messages) == 2  # ExaBGP's: one UPDATE per change
 
 
-def test_family_mode_keeps_one_field_per_update(exabgp):
+def test_family_mode_keeps_one_field_per_update(exabgp_env):
     outgoing = rib()
     for i in range(20):
         announce(outgoing, f"10.{i}.0.0/16")
@@ -308,7 +295,7 @@ def test_family_mode_keeps_one_field_per_update(exabgp):
     assert len(decoded[3][0]) == 20  # the IPv6 prefixes of equal attributes share their UPDATE
 
 
-def test_the_receiving_agent_takes_a_mixed_update_as_one_event(exabgp):
+def test_the_receiving_agent_takes_a_mixed_update_as_one_event(exabgp_env):
     """ExaBGP's parse of the mixed UPDATE, handed to the agent: every route
     in one ``Received`` (what ExaBGP's JSON of it says), one UPDATE counted,
     one decision, one import per next hop's group of prefixes."""
